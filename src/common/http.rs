@@ -1,0 +1,246 @@
+//! Just enough HTTP/1.1 for a tracker: a request parser that works on a byte
+//! buffer (so the server can keep connections alive), percent-coding, and a
+//! blocking one-shot client.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+use thiserror::Error;
+
+pub const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum HttpError {
+    #[error("malformed HTTP: {0}")]
+    Malformed(&'static str),
+    #[error("HTTP request too large")]
+    TooLarge,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub method: String,
+    pub path: String,
+    /// Query pairs, percent-decoded to raw bytes (an info_hash is binary).
+    pub query: Vec<(String, Vec<u8>)>,
+    pub keep_alive: bool,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn param(&self, name: &str) -> Option<&[u8]> {
+        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+    }
+    pub fn param_str(&self, name: &str) -> Option<&str> {
+        self.param(name).and_then(|v| std::str::from_utf8(v).ok())
+    }
+    pub fn params<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
+        self.query.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_slice())
+    }
+}
+
+/// Parses one request from the front of `buf`. `Ok(None)` means more bytes are needed.
+pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
+    let Some(head_end) = find(buf, b"\r\n\r\n") else {
+        return if buf.len() > MAX_HEAD { Err(HttpError::TooLarge) } else { Ok(None) };
+    };
+    if head_end > MAX_HEAD {
+        return Err(HttpError::TooLarge);
+    }
+    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| HttpError::Malformed("head is not UTF-8"))?;
+    let mut lines = head.split("\r\n");
+    let mut first = lines.next().unwrap_or("").split(' ');
+    let (Some(method), Some(target), Some(version), None) = (first.next(), first.next(), first.next(), first.next()) else {
+        return Err(HttpError::Malformed("bad request line"));
+    };
+    if !version.starts_with("HTTP/1.") || method.is_empty() || !target.starts_with('/') {
+        return Err(HttpError::Malformed("bad request line"));
+    }
+    let mut keep_alive = version == "HTTP/1.1";
+    let mut content_length = 0usize;
+    for line in lines {
+        let (name, value) = line.split_once(':').ok_or(HttpError::Malformed("bad header line"))?;
+        let value = value.trim();
+        if name.eq_ignore_ascii_case("content-length") {
+            content_length = value.parse().map_err(|_| HttpError::Malformed("bad content-length"))?;
+            if content_length > MAX_BODY {
+                return Err(HttpError::TooLarge);
+            }
+        } else if name.eq_ignore_ascii_case("connection") {
+            if value.eq_ignore_ascii_case("close") {
+                keep_alive = false;
+            } else if value.eq_ignore_ascii_case("keep-alive") {
+                keep_alive = true;
+            }
+        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+            return Err(HttpError::Malformed("transfer-encoding is not supported"));
+        }
+    }
+    let body_start = head_end + 4;
+    if buf.len() < body_start + content_length {
+        return Ok(None);
+    }
+    let (path, query) = match target.split_once('?') {
+        Some((p, q)) => (p, parse_query(q)?),
+        None => (target, Vec::new()),
+    };
+    let req = Request {
+        method: method.to_owned(),
+        path: String::from_utf8(percent_decode(path.as_bytes())?).map_err(|_| HttpError::Malformed("path is not UTF-8"))?,
+        query,
+        keep_alive,
+        body: buf[body_start..body_start + content_length].to_vec(),
+    };
+    Ok(Some((req, body_start + content_length)))
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+pub fn parse_query(q: &str) -> Result<Vec<(String, Vec<u8>)>, HttpError> {
+    q.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            let k = String::from_utf8(percent_decode(k.as_bytes())?).map_err(|_| HttpError::Malformed("query key is not UTF-8"))?;
+            Ok((k, percent_decode(v.as_bytes())?))
+        })
+        .collect()
+}
+
+pub fn percent_decode(s: &[u8]) -> Result<Vec<u8>, HttpError> {
+    let mut out = Vec::with_capacity(s.len());
+    let mut i = 0;
+    while i < s.len() {
+        match s[i] {
+            b'%' => {
+                let hex = s.get(i + 1..i + 3).ok_or(HttpError::Malformed("truncated percent escape"))?;
+                let hi = (hex[0] as char).to_digit(16).ok_or(HttpError::Malformed("bad percent escape"))?;
+                let lo = (hex[1] as char).to_digit(16).ok_or(HttpError::Malformed("bad percent escape"))?;
+                out.push((hi * 16 + lo) as u8);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            c => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    Ok(out)
+}
+
+pub fn percent_encode(b: &[u8]) -> String {
+    let mut s = String::with_capacity(b.len() * 3);
+    for &c in b {
+        if c.is_ascii_alphanumeric() || b"-_.~".contains(&c) {
+            s.push(c as char);
+        } else {
+            s.push_str(&format!("%{c:02X}"));
+        }
+    }
+    s
+}
+
+/// An HTTP response the server writes; `keep_alive` echoes the request's wish.
+pub fn write_response(out: &mut impl Write, status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> io::Result<()> {
+    let reason = match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        _ => "Error",
+    };
+    let head = format!(
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        body.len(),
+        if keep_alive { "keep-alive" } else { "close" }
+    );
+    let mut buf = Vec::with_capacity(head.len() + body.len());
+    buf.extend_from_slice(head.as_bytes());
+    buf.extend_from_slice(body);
+    out.write_all(&buf)
+}
+
+/// One request, one connection: returns the status and body.
+pub fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8], timeout: Duration) -> Result<(u16, Vec<u8>), HttpError> {
+    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
+    s.set_read_timeout(Some(timeout))?;
+    s.set_write_timeout(Some(timeout))?;
+    let head = format!(
+        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: swarmshare/{}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        env!("CARGO_PKG_VERSION"),
+        body.len()
+    );
+    let mut req = head.into_bytes();
+    req.extend_from_slice(body);
+    s.write_all(&req)?;
+    let mut resp = Vec::new();
+    s.take((MAX_BODY + MAX_HEAD) as u64).read_to_end(&mut resp)?;
+    let head_end = find(&resp, b"\r\n\r\n").ok_or(HttpError::Malformed("response has no header end"))?;
+    let mut body = resp.split_off(head_end + 4);
+    let head = std::str::from_utf8(&resp[..head_end]).map_err(|_| HttpError::Malformed("response head is not UTF-8"))?;
+    let status = head
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or(HttpError::Malformed("bad status line"))?;
+    for line in head.split("\r\n").skip(1) {
+        if let Some((k, v)) = line.split_once(':')
+            && k.eq_ignore_ascii_case("content-length")
+            && let Ok(n) = v.trim().parse::<usize>()
+        {
+            body.truncate(n);
+        }
+    }
+    Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_get_with_binary_query() {
+        let raw = b"GET /announce?info_hash=%12%34abc&port=6881&x HTTP/1.1\r\nHost: a\r\n\r\nGET /";
+        let (r, used) = parse_request(raw).unwrap().unwrap();
+        assert_eq!(used, raw.len() - 5);
+        assert_eq!(r.path, "/announce");
+        assert_eq!(r.param("info_hash").unwrap(), &[0x12, 0x34, b'a', b'b', b'c']);
+        assert_eq!(r.param_str("port"), Some("6881"));
+        assert_eq!(r.param("x"), Some(&b""[..]));
+        assert!(r.keep_alive);
+    }
+
+    #[test]
+    fn waits_for_body_and_head() {
+        assert!(parse_request(b"POST /publish HTTP/1.1\r\nContent-Length: 4\r\n\r\nab").unwrap().is_none());
+        assert!(parse_request(b"GET / HTTP/1.1\r\n").unwrap().is_none());
+        let (r, _) = parse_request(b"POST /p HTTP/1.0\r\nContent-Length: 2\r\n\r\nab").unwrap().unwrap();
+        assert_eq!(r.body, b"ab");
+        assert!(!r.keep_alive);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        for bad in [&b"\x00\x01\x02\r\n\r\n"[..], b"GET\r\n\r\n", b"GET / FTP/1\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", b"GET /?a=%zz HTTP/1.1\r\n\r\n"] {
+            assert!(parse_request(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        }
+        assert!(matches!(parse_request(&vec![b'a'; MAX_HEAD + 1]), Err(HttpError::TooLarge)));
+    }
+
+    #[test]
+    fn percent_round_trip() {
+        let b: Vec<u8> = (0..=255).collect();
+        assert_eq!(percent_decode(percent_encode(&b).as_bytes()).unwrap(), b);
+    }
+}

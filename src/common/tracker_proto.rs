@@ -1,0 +1,261 @@
+//! What peers and the tracker say to each other: the BEP 3 announce (with BEP 23
+//! compact peers), BEP 48 scrape, and the JSON of search and publish.
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use serde::{Deserialize, Serialize};
+
+use super::bencode::{self, Encoder, Value};
+use super::http::{Request, percent_encode};
+use super::metainfo::InfoHash;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    Started,
+    Completed,
+    Stopped,
+}
+
+impl Event {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Event::Started => "started",
+            Event::Completed => "completed",
+            Event::Stopped => "stopped",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Announce {
+    pub info_hash: InfoHash,
+    pub peer_id: [u8; 20],
+    pub port: u16,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub left: u64,
+    pub event: Option<Event>,
+    pub numwant: Option<u32>,
+    pub compact: bool,
+    pub no_peer_id: bool,
+    /// An address the client asks to be listed under (BEP 3 `ip`).
+    pub ip: Option<Ipv4Addr>,
+}
+
+impl Announce {
+    /// Reads the announce parameters as real clients send them; the error is the `failure reason`.
+    pub fn from_request(r: &Request) -> Result<Announce, String> {
+        let twenty = |name: &str| -> Result<[u8; 20], String> {
+            let v = r.param(name).ok_or_else(|| format!("missing {name}"))?;
+            v.try_into().map_err(|_| format!("{name} must be 20 bytes, got {}", v.len()))
+        };
+        let num = |name: &str| -> Result<Option<u64>, String> {
+            match r.param_str(name) {
+                None | Some("") => Ok(None),
+                Some(s) => s.parse::<u64>().map(Some).map_err(|_| format!("{name} is not a number")),
+            }
+        };
+        let port = num("port")?.ok_or("missing port")?;
+        if port == 0 || port > 65535 {
+            return Err("port out of range".into());
+        }
+        let event = match r.param_str("event") {
+            None | Some("") | Some("empty") => None,
+            Some("started") => Some(Event::Started),
+            Some("completed") => Some(Event::Completed),
+            Some("stopped") => Some(Event::Stopped),
+            Some(_) => return Err("unknown event".into()),
+        };
+        Ok(Announce {
+            info_hash: InfoHash(twenty("info_hash")?),
+            peer_id: twenty("peer_id")?,
+            port: port as u16,
+            uploaded: num("uploaded")?.unwrap_or(0),
+            downloaded: num("downloaded")?.unwrap_or(0),
+            left: num("left")?.unwrap_or(0),
+            event,
+            numwant: num("numwant")?.map(|n| n.min(1000) as u32),
+            compact: r.param_str("compact") != Some("0"),
+            no_peer_id: r.param_str("no_peer_id") == Some("1"),
+            ip: r.param_str("ip").and_then(|s| s.parse().ok()),
+        })
+    }
+
+    pub fn to_query(&self) -> String {
+        let mut q = format!(
+            "info_hash={}&peer_id={}&port={}&uploaded={}&downloaded={}&left={}&compact=1",
+            percent_encode(&self.info_hash.0),
+            percent_encode(&self.peer_id),
+            self.port,
+            self.uploaded,
+            self.downloaded,
+            self.left
+        );
+        if let Some(e) = self.event {
+            q.push_str("&event=");
+            q.push_str(e.as_str());
+        }
+        if let Some(n) = self.numwant {
+            q.push_str(&format!("&numwant={n}"));
+        }
+        q
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct AnnounceReply {
+    pub interval: u32,
+    pub complete: u32,
+    pub incomplete: u32,
+    pub peers: Vec<(SocketAddrV4, [u8; 20])>,
+}
+
+impl AnnounceReply {
+    pub fn encode(&self, compact: bool, no_peer_id: bool) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + self.peers.len() * 6);
+        let mut e = Encoder::new(&mut out);
+        e.begin_dict().str("complete").int(self.complete as i64);
+        e.str("incomplete").int(self.incomplete as i64);
+        e.str("interval").int(self.interval as i64);
+        e.str("min interval").int((self.interval / 2).max(1) as i64);
+        e.str("peers");
+        if compact {
+            let mut packed = Vec::with_capacity(self.peers.len() * 6);
+            for (a, _) in &self.peers {
+                packed.extend_from_slice(&a.ip().octets());
+                packed.extend_from_slice(&a.port().to_be_bytes());
+            }
+            e.bytes(&packed);
+        } else {
+            e.begin_list();
+            for (a, id) in &self.peers {
+                e.begin_dict().str("ip").str(&a.ip().to_string());
+                if !no_peer_id {
+                    e.str("peer id").bytes(id);
+                }
+                e.str("port").int(a.port() as i64).end();
+            }
+            e.end();
+        }
+        e.end();
+        out
+    }
+
+    /// Reads a tracker's reply, compact or not; `Err` carries its `failure reason`.
+    pub fn decode(bytes: &[u8]) -> Result<AnnounceReply, String> {
+        let v = bencode::decode(bytes).map_err(|e| format!("tracker sent invalid bencode: {e}"))?;
+        let d = v.as_dict().ok_or("tracker reply is not a dictionary")?;
+        if let Some(reason) = d.get("failure reason") {
+            return Err(format!("tracker refused: {}", reason.as_str().unwrap_or("(unreadable reason)")));
+        }
+        let int = |k: &str| d.get(k).and_then(Value::as_int).unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
+        let mut peers = Vec::new();
+        match d.get("peers") {
+            Some(Value::Bytes(b)) => {
+                for c in b.chunks_exact(6) {
+                    let addr = SocketAddrV4::new(Ipv4Addr::new(c[0], c[1], c[2], c[3]), u16::from_be_bytes([c[4], c[5]]));
+                    peers.push((addr, [0; 20]));
+                }
+            }
+            Some(Value::List(l)) => {
+                for p in l {
+                    let Some(p) = p.as_dict() else { continue };
+                    let ip = p.get("ip").and_then(Value::as_str).and_then(|s| s.parse().ok());
+                    let port = p.get("port").and_then(Value::as_int).filter(|&n| (1..=65535).contains(&n));
+                    if let (Some(ip), Some(port)) = (ip, port) {
+                        let id = p.get("peer id").and_then(Value::as_bytes).and_then(|b| b.try_into().ok()).unwrap_or([0; 20]);
+                        peers.push((SocketAddrV4::new(ip, port as u16), id));
+                    }
+                }
+            }
+            _ => {}
+        }
+        Ok(AnnounceReply { interval: int("interval").max(1), complete: int("complete"), incomplete: int("incomplete"), peers })
+    }
+}
+
+pub fn failure(reason: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    Encoder::new(&mut out).begin_dict().str("failure reason").str(reason).end();
+    out
+}
+
+/// One search match, as the tracker answers it and `peer search --json` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchMatch {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub torrent: String,
+    pub key: String,
+    pub size: u64,
+    pub n_parts: u64,
+    pub peers: Vec<String>,
+    pub seeders: u32,
+    pub leechers: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SearchReply {
+    pub query: String,
+    pub results: Vec<SearchMatch>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishReply {
+    pub key: String,
+    pub name: String,
+    pub torrent: String,
+    /// False when the tracker already had this torrent.
+    pub new: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::http::parse_request;
+
+    fn announce() -> Announce {
+        Announce {
+            info_hash: InfoHash([0xfe; 20]),
+            peer_id: *b"-SS0100-abcdefghijkl",
+            port: 6881,
+            uploaded: 1,
+            downloaded: 2,
+            left: 3,
+            event: Some(Event::Started),
+            numwant: Some(50),
+            compact: true,
+            no_peer_id: false,
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn announce_query_round_trips() {
+        let a = announce();
+        let raw = format!("GET /announce?{} HTTP/1.1\r\n\r\n", a.to_query());
+        let (req, _) = parse_request(raw.as_bytes()).unwrap().unwrap();
+        assert_eq!(Announce::from_request(&req).unwrap(), a);
+    }
+
+    #[test]
+    fn announce_errors_are_reasons() {
+        let (req, _) = parse_request(b"GET /announce?info_hash=abc&port=1 HTTP/1.1\r\n\r\n").unwrap().unwrap();
+        assert!(Announce::from_request(&req).unwrap_err().contains("info_hash"));
+    }
+
+    #[test]
+    fn reply_round_trips_compact_and_dict() {
+        let r = AnnounceReply {
+            interval: 60,
+            complete: 1,
+            incomplete: 2,
+            peers: vec![(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6881), [7; 20])],
+        };
+        let compact = AnnounceReply::decode(&r.encode(true, false)).unwrap();
+        assert_eq!(compact.peers[0].0, r.peers[0].0);
+        assert_eq!(AnnounceReply::decode(&r.encode(false, false)).unwrap(), r);
+        assert!(AnnounceReply::decode(&failure("nope")).unwrap_err().contains("nope"));
+    }
+}

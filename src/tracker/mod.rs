@@ -1,0 +1,1 @@
+pub mod registry; pub mod search_index;
