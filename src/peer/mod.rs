@@ -1,1 +1,2 @@
-
+pub mod choker;
+pub mod piece_picker;

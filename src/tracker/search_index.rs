@@ -1,1 +1,150 @@
+//! The keyword index behind `search_content.txt`: one entry per published torrent.
+//! Pure: the tracker's store reads and writes the file; this decides what it says.
 
+use std::collections::{HashMap, HashSet};
+
+use crate::common::metainfo::{InfoHash, Metainfo};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub key: InfoHash,
+    /// The full file name, e.g. `got5.mp4`.
+    pub file_name: String,
+    pub name: String,
+    pub kind: String,
+    /// The stored torrent's file name, e.g. `got5.mp4.torrent`.
+    pub torrent: String,
+    pub size: u64,
+    pub n_parts: u64,
+    lower: String,
+}
+
+impl Entry {
+    pub fn new(m: &Metainfo, torrent: String) -> Entry {
+        let (name, kind) = m.name_and_type();
+        Entry {
+            key: m.info_hash,
+            file_name: m.name.clone(),
+            lower: m.name.to_lowercase(),
+            name,
+            kind,
+            torrent,
+            size: m.total_length,
+            n_parts: m.num_pieces() as u64,
+        }
+    }
+
+    /// The assignment's line: `Name : got5 type: mp4 tor : got5.mp4.torrent`.
+    pub fn line(&self) -> String {
+        format!("Name : {} type: {} tor : {}", self.name, self.kind, self.torrent)
+    }
+}
+
+#[derive(Default)]
+pub struct SearchIndex {
+    entries: Vec<Entry>,
+    by_key: HashMap<InfoHash, usize>,
+    torrent_names: HashSet<String>,
+}
+
+impl SearchIndex {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn get(&self, key: &InfoHash) -> Option<&Entry> {
+        self.by_key.get(key).map(|&i| &self.entries[i])
+    }
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// A torrent file name for a new entry: `<name>.torrent`, or with a key
+    /// prefix when another content already took that name.
+    pub fn torrent_name_for(&self, file_name: &str, key: &InfoHash) -> String {
+        let plain = format!("{file_name}.torrent");
+        if !self.torrent_names.contains(&plain) {
+            return plain;
+        }
+        format!("{file_name}.{}.torrent", &key.hex()[..12])
+    }
+
+    /// Adds an entry; false when its key is already indexed.
+    pub fn insert(&mut self, e: Entry) -> bool {
+        if self.by_key.contains_key(&e.key) {
+            return false;
+        }
+        self.torrent_names.insert(e.torrent.clone());
+        self.by_key.insert(e.key, self.entries.len());
+        self.entries.push(e);
+        true
+    }
+
+    /// Case-insensitive: every word must occur in the file name. A 40-digit key finds its entry.
+    /// No words list everything.
+    pub fn search(&self, query: &str) -> Vec<&Entry> {
+        let q = query.trim();
+        if let Some(e) = InfoHash::from_hex(&q.to_lowercase()).and_then(|k| self.get(&k)) {
+            return vec![e];
+        }
+        let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
+        self.entries.iter().filter(|e| words.iter().all(|w| e.lower.contains(w.as_str()))).collect()
+    }
+}
+
+/// The torrent file name a `search_content.txt` line refers to.
+pub fn torrent_of_line(line: &str) -> Option<&str> {
+    line.rsplit_once(" tor : ").map(|(_, t)| t.trim()).filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::metainfo::split_name;
+
+    fn entry(name: &str, key: u8) -> Entry {
+        let (n, k) = split_name(name);
+        Entry {
+            key: InfoHash([key; 20]),
+            file_name: name.into(),
+            lower: name.to_lowercase(),
+            name: n,
+            kind: k,
+            torrent: format!("{name}.torrent"),
+            size: 1,
+            n_parts: 1,
+        }
+    }
+
+    #[test]
+    fn line_has_the_assignment_form() {
+        let e = entry("got5.mp4", 1);
+        assert_eq!(e.line(), "Name : got5 type: mp4 tor : got5.mp4.torrent");
+        assert_eq!(torrent_of_line(&e.line()), Some("got5.mp4.torrent"));
+    }
+
+    #[test]
+    fn search_is_case_insensitive_and_needs_every_word() {
+        let mut idx = SearchIndex::default();
+        idx.insert(entry("got5.mp4", 1));
+        idx.insert(entry("Score.txt", 2));
+        assert_eq!(idx.search("GOT5").len(), 1);
+        assert_eq!(idx.search("got5 mp4").len(), 1);
+        assert_eq!(idx.search("got5 txt").len(), 0);
+        assert_eq!(idx.search("score")[0].name, "Score");
+        assert_eq!(idx.search("").len(), 2);
+        assert_eq!(idx.search(&InfoHash([2; 20]).hex())[0].name, "Score");
+    }
+
+    #[test]
+    fn duplicate_keys_are_ignored_and_names_do_not_collide() {
+        let mut idx = SearchIndex::default();
+        assert!(idx.insert(entry("a.txt", 1)));
+        assert!(!idx.insert(entry("a.txt", 1)));
+        let other = idx.torrent_name_for("a.txt", &InfoHash([2; 20]));
+        assert_ne!(other, "a.txt.torrent");
+        assert!(other.starts_with("a.txt.") && other.ends_with(".torrent"));
+    }
+}
