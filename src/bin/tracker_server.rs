@@ -27,8 +27,15 @@ struct Args {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).format_target(false).init();
-    let config = TrackerConfig { ip: args.ip, port: args.port, data_dir: args.data_dir, interval_secs: args.interval };
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_target(false)
+        .init();
+    let config = TrackerConfig {
+        ip: args.ip,
+        port: args.port,
+        data_dir: args.data_dir,
+        interval_secs: args.interval,
+    };
     let (tracker, listener) = match Tracker::bind(&config) {
         Ok(x) => x,
         Err(e) => {
@@ -36,11 +43,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let local = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
     let t = tracker.clone();
     std::thread::spawn(move || t.serve(listener));
     println!("tracker listening on {local}");
-    let mut signals = match signal_hook::iterator::Signals::new([signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM]) {
+    let mut signals = match signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ]) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("tracker_server: cannot handle signals: {e}");

@@ -130,7 +130,10 @@ impl<'a> Parser<'a> {
                 let mut entries = Vec::new();
                 while self.peek()? != b'e' {
                     if !self.peek()?.is_ascii_digit() {
-                        return Err(BencodeError::Invalid(self.pos, "dictionary key is not a string"));
+                        return Err(BencodeError::Invalid(
+                            self.pos,
+                            "dictionary key is not a string",
+                        ));
                     }
                     let key = self.bytes()?;
                     let value = self.value(depth + 1)?;
@@ -278,7 +281,11 @@ mod tests {
             b"i99999999999999999999e",
             b"i1ei2e",
         ] {
-            assert!(decode(bad).is_err(), "accepted {:?}", String::from_utf8_lossy(bad));
+            assert!(
+                decode(bad).is_err(),
+                "accepted {:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 

@@ -9,7 +9,11 @@ pub struct Bitfield {
 
 impl Bitfield {
     pub fn new(len: usize) -> Self {
-        Bitfield { bytes: vec![0; len.div_ceil(8)], len, count: 0 }
+        Bitfield {
+            bytes: vec![0; len.div_ceil(8)],
+            len,
+            count: 0,
+        }
     }
 
     pub fn full(len: usize) -> Self {
@@ -30,7 +34,11 @@ impl Bitfield {
             return None;
         }
         let count = bytes.iter().map(|b| b.count_ones() as usize).sum();
-        Some(Bitfield { bytes: bytes.to_vec(), len, count })
+        Some(Bitfield {
+            bytes: bytes.to_vec(),
+            len,
+            count,
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -119,7 +127,10 @@ mod tests {
     #[test]
     fn wire_form_is_checked() {
         assert!(Bitfield::from_bytes(&[0xff, 0xc0], 10).is_some());
-        assert!(Bitfield::from_bytes(&[0xff, 0xe0], 10).is_none(), "spare bit set");
+        assert!(
+            Bitfield::from_bytes(&[0xff, 0xe0], 10).is_none(),
+            "spare bit set"
+        );
         assert!(Bitfield::from_bytes(&[0xff], 10).is_none(), "short");
         assert!(Bitfield::full(10).is_complete());
     }

@@ -33,28 +33,41 @@ pub struct Request {
 
 impl Request {
     pub fn param(&self, name: &str) -> Option<&[u8]> {
-        self.query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_slice())
+        self.query
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
     }
     pub fn param_str(&self, name: &str) -> Option<&str> {
         self.param(name).and_then(|v| std::str::from_utf8(v).ok())
     }
     pub fn params<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a [u8]> + 'a {
-        self.query.iter().filter(move |(k, _)| k == name).map(|(_, v)| v.as_slice())
+        self.query
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_slice())
     }
 }
 
 /// Parses one request from the front of `buf`. `Ok(None)` means more bytes are needed.
 pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
     let Some(head_end) = find(buf, b"\r\n\r\n") else {
-        return if buf.len() > MAX_HEAD { Err(HttpError::TooLarge) } else { Ok(None) };
+        return if buf.len() > MAX_HEAD {
+            Err(HttpError::TooLarge)
+        } else {
+            Ok(None)
+        };
     };
     if head_end > MAX_HEAD {
         return Err(HttpError::TooLarge);
     }
-    let head = std::str::from_utf8(&buf[..head_end]).map_err(|_| HttpError::Malformed("head is not UTF-8"))?;
+    let head = std::str::from_utf8(&buf[..head_end])
+        .map_err(|_| HttpError::Malformed("head is not UTF-8"))?;
     let mut lines = head.split("\r\n");
     let mut first = lines.next().unwrap_or("").split(' ');
-    let (Some(method), Some(target), Some(version), None) = (first.next(), first.next(), first.next(), first.next()) else {
+    let (Some(method), Some(target), Some(version), None) =
+        (first.next(), first.next(), first.next(), first.next())
+    else {
         return Err(HttpError::Malformed("bad request line"));
     };
     if !version.starts_with("HTTP/1.") || method.is_empty() || !target.starts_with('/') {
@@ -63,10 +76,14 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> 
     let mut keep_alive = version == "HTTP/1.1";
     let mut content_length = 0usize;
     for line in lines {
-        let (name, value) = line.split_once(':').ok_or(HttpError::Malformed("bad header line"))?;
+        let (name, value) = line
+            .split_once(':')
+            .ok_or(HttpError::Malformed("bad header line"))?;
         let value = value.trim();
         if name.eq_ignore_ascii_case("content-length") {
-            content_length = value.parse().map_err(|_| HttpError::Malformed("bad content-length"))?;
+            content_length = value
+                .parse()
+                .map_err(|_| HttpError::Malformed("bad content-length"))?;
             if content_length > MAX_BODY {
                 return Err(HttpError::TooLarge);
             }
@@ -90,7 +107,8 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> 
     };
     let req = Request {
         method: method.to_owned(),
-        path: String::from_utf8(percent_decode(path.as_bytes())?).map_err(|_| HttpError::Malformed("path is not UTF-8"))?,
+        path: String::from_utf8(percent_decode(path.as_bytes())?)
+            .map_err(|_| HttpError::Malformed("path is not UTF-8"))?,
         query,
         keep_alive,
         body: buf[body_start..body_start + content_length].to_vec(),
@@ -107,7 +125,8 @@ pub fn parse_query(q: &str) -> Result<Vec<(String, Vec<u8>)>, HttpError> {
         .filter(|p| !p.is_empty())
         .map(|pair| {
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            let k = String::from_utf8(percent_decode(k.as_bytes())?).map_err(|_| HttpError::Malformed("query key is not UTF-8"))?;
+            let k = String::from_utf8(percent_decode(k.as_bytes())?)
+                .map_err(|_| HttpError::Malformed("query key is not UTF-8"))?;
             Ok((k, percent_decode(v.as_bytes())?))
         })
         .collect()
@@ -119,9 +138,15 @@ pub fn percent_decode(s: &[u8]) -> Result<Vec<u8>, HttpError> {
     while i < s.len() {
         match s[i] {
             b'%' => {
-                let hex = s.get(i + 1..i + 3).ok_or(HttpError::Malformed("truncated percent escape"))?;
-                let hi = (hex[0] as char).to_digit(16).ok_or(HttpError::Malformed("bad percent escape"))?;
-                let lo = (hex[1] as char).to_digit(16).ok_or(HttpError::Malformed("bad percent escape"))?;
+                let hex = s
+                    .get(i + 1..i + 3)
+                    .ok_or(HttpError::Malformed("truncated percent escape"))?;
+                let hi = (hex[0] as char)
+                    .to_digit(16)
+                    .ok_or(HttpError::Malformed("bad percent escape"))?;
+                let lo = (hex[1] as char)
+                    .to_digit(16)
+                    .ok_or(HttpError::Malformed("bad percent escape"))?;
                 out.push((hi * 16 + lo) as u8);
                 i += 3;
             }
@@ -151,7 +176,13 @@ pub fn percent_encode(b: &[u8]) -> String {
 }
 
 /// An HTTP response the server writes; `keep_alive` echoes the request's wish.
-pub fn write_response(out: &mut impl Write, status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> io::Result<()> {
+pub fn write_response(
+    out: &mut impl Write,
+    status: u16,
+    content_type: &str,
+    body: &[u8],
+    keep_alive: bool,
+) -> io::Result<()> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -172,7 +203,13 @@ pub fn write_response(out: &mut impl Write, status: u16, content_type: &str, bod
 }
 
 /// One request, one connection: returns the status and body.
-pub fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8], timeout: Duration) -> Result<(u16, Vec<u8>), HttpError> {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    target: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> Result<(u16, Vec<u8>), HttpError> {
     let mut s = TcpStream::connect_timeout(&addr, timeout)?;
     s.set_read_timeout(Some(timeout))?;
     s.set_write_timeout(Some(timeout))?;
@@ -185,10 +222,13 @@ pub fn request(addr: SocketAddr, method: &str, target: &str, body: &[u8], timeou
     req.extend_from_slice(body);
     s.write_all(&req)?;
     let mut resp = Vec::new();
-    s.take((MAX_BODY + MAX_HEAD) as u64).read_to_end(&mut resp)?;
-    let head_end = find(&resp, b"\r\n\r\n").ok_or(HttpError::Malformed("response has no header end"))?;
+    s.take((MAX_BODY + MAX_HEAD) as u64)
+        .read_to_end(&mut resp)?;
+    let head_end =
+        find(&resp, b"\r\n\r\n").ok_or(HttpError::Malformed("response has no header end"))?;
     let mut body = resp.split_off(head_end + 4);
-    let head = std::str::from_utf8(&resp[..head_end]).map_err(|_| HttpError::Malformed("response head is not UTF-8"))?;
+    let head = std::str::from_utf8(&resp[..head_end])
+        .map_err(|_| HttpError::Malformed("response head is not UTF-8"))?;
     let status = head
         .split(' ')
         .nth(1)
@@ -215,7 +255,10 @@ mod tests {
         let (r, used) = parse_request(raw).unwrap().unwrap();
         assert_eq!(used, raw.len() - 5);
         assert_eq!(r.path, "/announce");
-        assert_eq!(r.param("info_hash").unwrap(), &[0x12, 0x34, b'a', b'b', b'c']);
+        assert_eq!(
+            r.param("info_hash").unwrap(),
+            &[0x12, 0x34, b'a', b'b', b'c']
+        );
         assert_eq!(r.param_str("port"), Some("6881"));
         assert_eq!(r.param("x"), Some(&b""[..]));
         assert!(r.keep_alive);
@@ -223,19 +266,38 @@ mod tests {
 
     #[test]
     fn waits_for_body_and_head() {
-        assert!(parse_request(b"POST /publish HTTP/1.1\r\nContent-Length: 4\r\n\r\nab").unwrap().is_none());
+        assert!(
+            parse_request(b"POST /publish HTTP/1.1\r\nContent-Length: 4\r\n\r\nab")
+                .unwrap()
+                .is_none()
+        );
         assert!(parse_request(b"GET / HTTP/1.1\r\n").unwrap().is_none());
-        let (r, _) = parse_request(b"POST /p HTTP/1.0\r\nContent-Length: 2\r\n\r\nab").unwrap().unwrap();
+        let (r, _) = parse_request(b"POST /p HTTP/1.0\r\nContent-Length: 2\r\n\r\nab")
+            .unwrap()
+            .unwrap();
         assert_eq!(r.body, b"ab");
         assert!(!r.keep_alive);
     }
 
     #[test]
     fn rejects_garbage() {
-        for bad in [&b"\x00\x01\x02\r\n\r\n"[..], b"GET\r\n\r\n", b"GET / FTP/1\r\n\r\n", b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n", b"GET /?a=%zz HTTP/1.1\r\n\r\n"] {
-            assert!(parse_request(bad).is_err(), "{:?}", String::from_utf8_lossy(bad));
+        for bad in [
+            &b"\x00\x01\x02\r\n\r\n"[..],
+            b"GET\r\n\r\n",
+            b"GET / FTP/1\r\n\r\n",
+            b"GET / HTTP/1.1\r\nContent-Length: x\r\n\r\n",
+            b"GET /?a=%zz HTTP/1.1\r\n\r\n",
+        ] {
+            assert!(
+                parse_request(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
-        assert!(matches!(parse_request(&vec![b'a'; MAX_HEAD + 1]), Err(HttpError::TooLarge)));
+        assert!(matches!(
+            parse_request(&vec![b'a'; MAX_HEAD + 1]),
+            Err(HttpError::TooLarge)
+        ));
     }
 
     #[test]

@@ -106,7 +106,10 @@ impl Metainfo {
         let root = root
             .as_dict()
             .ok_or_else(|| invalid("top level is not a dictionary"))?;
-        let announce = root.get("announce").and_then(Value::as_str).map(str::to_owned);
+        let announce = root
+            .get("announce")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
         let info = root
             .get("info")
             .and_then(Value::as_dict)
@@ -155,7 +158,9 @@ impl Metainfo {
 
 pub fn split_name(name: &str) -> (String, String) {
     match name.rsplit_once('.') {
-        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => (stem.to_owned(), ext.to_owned()),
+        Some((stem, ext)) if !stem.is_empty() && !ext.is_empty() => {
+            (stem.to_owned(), ext.to_owned())
+        }
         _ => (name.to_owned(), String::new()),
     }
 }
@@ -183,21 +188,29 @@ pub fn is_safe_component(c: &str) -> bool {
         && c.len() <= 255
 }
 
-fn parse_info(info: &Dict<'_>, info_hash: InfoHash, announce: Option<String>) -> Result<Metainfo, MetainfoError> {
+fn parse_info(
+    info: &Dict<'_>,
+    info_hash: InfoHash,
+    announce: Option<String>,
+) -> Result<Metainfo, MetainfoError> {
     let name = info
         .get("name")
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("info has no UTF-8 name"))?
         .to_owned();
     if !is_safe_component(&name) {
-        return Err(invalid(format!("unsafe name {name:?}: it would escape the download folder")));
+        return Err(invalid(format!(
+            "unsafe name {name:?}: it would escape the download folder"
+        )));
     }
     let piece_length = info
         .get("piece length")
         .and_then(Value::as_int)
         .ok_or_else(|| invalid("info has no piece length"))?;
     if piece_length <= 0 || piece_length as u64 > MAX_PIECE_LENGTH {
-        return Err(invalid(format!("piece length {piece_length} is out of range")));
+        return Err(invalid(format!(
+            "piece length {piece_length} is out of range"
+        )));
     }
     let piece_length = piece_length as u64;
     let pieces = info
@@ -217,7 +230,13 @@ fn parse_info(info: &Dict<'_>, info_hash: InfoHash, announce: Option<String>) ->
             .as_int()
             .filter(|&l| l >= 0)
             .ok_or_else(|| invalid("length is not a non-negative integer"))?;
-        (vec![FileEntry { path: vec![name.clone()], length: length as u64 }], false)
+        (
+            vec![FileEntry {
+                path: vec![name.clone()],
+                length: length as u64,
+            }],
+            false,
+        )
     } else {
         let list = info
             .get("files")
@@ -228,7 +247,9 @@ fn parse_info(info: &Dict<'_>, info_hash: InfoHash, announce: Option<String>) ->
         }
         let mut files = Vec::with_capacity(list.len());
         for f in list {
-            let d = f.as_dict().ok_or_else(|| invalid("file entry is not a dictionary"))?;
+            let d = f
+                .as_dict()
+                .ok_or_else(|| invalid("file entry is not a dictionary"))?;
             let length = d
                 .get("length")
                 .and_then(Value::as_int)
@@ -241,13 +262,20 @@ fn parse_info(info: &Dict<'_>, info_hash: InfoHash, announce: Option<String>) ->
                 .ok_or_else(|| invalid("file entry has no path"))?;
             let mut path = Vec::with_capacity(comps.len());
             for c in comps {
-                let c = c.as_str().ok_or_else(|| invalid("path component is not UTF-8"))?;
+                let c = c
+                    .as_str()
+                    .ok_or_else(|| invalid("path component is not UTF-8"))?;
                 if !is_safe_component(c) {
-                    return Err(invalid(format!("unsafe path component {c:?}: it would escape the download folder")));
+                    return Err(invalid(format!(
+                        "unsafe path component {c:?}: it would escape the download folder"
+                    )));
                 }
                 path.push(c.to_owned());
             }
-            files.push(FileEntry { path, length: length as u64 });
+            files.push(FileEntry {
+                path,
+                length: length as u64,
+            });
         }
         (files, true)
     };
@@ -266,7 +294,16 @@ fn parse_info(info: &Dict<'_>, info_hash: InfoHash, announce: Option<String>) ->
             expected
         )));
     }
-    Ok(Metainfo { announce, info_hash, name, piece_length, piece_hashes, files, multi_file, total_length })
+    Ok(Metainfo {
+        announce,
+        info_hash,
+        name,
+        piece_length,
+        piece_hashes,
+        files,
+        multi_file,
+        total_length,
+    })
 }
 
 /// The piece length for a file of `size` bytes: a power of two from 16 KiB to
@@ -314,7 +351,11 @@ pub fn hash_pieces(paths: &[&Path], piece_length: u64) -> io::Result<(Vec<[u8; 2
 }
 
 /// Builds the bytes of a single-file `.torrent` for `path`, streaming the file.
-pub fn create_single_file(path: &Path, name: &str, announce: &str) -> Result<Vec<u8>, MetainfoError> {
+pub fn create_single_file(
+    path: &Path,
+    name: &str,
+    announce: &str,
+) -> Result<Vec<u8>, MetainfoError> {
     if !is_safe_component(name) {
         return Err(invalid(format!("unsafe name {name:?}")));
     }
@@ -323,18 +364,33 @@ pub fn create_single_file(path: &Path, name: &str, announce: &str) -> Result<Vec
     let (hashes, total) = hash_pieces(&[path], piece_length)?;
     let mut info = Vec::new();
     let mut e = Encoder::new(&mut info);
-    e.begin_dict().str("length").int(total as i64).str("name").str(name);
-    e.str("piece length").int(piece_length as i64).str("pieces").bytes(&hashes.concat());
+    e.begin_dict()
+        .str("length")
+        .int(total as i64)
+        .str("name")
+        .str(name);
+    e.str("piece length")
+        .int(piece_length as i64)
+        .str("pieces")
+        .bytes(&hashes.concat());
     e.end();
     Ok(wrap_info(&info, announce))
 }
 
 /// Builds a multi-file `.torrent` for a folder; `files` are relative paths under `root`, in order.
-pub fn create_multi_file(root: &Path, name: &str, files: &[Vec<String>], announce: &str) -> Result<Vec<u8>, MetainfoError> {
+pub fn create_multi_file(
+    root: &Path,
+    name: &str,
+    files: &[Vec<String>],
+    announce: &str,
+) -> Result<Vec<u8>, MetainfoError> {
     if !is_safe_component(name) || files.is_empty() {
         return Err(invalid(format!("cannot make a torrent of folder {name:?}")));
     }
-    let full: Vec<std::path::PathBuf> = files.iter().map(|p| p.iter().fold(root.to_path_buf(), |a, c| a.join(c))).collect();
+    let full: Vec<std::path::PathBuf> = files
+        .iter()
+        .map(|p| p.iter().fold(root.to_path_buf(), |a, c| a.join(c)))
+        .collect();
     let mut size = 0;
     let mut lengths = Vec::new();
     for p in &full {
@@ -352,14 +408,21 @@ pub fn create_multi_file(root: &Path, name: &str, files: &[Vec<String>], announc
     let mut e = Encoder::new(&mut info);
     e.begin_dict().str("files").begin_list();
     for (path, len) in files.iter().zip(&lengths) {
-        e.begin_dict().str("length").int(*len as i64).str("path").begin_list();
+        e.begin_dict()
+            .str("length")
+            .int(*len as i64)
+            .str("path")
+            .begin_list();
         for c in path {
             e.str(c);
         }
         e.end().end();
     }
     e.end().str("name").str(name);
-    e.str("piece length").int(piece_length as i64).str("pieces").bytes(&hashes.concat());
+    e.str("piece length")
+        .int(piece_length as i64)
+        .str("pieces")
+        .bytes(&hashes.concat());
     e.end();
     Ok(wrap_info(&info, announce))
 }
@@ -429,7 +492,10 @@ mod tests {
         assert_eq!(m.piece_hashes[0], first);
         assert_eq!(m.name_and_type(), ("got5".into(), "mp4".into()));
         // Same content, same key.
-        let again = Metainfo::from_bytes(&create_single_file(&p, "got5.mp4", "http://other/announce").unwrap()).unwrap();
+        let again = Metainfo::from_bytes(
+            &create_single_file(&p, "got5.mp4", "http://other/announce").unwrap(),
+        )
+        .unwrap();
         assert_eq!(again.info_hash, m.info_hash);
     }
 
@@ -490,7 +556,10 @@ mod tests {
         let h = InfoHash([0xab; 20]);
         assert_eq!(InfoHash::from_hex(&h.hex()), Some(h));
         assert_eq!(InfoHash::from_hex("zz"), None);
-        assert_eq!(split_name("archive.tar.gz"), ("archive.tar".into(), "gz".into()));
+        assert_eq!(
+            split_name("archive.tar.gz"),
+            ("archive.tar".into(), "gz".into())
+        );
         assert_eq!(split_name("README"), ("README".into(), "".into()));
         assert_eq!(group_thousands(41633813), "41,633,813");
     }

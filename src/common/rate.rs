@@ -11,7 +11,9 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
         Some('m' | 'M') => (&s[..s.len() - 1], 1024 * 1024),
         _ => (s, 1),
     };
-    let n: f64 = digits.parse().map_err(|_| format!("invalid rate {s:?}: expected bytes per second like 500000, 64K or 2M"))?;
+    let n: f64 = digits.parse().map_err(|_| {
+        format!("invalid rate {s:?}: expected bytes per second like 500000, 64K or 2M")
+    })?;
     if !(n.is_finite() && n > 0.0) {
         return Err(format!("invalid rate {s:?}: must be greater than zero"));
     }
@@ -30,7 +32,11 @@ impl TokenBucket {
     pub fn new(bytes_per_sec: u64) -> Self {
         let rate = bytes_per_sec as f64;
         let burst = (rate / 4.0).max(16384.0);
-        TokenBucket { rate, burst, state: Mutex::new((0.0, Instant::now())) }
+        TokenBucket {
+            rate,
+            burst,
+            state: Mutex::new((0.0, Instant::now())),
+        }
     }
 
     pub fn rate(&self) -> u64 {
@@ -42,9 +48,15 @@ impl TokenBucket {
             let mut st = self.state.lock().expect("token bucket");
             let now = Instant::now();
             let (tokens, last) = *st;
-            let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.rate).min(self.burst) - n as f64;
+            let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.rate)
+                .min(self.burst)
+                - n as f64;
             *st = (tokens, now);
-            if tokens >= 0.0 { Duration::ZERO } else { Duration::from_secs_f64(-tokens / self.rate) }
+            if tokens >= 0.0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs_f64(-tokens / self.rate)
+            }
         };
         if !wait.is_zero() {
             std::thread::sleep(wait);

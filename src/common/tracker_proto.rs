@@ -47,12 +47,16 @@ impl Announce {
     pub fn from_request(r: &Request) -> Result<Announce, String> {
         let twenty = |name: &str| -> Result<[u8; 20], String> {
             let v = r.param(name).ok_or_else(|| format!("missing {name}"))?;
-            v.try_into().map_err(|_| format!("{name} must be 20 bytes, got {}", v.len()))
+            v.try_into()
+                .map_err(|_| format!("{name} must be 20 bytes, got {}", v.len()))
         };
         let num = |name: &str| -> Result<Option<u64>, String> {
             match r.param_str(name) {
                 None | Some("") => Ok(None),
-                Some(s) => s.parse::<u64>().map(Some).map_err(|_| format!("{name} is not a number")),
+                Some(s) => s
+                    .parse::<u64>()
+                    .map(Some)
+                    .map_err(|_| format!("{name} is not a number")),
             }
         };
         let port = num("port")?.ok_or("missing port")?;
@@ -146,37 +150,67 @@ impl AnnounceReply {
         let v = bencode::decode(bytes).map_err(|e| format!("tracker sent invalid bencode: {e}"))?;
         let d = v.as_dict().ok_or("tracker reply is not a dictionary")?;
         if let Some(reason) = d.get("failure reason") {
-            return Err(format!("tracker refused: {}", reason.as_str().unwrap_or("(unreadable reason)")));
+            return Err(format!(
+                "tracker refused: {}",
+                reason.as_str().unwrap_or("(unreadable reason)")
+            ));
         }
-        let int = |k: &str| d.get(k).and_then(Value::as_int).unwrap_or(0).clamp(0, u32::MAX as i64) as u32;
+        let int = |k: &str| {
+            d.get(k)
+                .and_then(Value::as_int)
+                .unwrap_or(0)
+                .clamp(0, u32::MAX as i64) as u32
+        };
         let mut peers = Vec::new();
         match d.get("peers") {
             Some(Value::Bytes(b)) => {
                 for c in b.chunks_exact(6) {
-                    let addr = SocketAddrV4::new(Ipv4Addr::new(c[0], c[1], c[2], c[3]), u16::from_be_bytes([c[4], c[5]]));
+                    let addr = SocketAddrV4::new(
+                        Ipv4Addr::new(c[0], c[1], c[2], c[3]),
+                        u16::from_be_bytes([c[4], c[5]]),
+                    );
                     peers.push((addr, [0; 20]));
                 }
             }
             Some(Value::List(l)) => {
                 for p in l {
                     let Some(p) = p.as_dict() else { continue };
-                    let ip = p.get("ip").and_then(Value::as_str).and_then(|s| s.parse().ok());
-                    let port = p.get("port").and_then(Value::as_int).filter(|&n| (1..=65535).contains(&n));
+                    let ip = p
+                        .get("ip")
+                        .and_then(Value::as_str)
+                        .and_then(|s| s.parse().ok());
+                    let port = p
+                        .get("port")
+                        .and_then(Value::as_int)
+                        .filter(|&n| (1..=65535).contains(&n));
                     if let (Some(ip), Some(port)) = (ip, port) {
-                        let id = p.get("peer id").and_then(Value::as_bytes).and_then(|b| b.try_into().ok()).unwrap_or([0; 20]);
+                        let id = p
+                            .get("peer id")
+                            .and_then(Value::as_bytes)
+                            .and_then(|b| b.try_into().ok())
+                            .unwrap_or([0; 20]);
                         peers.push((SocketAddrV4::new(ip, port as u16), id));
                     }
                 }
             }
             _ => {}
         }
-        Ok(AnnounceReply { interval: int("interval").max(1), complete: int("complete"), incomplete: int("incomplete"), peers })
+        Ok(AnnounceReply {
+            interval: int("interval").max(1),
+            complete: int("complete"),
+            incomplete: int("incomplete"),
+            peers,
+        })
     }
 }
 
 pub fn failure(reason: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    Encoder::new(&mut out).begin_dict().str("failure reason").str(reason).end();
+    Encoder::new(&mut out)
+        .begin_dict()
+        .str("failure reason")
+        .str(reason)
+        .end();
     out
 }
 
@@ -241,8 +275,14 @@ mod tests {
 
     #[test]
     fn announce_errors_are_reasons() {
-        let (req, _) = parse_request(b"GET /announce?info_hash=abc&port=1 HTTP/1.1\r\n\r\n").unwrap().unwrap();
-        assert!(Announce::from_request(&req).unwrap_err().contains("info_hash"));
+        let (req, _) = parse_request(b"GET /announce?info_hash=abc&port=1 HTTP/1.1\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(
+            Announce::from_request(&req)
+                .unwrap_err()
+                .contains("info_hash")
+        );
     }
 
     #[test]
@@ -256,6 +296,10 @@ mod tests {
         let compact = AnnounceReply::decode(&r.encode(true, false)).unwrap();
         assert_eq!(compact.peers[0].0, r.peers[0].0);
         assert_eq!(AnnounceReply::decode(&r.encode(false, false)).unwrap(), r);
-        assert!(AnnounceReply::decode(&failure("nope")).unwrap_err().contains("nope"));
+        assert!(
+            AnnounceReply::decode(&failure("nope"))
+                .unwrap_err()
+                .contains("nope")
+        );
     }
 }

@@ -68,7 +68,11 @@ pub enum Message<'a> {
     Have(u32),
     Bitfield(&'a [u8]),
     Request(BlockRef),
-    Piece { index: u32, begin: u32, data: &'a [u8] },
+    Piece {
+        index: u32,
+        begin: u32,
+        data: &'a [u8],
+    },
     Cancel(BlockRef),
     Port(u16),
     // BEP 6 fast extension.
@@ -91,9 +95,17 @@ pub fn decode(frame: &[u8]) -> Result<Message<'_>, WireError> {
         return Ok(Message::KeepAlive);
     };
     let want = |n: usize, why: &'static str| {
-        if p.len() == n { Ok(()) } else { Err(WireError::Malformed { id, why }) }
+        if p.len() == n {
+            Ok(())
+        } else {
+            Err(WireError::Malformed { id, why })
+        }
     };
-    let block = |p: &[u8]| BlockRef { index: u32_at(p, 0), begin: u32_at(p, 4), length: u32_at(p, 8) };
+    let block = |p: &[u8]| BlockRef {
+        index: u32_at(p, 0),
+        begin: u32_at(p, 4),
+        length: u32_at(p, 8),
+    };
     Ok(match id {
         0 => want(0, "choke has a payload").map(|_| Message::Choke)?,
         1 => want(0, "unchoke has a payload").map(|_| Message::Unchoke)?,
@@ -104,12 +116,20 @@ pub fn decode(frame: &[u8]) -> Result<Message<'_>, WireError> {
         6 => want(12, "request is not 12 bytes").map(|_| Message::Request(block(p)))?,
         7 => {
             if p.len() < 8 {
-                return Err(WireError::Malformed { id, why: "piece is shorter than its header" });
+                return Err(WireError::Malformed {
+                    id,
+                    why: "piece is shorter than its header",
+                });
             }
-            Message::Piece { index: u32_at(p, 0), begin: u32_at(p, 4), data: &p[8..] }
+            Message::Piece {
+                index: u32_at(p, 0),
+                begin: u32_at(p, 4),
+                data: &p[8..],
+            }
         }
         8 => want(12, "cancel is not 12 bytes").map(|_| Message::Cancel(block(p)))?,
-        9 => want(2, "port is not 2 bytes").map(|_| Message::Port(u16::from_be_bytes([p[0], p[1]])))?,
+        9 => want(2, "port is not 2 bytes")
+            .map(|_| Message::Port(u16::from_be_bytes([p[0], p[1]])))?,
         13 => want(4, "suggest is not 4 bytes").map(|_| Message::Suggest(u32_at(p, 0)))?,
         14 => want(0, "have all has a payload").map(|_| Message::HaveAll)?,
         15 => want(0, "have none has a payload").map(|_| Message::HaveNone)?,
@@ -145,7 +165,9 @@ pub fn encode(msg: &Message<'_>, out: &mut Vec<u8>) {
         Message::Have(i) => simple(out, 4, &[&i.to_be_bytes()]),
         Message::Bitfield(b) => simple(out, 5, &[b]),
         Message::Request(b) => simple(out, 6, &[&block(b)]),
-        Message::Piece { index, begin, data } => simple(out, 7, &[&index.to_be_bytes(), &begin.to_be_bytes(), data]),
+        Message::Piece { index, begin, data } => {
+            simple(out, 7, &[&index.to_be_bytes(), &begin.to_be_bytes(), data])
+        }
         Message::Cancel(b) => simple(out, 8, &[&block(b)]),
         Message::Port(p) => simple(out, 9, &[&p.to_be_bytes()]),
         Message::Suggest(i) => simple(out, 13, &[&i.to_be_bytes()]),
@@ -195,7 +217,11 @@ mod tests {
 
     #[test]
     fn every_message_round_trips() {
-        let b = BlockRef { index: 1, begin: 16384, length: 16384 };
+        let b = BlockRef {
+            index: 1,
+            begin: 16384,
+            length: 16384,
+        };
         for m in [
             Message::KeepAlive,
             Message::Choke,
@@ -205,7 +231,11 @@ mod tests {
             Message::Have(7),
             Message::Bitfield(&[0xf0]),
             Message::Request(b),
-            Message::Piece { index: 2, begin: 0, data: b"abc" },
+            Message::Piece {
+                index: 2,
+                begin: 0,
+                data: b"abc",
+            },
             Message::Cancel(b),
             Message::Port(6881),
             Message::Suggest(3),
@@ -230,13 +260,20 @@ mod tests {
         assert!(decode(&[6, 0, 0, 0, 1]).is_err());
         assert!(decode(&[7, 0, 0, 0]).is_err());
         assert!(decode(&[0, 1]).is_err());
-        assert_eq!(frame_len(&[0xff, 0xff, 0xff, 0xff], 1 << 20), Err(WireError::TooLong(u32::MAX)));
+        assert_eq!(
+            frame_len(&[0xff, 0xff, 0xff, 0xff], 1 << 20),
+            Err(WireError::TooLong(u32::MAX))
+        );
         assert_eq!(frame_len(&[0, 0], 10), Ok(None));
     }
 
     #[test]
     fn handshake_round_trips_and_checks_protocol() {
-        let h = Handshake { reserved: [0; 8], info_hash: [1; 20], peer_id: [2; 20] };
+        let h = Handshake {
+            reserved: [0; 8],
+            info_hash: [1; 20],
+            peer_id: [2; 20],
+        };
         assert_eq!(Handshake::decode(&h.encode()).unwrap(), h);
         let mut bad = h.encode();
         bad[3] = b'x';
@@ -246,7 +283,14 @@ mod tests {
     #[test]
     fn piece_header_matches_encoder() {
         let mut out = Vec::new();
-        encode(&Message::Piece { index: 5, begin: 32768, data: &[9; 10] }, &mut out);
+        encode(
+            &Message::Piece {
+                index: 5,
+                begin: 32768,
+                data: &[9; 10],
+            },
+            &mut out,
+        );
         assert_eq!(&out[..13], &piece_header(5, 32768, 10));
     }
 }

@@ -42,7 +42,13 @@ pub struct Choker {
 
 impl Choker {
     pub fn new(slots: usize, seed: u64) -> Self {
-        Choker { slots, optimistic: None, last_optimistic_ms: None, round_robin: 0, rng: fastrand::Rng::with_seed(seed) }
+        Choker {
+            slots,
+            optimistic: None,
+            last_optimistic_ms: None,
+            round_robin: 0,
+            rng: fastrand::Rng::with_seed(seed),
+        }
     }
 
     pub fn optimistic(&self) -> Option<PeerKey> {
@@ -50,7 +56,11 @@ impl Choker {
     }
 
     fn compare(seeding: bool, a: &Candidate, b: &Candidate) -> Ordering {
-        let by_rate = if seeding { Ordering::Equal } else { b.rate_from.cmp(&a.rate_from) };
+        let by_rate = if seeding {
+            Ordering::Equal
+        } else {
+            b.rate_from.cmp(&a.rate_from)
+        };
         by_rate
             .then(b.history.cmp(&a.history))
             .then(a.waiting_since_ms.cmp(&b.waiting_since_ms))
@@ -79,8 +89,12 @@ impl Choker {
         self.round_robin = self.round_robin.wrapping_add(1);
         let ranked = self.rank(seeding, peers);
         let mut unchoke: Vec<PeerKey> = ranked.iter().copied().take(self.slots).collect();
-        let still_valid = self.optimistic.is_some_and(|o| ranked.contains(&o) && !unchoke.contains(&o));
-        let due = self.last_optimistic_ms.is_none_or(|t| now_ms.saturating_sub(t) >= OPTIMISTIC_MS);
+        let still_valid = self
+            .optimistic
+            .is_some_and(|o| ranked.contains(&o) && !unchoke.contains(&o));
+        let due = self
+            .last_optimistic_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) >= OPTIMISTIC_MS);
         if due || !still_valid {
             self.optimistic = self.draw_optimistic(peers, &unchoke);
             self.last_optimistic_ms = Some(now_ms);
@@ -90,8 +104,14 @@ impl Choker {
     }
 
     fn draw_optimistic(&mut self, peers: &[Candidate], regular: &[PeerKey]) -> Option<PeerKey> {
-        let pool: Vec<&Candidate> = peers.iter().filter(|c| c.interested && !regular.contains(&c.key)).collect();
-        let total: usize = pool.iter().map(|c| if c.newcomer { NEWCOMER_WEIGHT } else { 1 }).sum();
+        let pool: Vec<&Candidate> = peers
+            .iter()
+            .filter(|c| c.interested && !regular.contains(&c.key))
+            .collect();
+        let total: usize = pool
+            .iter()
+            .map(|c| if c.newcomer { NEWCOMER_WEIGHT } else { 1 })
+            .sum();
         if total == 0 {
             return None;
         }
@@ -115,9 +135,17 @@ impl Choker {
         if self.optimistic.is_some_and(|o| !ranked.contains(&o)) {
             self.optimistic = None;
         }
-        let by_key = |k: PeerKey| peers.iter().find(|c| c.key == k).expect("ranked from peers");
-        let mut regular: Vec<PeerKey> =
-            ranked.iter().copied().filter(|&k| by_key(k).unchoked && Some(k) != self.optimistic).collect();
+        let by_key = |k: PeerKey| {
+            peers
+                .iter()
+                .find(|c| c.key == k)
+                .expect("ranked from peers")
+        };
+        let mut regular: Vec<PeerKey> = ranked
+            .iter()
+            .copied()
+            .filter(|&k| by_key(k).unchoked && Some(k) != self.optimistic)
+            .collect();
         regular.truncate(self.slots);
         for &k in &ranked {
             if regular.contains(&k) || Some(k) == self.optimistic {
@@ -127,7 +155,10 @@ impl Choker {
                 regular.push(k);
                 continue;
             }
-            let worst = regular.iter().copied().min_by(|&a, &b| by_key(a).history.cmp(&by_key(b).history).then(b.cmp(&a)));
+            let worst = regular
+                .iter()
+                .copied()
+                .min_by(|&a, &b| by_key(a).history.cmp(&by_key(b).history).then(b.cmp(&a)));
             if let Some(w) = worst
                 && by_key(k).history > by_key(w).history
             {
@@ -145,18 +176,47 @@ mod tests {
     use super::*;
 
     fn cand(key: PeerKey) -> Candidate {
-        Candidate { key, interested: true, rate_from: 0, history: 0, waiting_since_ms: 0, newcomer: false, unchoked: false }
+        Candidate {
+            key,
+            interested: true,
+            rate_from: 0,
+            history: 0,
+            waiting_since_ms: 0,
+            newcomer: false,
+            unchoked: false,
+        }
     }
 
     #[test]
     fn ranking_is_rate_then_history_then_wait() {
         let c = Choker::new(4, 1);
         let peers = [
-            Candidate { rate_from: 10, history: 0, ..cand(1) },
-            Candidate { rate_from: 50, history: 0, ..cand(2) },
-            Candidate { rate_from: 10, history: 900, ..cand(3) },
-            Candidate { rate_from: 10, history: 0, waiting_since_ms: 5, ..cand(4) },
-            Candidate { interested: false, rate_from: 99, ..cand(5) },
+            Candidate {
+                rate_from: 10,
+                history: 0,
+                ..cand(1)
+            },
+            Candidate {
+                rate_from: 50,
+                history: 0,
+                ..cand(2)
+            },
+            Candidate {
+                rate_from: 10,
+                history: 900,
+                ..cand(3)
+            },
+            Candidate {
+                rate_from: 10,
+                history: 0,
+                waiting_since_ms: 5,
+                ..cand(4)
+            },
+            Candidate {
+                interested: false,
+                rate_from: 99,
+                ..cand(5)
+            },
         ];
         assert_eq!(c.rank(false, &peers), vec![2, 3, 1, 4]);
     }
@@ -164,22 +224,40 @@ mod tests {
     #[test]
     fn preferred_first_with_one_slot() {
         let mut c = Choker::new(1, 1);
-        let newcomer = Candidate { waiting_since_ms: 0, ..cand(1) };
-        let preferred = Candidate { history: 1 << 20, waiting_since_ms: 100, ..cand(2) };
+        let newcomer = Candidate {
+            waiting_since_ms: 0,
+            ..cand(1)
+        };
+        let preferred = Candidate {
+            history: 1 << 20,
+            waiting_since_ms: 100,
+            ..cand(2)
+        };
         // Both ask at the same moment: the preferred one gets the only slot.
         assert_eq!(c.on_interest_change(true, &[newcomer, preferred]), vec![2]);
         // The other asked first and holds the slot: the preferred one takes it over.
-        let holding = Candidate { unchoked: true, ..newcomer };
+        let holding = Candidate {
+            unchoked: true,
+            ..newcomer
+        };
         assert_eq!(c.on_interest_change(true, &[holding, preferred]), vec![2]);
         // Equal history never preempts, so slots do not flap.
-        let equal = Candidate { history: 0, ..preferred };
+        let equal = Candidate {
+            history: 0,
+            ..preferred
+        };
         assert_eq!(c.on_interest_change(true, &[holding, equal]), vec![1]);
     }
 
     #[test]
     fn optimistic_slot_rotates_every_30s() {
         let mut c = Choker::new(1, 42);
-        let peers: Vec<Candidate> = (1..=6).map(|k| Candidate { history: if k == 1 { 100 } else { 0 }, ..cand(k) }).collect();
+        let peers: Vec<Candidate> = (1..=6)
+            .map(|k| Candidate {
+                history: if k == 1 { 100 } else { 0 },
+                ..cand(k)
+            })
+            .collect();
         let first = c.rechoke(0, false, &peers);
         assert_eq!(first.len(), 2);
         assert_eq!(first[0], 1, "regular slot is the preferred peer");
@@ -199,7 +277,13 @@ mod tests {
     #[test]
     fn newcomers_are_three_times_as_likely() {
         let mut c = Choker::new(0, 9);
-        let peers = [Candidate { newcomer: true, ..cand(1) }, cand(2)];
+        let peers = [
+            Candidate {
+                newcomer: true,
+                ..cand(1)
+            },
+            cand(2),
+        ];
         let mut newcomer_wins = 0;
         for i in 0..4000 {
             c.rechoke(i * OPTIMISTIC_MS, false, &peers);
@@ -224,7 +308,14 @@ mod tests {
     #[test]
     fn seeder_keeps_preferred_peers_in_front() {
         let mut c = Choker::new(1, 3);
-        let peers = [cand(1), Candidate { history: 5, ..cand(2) }, cand(3)];
+        let peers = [
+            cand(1),
+            Candidate {
+                history: 5,
+                ..cand(2)
+            },
+            cand(3),
+        ];
         for i in 0..4 {
             assert_eq!(c.rechoke(i * RECHOKE_MS, true, &peers)[0], 2);
         }
@@ -233,7 +324,10 @@ mod tests {
     #[test]
     fn uninterested_peers_are_never_unchoked() {
         let mut c = Choker::new(4, 3);
-        let peers = [Candidate { interested: false, ..cand(1) }];
+        let peers = [Candidate {
+            interested: false,
+            ..cand(1)
+        }];
         assert!(c.rechoke(0, false, &peers).is_empty());
         assert!(c.on_interest_change(false, &peers).is_empty());
     }

@@ -1,2 +1,19 @@
+//! The peer: shares `upload/`, searches the tracker, downloads in verified
+//! pieces from every peer that has a file, and resumes after any kind of stop.
+//!
+//! `piece_picker` and `choker` are pure; `connection`, `engine` and `share`
+//! are the threaded shells that own sockets and files.
+
 pub mod choker;
+pub mod commands;
+pub mod connection;
+pub mod engine;
+pub mod error;
+pub mod home;
+pub mod ledger;
 pub mod piece_picker;
+pub mod resume;
+pub mod share;
+pub mod storage;
+pub mod torrent;
+pub mod tracker_client;

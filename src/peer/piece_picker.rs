@@ -25,7 +25,12 @@ pub struct PiecePicker {
 impl PiecePicker {
     pub fn new(have: Bitfield, seed: u64) -> Self {
         let n = have.len();
-        PiecePicker { have, availability: vec![0; n], in_flight: vec![Vec::new(); n], rng: fastrand::Rng::with_seed(seed) }
+        PiecePicker {
+            have,
+            availability: vec![0; n],
+            in_flight: vec![Vec::new(); n],
+            rng: fastrand::Rng::with_seed(seed),
+        }
     }
 
     pub fn have(&self) -> &Bitfield {
@@ -66,22 +71,38 @@ impl PiecePicker {
     /// Chooses a piece for `peer`, which has `peer_has`, and marks it in flight.
     pub fn pick(&mut self, peer: PeerKey, peer_has: &Bitfield) -> Option<u32> {
         let wanted = |i: usize| !self.have.get(i) && peer_has.get(i);
-        let fresh: Vec<usize> = (0..self.have.len()).filter(|&i| wanted(i) && self.in_flight[i].is_empty()).collect();
+        let fresh: Vec<usize> = (0..self.have.len())
+            .filter(|&i| wanted(i) && self.in_flight[i].is_empty())
+            .collect();
         let choice = if !fresh.is_empty() {
             if self.have.count() < RANDOM_FIRST {
                 Some(fresh[self.rng.usize(..fresh.len())])
             } else {
-                let rarest = fresh.iter().map(|&i| self.availability[i]).min().expect("non-empty");
-                let ties: Vec<usize> = fresh.into_iter().filter(|&i| self.availability[i] == rarest).collect();
+                let rarest = fresh
+                    .iter()
+                    .map(|&i| self.availability[i])
+                    .min()
+                    .expect("non-empty");
+                let ties: Vec<usize> = fresh
+                    .into_iter()
+                    .filter(|&i| self.availability[i] == rarest)
+                    .collect();
                 Some(ties[self.rng.usize(..ties.len())])
             }
         } else if self.in_endgame() {
             let dup: Vec<usize> = (0..self.have.len())
-                .filter(|&i| wanted(i) && !self.in_flight[i].contains(&peer) && self.in_flight[i].len() < MAX_DUPLICATES)
+                .filter(|&i| {
+                    wanted(i)
+                        && !self.in_flight[i].contains(&peer)
+                        && self.in_flight[i].len() < MAX_DUPLICATES
+                })
                 .collect();
             let fewest = dup.iter().map(|&i| self.in_flight[i].len()).min();
             fewest.map(|f| {
-                let ties: Vec<usize> = dup.into_iter().filter(|&i| self.in_flight[i].len() == f).collect();
+                let ties: Vec<usize> = dup
+                    .into_iter()
+                    .filter(|&i| self.in_flight[i].len() == f)
+                    .collect();
                 ties[self.rng.usize(..ties.len())]
             })
         } else {
@@ -182,8 +203,16 @@ mod tests {
         assert!(p.in_endgame(), "every missing piece has a request out");
         let d1 = p.pick(2, &all).unwrap();
         let d2 = p.pick(2, &all).unwrap();
-        assert_eq!([d1.min(d2), d1.max(d2)], [x.min(y), x.max(y)], "peer 2 duplicates both");
-        assert_eq!(p.pick(2, &all), None, "never the same piece twice to one peer");
+        assert_eq!(
+            [d1.min(d2), d1.max(d2)],
+            [x.min(y), x.max(y)],
+            "peer 2 duplicates both"
+        );
+        assert_eq!(
+            p.pick(2, &all),
+            None,
+            "never the same piece twice to one peer"
+        );
         assert_eq!(p.piece_verified(x, 2), vec![1], "peer 1 must cancel");
         assert!(p.have().get(x as usize));
     }
@@ -195,7 +224,11 @@ mod tests {
         let only_first = bf(n, &[RANDOM_FIRST]);
         p.add_peer(&Bitfield::full(n));
         assert_eq!(p.pick(1, &only_first), Some(RANDOM_FIRST as u32));
-        assert_eq!(p.pick(2, &only_first), None, "piece 5 is still unrequested, so no duplicate");
+        assert_eq!(
+            p.pick(2, &only_first),
+            None,
+            "piece 5 is still unrequested, so no duplicate"
+        );
     }
 
     #[test]

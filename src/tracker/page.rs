@@ -29,7 +29,11 @@ pub fn render(query: &str, rows: &[(&Entry, SwarmCounts)], total: usize) -> Stri
         "<form method=\"get\" action=\"/\"><input type=\"search\" name=\"q\" value=\"{}\" placeholder=\"keywords\"> <button>Search</button></form>\n",
         escape(query)
     ));
-    html.push_str(&format!("<p>{} of {} published torrents</p>\n", rows.len(), total));
+    html.push_str(&format!(
+        "<p>{} of {} published torrents</p>\n",
+        rows.len(),
+        total
+    ));
     html.push_str("<table>\n<tr><th>Name</th><th>Type</th><th>Size</th><th>Parts</th><th>Seeders</th><th>Leechers</th><th>Torrent</th></tr>\n");
     for (e, c) in rows {
         html.push_str(&format!(

@@ -46,7 +46,10 @@ pub struct Registry {
 
 impl Registry {
     pub fn new(interval_secs: u32) -> Self {
-        Registry { swarms: HashMap::new(), interval_secs: interval_secs.max(1) }
+        Registry {
+            swarms: HashMap::new(),
+            interval_secs: interval_secs.max(1),
+        }
     }
 
     pub fn interval_secs(&self) -> u32 {
@@ -54,7 +57,12 @@ impl Registry {
     }
 
     /// Records an announce from `source` and answers with other peers of the swarm.
-    pub fn announce(&mut self, a: &Announce, source: Ipv4Addr, now_ms: u64) -> (AnnounceReply, Change) {
+    pub fn announce(
+        &mut self,
+        a: &Announce,
+        source: Ipv4Addr,
+        now_ms: u64,
+    ) -> (AnnounceReply, Change) {
         let ip = a.ip.unwrap_or(source);
         let addr = SocketAddrV4::new(ip, a.port);
         let swarm = self.swarms.entry(a.info_hash).or_default();
@@ -63,9 +71,19 @@ impl Registry {
             Change::Left
         } else {
             // A restarted client may come back under a new id at the same address.
-            swarm.peers.retain(|id, p| *id == a.peer_id || p.addr != addr);
-            let old = swarm.peers.insert(a.peer_id, PeerRecord { addr, left: a.left, last_ms: now_ms });
-            let finished = a.event == Some(Event::Completed) || (a.left == 0 && old.as_ref().is_some_and(|o| o.left > 0));
+            swarm
+                .peers
+                .retain(|id, p| *id == a.peer_id || p.addr != addr);
+            let old = swarm.peers.insert(
+                a.peer_id,
+                PeerRecord {
+                    addr,
+                    left: a.left,
+                    last_ms: now_ms,
+                },
+            );
+            let finished = a.event == Some(Event::Completed)
+                || (a.left == 0 && old.as_ref().is_some_and(|o| o.left > 0));
             if finished {
                 swarm.downloaded += 1;
                 Change::Completed
@@ -92,7 +110,12 @@ impl Registry {
             peers.truncate(want);
         }
         let counts = count(swarm);
-        let reply = AnnounceReply { interval: self.interval_secs, complete: counts.complete, incomplete: counts.incomplete, peers };
+        let reply = AnnounceReply {
+            interval: self.interval_secs,
+            complete: counts.complete,
+            incomplete: counts.incomplete,
+            peers,
+        };
         if swarm.peers.is_empty() && swarm.downloaded == 0 {
             self.swarms.remove(&a.info_hash);
         }
@@ -116,7 +139,11 @@ impl Registry {
     }
 
     pub fn peers(&self, hash: &InfoHash) -> Vec<SocketAddrV4> {
-        let mut v: Vec<SocketAddrV4> = self.swarms.get(hash).map(|s| s.peers.values().map(|p| p.addr).collect()).unwrap_or_default();
+        let mut v: Vec<SocketAddrV4> = self
+            .swarms
+            .get(hash)
+            .map(|s| s.peers.values().map(|p| p.addr).collect())
+            .unwrap_or_default();
         v.sort();
         v
     }
@@ -128,7 +155,11 @@ impl Registry {
 
 fn count(s: &Swarm) -> SwarmCounts {
     let complete = s.peers.values().filter(|p| p.left == 0).count() as u32;
-    SwarmCounts { complete, incomplete: s.peers.len() as u32 - complete, downloaded: s.downloaded }
+    SwarmCounts {
+        complete,
+        incomplete: s.peers.len() as u32 - complete,
+        downloaded: s.downloaded,
+    }
 }
 
 #[cfg(test)]
@@ -192,7 +223,14 @@ mod tests {
         r.announce(&ann(2, 7002, 5, None), LO, 0);
         let (_, change) = r.announce(&ann(2, 7002, 0, Some(Event::Completed)), LO, 1);
         assert_eq!(change, Change::Completed);
-        assert_eq!(r.counts(&InfoHash([1; 20])), SwarmCounts { complete: 2, incomplete: 0, downloaded: 1 });
+        assert_eq!(
+            r.counts(&InfoHash([1; 20])),
+            SwarmCounts {
+                complete: 2,
+                incomplete: 0,
+                downloaded: 1
+            }
+        );
         let (reply, _) = r.announce(&ann(1, 7001, 0, None), LO, 2);
         assert!(reply.peers.is_empty());
     }

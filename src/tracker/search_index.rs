@@ -36,7 +36,10 @@ impl Entry {
 
     /// The assignment's line: `Name : got5 type: mp4 tor : got5.mp4.torrent`.
     pub fn line(&self) -> String {
-        format!("Name : {} type: {} tor : {}", self.name, self.kind, self.torrent)
+        format!(
+            "Name : {} type: {} tor : {}",
+            self.name, self.kind, self.torrent
+        )
     }
 }
 
@@ -90,13 +93,18 @@ impl SearchIndex {
             return vec![e];
         }
         let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
-        self.entries.iter().filter(|e| words.iter().all(|w| e.lower.contains(w.as_str()))).collect()
+        self.entries
+            .iter()
+            .filter(|e| words.iter().all(|w| e.lower.contains(w.as_str())))
+            .collect()
     }
 }
 
 /// The torrent file name a `search_content.txt` line refers to.
 pub fn torrent_of_line(line: &str) -> Option<&str> {
-    line.rsplit_once(" tor : ").map(|(_, t)| t.trim()).filter(|t| !t.is_empty())
+    line.rsplit_once(" tor : ")
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

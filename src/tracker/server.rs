@@ -52,19 +52,37 @@ struct Response {
 
 impl Response {
     fn ok(content_type: &'static str, body: Vec<u8>) -> Self {
-        Response { status: 200, content_type, body }
+        Response {
+            status: 200,
+            content_type,
+            body,
+        }
     }
     fn text(status: u16, msg: &str) -> Self {
-        Response { status, content_type: "text/plain; charset=utf-8", body: format!("{msg}\n").into_bytes() }
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: format!("{msg}\n").into_bytes(),
+        }
     }
     fn bencode_failure(reason: &str) -> Self {
-        Response { status: 400, content_type: "text/plain", body: failure(reason) }
+        Response {
+            status: 400,
+            content_type: "text/plain",
+            body: failure(reason),
+        }
     }
 }
 
 impl Tracker {
-    pub fn open(data_dir: &std::path::Path, interval_secs: u32) -> Result<Arc<Tracker>, TrackerError> {
-        let store = Store::open(data_dir).map_err(|source| TrackerError::DataDir { dir: data_dir.to_owned(), source })?;
+    pub fn open(
+        data_dir: &std::path::Path,
+        interval_secs: u32,
+    ) -> Result<Arc<Tracker>, TrackerError> {
+        let store = Store::open(data_dir).map_err(|source| TrackerError::DataDir {
+            dir: data_dir.to_owned(),
+            source,
+        })?;
         Ok(Arc::new(Tracker {
             store: Mutex::new(store),
             registry: Mutex::new(Registry::new(interval_secs)),
@@ -86,7 +104,8 @@ impl Tracker {
     pub fn bind(config: &TrackerConfig) -> Result<(Arc<Tracker>, TcpListener), TrackerError> {
         let tracker = Tracker::open(&config.data_dir, config.interval_secs)?;
         let addr = SocketAddr::new(config.ip, config.port);
-        let listener = TcpListener::bind(addr).map_err(|source| TrackerError::Bind { addr, source })?;
+        let listener =
+            TcpListener::bind(addr).map_err(|source| TrackerError::Bind { addr, source })?;
         Ok((tracker, listener))
     }
 
@@ -112,12 +131,14 @@ impl Tracker {
             }
             self.connections.fetch_add(1, Ordering::Relaxed);
             let t = Arc::clone(self);
-            let spawned = std::thread::Builder::new().name("http".into()).spawn(move || {
-                if let Err(e) = t.handle_connection(stream) {
-                    debug!("connection ended: {e}");
-                }
-                t.connections.fetch_sub(1, Ordering::Relaxed);
-            });
+            let spawned = std::thread::Builder::new()
+                .name("http".into())
+                .spawn(move || {
+                    if let Err(e) = t.handle_connection(stream) {
+                        debug!("connection ended: {e}");
+                    }
+                    t.connections.fetch_sub(1, Ordering::Relaxed);
+                });
             if spawned.is_err() {
                 self.connections.fetch_sub(1, Ordering::Relaxed);
             }
@@ -139,7 +160,13 @@ impl Tracker {
                 Ok(Some((req, used))) => {
                     buf.drain(..used);
                     let resp = self.route(&req, peer_ip);
-                    write_response(&mut stream, resp.status, resp.content_type, &resp.body, req.keep_alive)?;
+                    write_response(
+                        &mut stream,
+                        resp.status,
+                        resp.content_type,
+                        &resp.body,
+                        req.keep_alive,
+                    )?;
                     if !req.keep_alive {
                         return Ok(());
                     }
@@ -147,8 +174,18 @@ impl Tracker {
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    let status = if matches!(e, http::HttpError::TooLarge) { 413 } else { 400 };
-                    write_response(&mut stream, status, "text/plain", format!("{e}\n").as_bytes(), false)?;
+                    let status = if matches!(e, http::HttpError::TooLarge) {
+                        413
+                    } else {
+                        400
+                    };
+                    write_response(
+                        &mut stream,
+                        status,
+                        "text/plain",
+                        format!("{e}\n").as_bytes(),
+                        false,
+                    )?;
                     return Ok(());
                 }
             }
@@ -169,11 +206,19 @@ impl Tracker {
             ("POST", "/publish") => self.publish(req),
             ("GET", "/") => self.page(req),
             ("GET", p) if p.starts_with("/torrent") => {
-                let key = p.strip_prefix("/torrent/").or_else(|| req.param_str("key")).unwrap_or("");
+                let key = p
+                    .strip_prefix("/torrent/")
+                    .or_else(|| req.param_str("key"))
+                    .unwrap_or("");
                 self.fetch(key.trim_end_matches(".torrent"))
             }
-            (_, "/announce" | "/scrape" | "/search" | "/publish" | "/") => Response::text(405, "method not allowed"),
-            _ => Response::text(404, "not found: try /, /search?q=WORDS, /announce, /scrape, /torrent/KEY, POST /publish"),
+            (_, "/announce" | "/scrape" | "/search" | "/publish" | "/") => {
+                Response::text(405, "method not allowed")
+            }
+            _ => Response::text(
+                404,
+                "not found: try /, /search?q=WORDS, /announce, /scrape, /torrent/KEY, POST /publish",
+            ),
         }
     }
 
@@ -182,7 +227,11 @@ impl Tracker {
             Ok(a) => a,
             Err(reason) => return Response::bencode_failure(&reason),
         };
-        let (reply, change) = self.registry.lock().expect("registry").announce(&a, peer_ip, self.now_ms());
+        let (reply, change) =
+            self.registry
+                .lock()
+                .expect("registry")
+                .announce(&a, peer_ip, self.now_ms());
         let who = format!("{}:{}", a.ip.unwrap_or(peer_ip), a.port);
         match change {
             Change::Joined => info!("{who} joined {} (left {})", a.info_hash, a.left),
@@ -214,7 +263,10 @@ impl Tracker {
         for h in hashes {
             let c = registry.counts(&h);
             e.bytes(&h.0).begin_dict();
-            e.str("complete").int(c.complete as i64).str("downloaded").int(c.downloaded as i64);
+            e.str("complete")
+                .int(c.complete as i64)
+                .str("downloaded")
+                .int(c.downloaded as i64);
             e.str("incomplete").int(c.incomplete as i64).end();
         }
         e.end().end();
@@ -243,14 +295,24 @@ impl Tracker {
                     key: e.key.hex(),
                     size: e.size,
                     n_parts: e.n_parts,
-                    peers: registry.peers(&e.key).iter().map(|a| a.to_string()).collect(),
+                    peers: registry
+                        .peers(&e.key)
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect(),
                     seeders: c.complete,
                     leechers: c.incomplete,
                 }
             })
             .collect();
-        let reply = SearchReply { query: q.to_owned(), results };
-        Response::ok("application/json", serde_json::to_vec(&reply).expect("json"))
+        let reply = SearchReply {
+            query: q.to_owned(),
+            results,
+        };
+        Response::ok(
+            "application/json",
+            serde_json::to_vec(&reply).expect("json"),
+        )
     }
 
     fn publish(&self, req: &Request) -> Response {
@@ -261,9 +323,15 @@ impl Tracker {
         match result {
             Ok(reply) => {
                 if reply.new {
-                    info!("published {} as {} ({})", reply.name, reply.torrent, reply.key);
+                    info!(
+                        "published {} as {} ({})",
+                        reply.name, reply.torrent, reply.key
+                    );
                 }
-                Response::ok("application/json", serde_json::to_vec(&reply).expect("json"))
+                Response::ok(
+                    "application/json",
+                    serde_json::to_vec(&reply).expect("json"),
+                )
             }
             Err(reason) => {
                 warn!("refused a publish: {reason}");
@@ -286,7 +354,12 @@ impl Tracker {
         let q = req.param_str("q").unwrap_or("").to_owned();
         let store = self.store.lock().expect("store");
         let registry = self.registry.lock().expect("registry");
-        let rows: Vec<_> = store.index().search(&q).into_iter().map(|e| (e, registry.counts(&e.key))).collect();
+        let rows: Vec<_> = store
+            .index()
+            .search(&q)
+            .into_iter()
+            .map(|e| (e, registry.counts(&e.key)))
+            .collect();
         let html = page::render(&q, &rows, store.index().len());
         Response::ok("text/html; charset=utf-8", html.into_bytes())
     }

@@ -27,7 +27,11 @@ impl Store {
         let torrents_dir = dir.join("torrents");
         fs::create_dir_all(&torrents_dir)?;
         let search_file = dir.join("search_content.txt");
-        let mut store = Store { torrents_dir, search_file, index: SearchIndex::default() };
+        let mut store = Store {
+            torrents_dir,
+            search_file,
+            index: SearchIndex::default(),
+        };
         let mut names: Vec<String> = fs::read_dir(&store.torrents_dir)?
             .filter_map(|e| e.ok())
             .filter_map(|e| e.file_name().into_string().ok())
@@ -42,16 +46,31 @@ impl Store {
                 Err(e) => warn!("ignoring stored torrent {name}: {e}"),
             }
         }
-        let listed: std::collections::HashSet<String> = match fs::read_to_string(&store.search_file) {
-            Ok(text) => text.lines().filter_map(torrent_of_line).map(str::to_owned).collect(),
+        let listed: std::collections::HashSet<String> = match fs::read_to_string(&store.search_file)
+        {
+            Ok(text) => text
+                .lines()
+                .filter_map(torrent_of_line)
+                .map(str::to_owned)
+                .collect(),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(e),
         };
-        let missing: Vec<String> = store.index.entries().iter().filter(|e| !listed.contains(&e.torrent)).map(Entry::line).collect();
+        let missing: Vec<String> = store
+            .index
+            .entries()
+            .iter()
+            .filter(|e| !listed.contains(&e.torrent))
+            .map(Entry::line)
+            .collect();
         for line in missing {
             store.append_line(&line)?;
         }
-        info!("loaded {} published torrents from {}", store.index.len(), dir.display());
+        info!(
+            "loaded {} published torrents from {}",
+            store.index.len(),
+            dir.display()
+        );
         Ok(store)
     }
 
@@ -63,14 +82,26 @@ impl Store {
     pub fn publish(&mut self, bytes: &[u8]) -> Result<PublishReply, String> {
         let m = Metainfo::from_bytes(bytes).map_err(|e| e.to_string())?;
         if let Some(e) = self.index.get(&m.info_hash) {
-            return Ok(PublishReply { key: e.key.hex(), name: e.file_name.clone(), torrent: e.torrent.clone(), new: false });
+            return Ok(PublishReply {
+                key: e.key.hex(),
+                name: e.file_name.clone(),
+                torrent: e.torrent.clone(),
+                new: false,
+            });
         }
         let torrent = self.index.torrent_name_for(&m.name, &m.info_hash);
         let entry = Entry::new(&m, torrent.clone());
-        write_atomic(&self.torrents_dir.join(&torrent), bytes).map_err(|e| format!("cannot store torrent: {e}"))?;
-        self.append_line(&entry.line()).map_err(|e| format!("cannot update search_content.txt: {e}"))?;
+        write_atomic(&self.torrents_dir.join(&torrent), bytes)
+            .map_err(|e| format!("cannot store torrent: {e}"))?;
+        self.append_line(&entry.line())
+            .map_err(|e| format!("cannot update search_content.txt: {e}"))?;
         self.index.insert(entry);
-        Ok(PublishReply { key: m.info_hash.hex(), name: m.name, torrent, new: true })
+        Ok(PublishReply {
+            key: m.info_hash.hex(),
+            name: m.name,
+            torrent,
+            new: true,
+        })
     }
 
     pub fn torrent_bytes(&self, key: &InfoHash) -> Option<Vec<u8>> {
@@ -80,7 +111,10 @@ impl Store {
 
     /// One `write` of a whole line with O_APPEND, so a crash cannot leave half a line mid-file.
     fn append_line(&self, line: &str) -> io::Result<()> {
-        let mut f = OpenOptions::new().create(true).append(true).open(&self.search_file)?;
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.search_file)?;
         f.write_all(format!("{line}\n").as_bytes())?;
         f.sync_data()
     }

@@ -1,0 +1,137 @@
+//! `peer`: parses arguments and starts the requested command.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::Ordering;
+
+use clap::{CommandFactory, Parser, Subcommand};
+use swarmshare::common::rate::parse_rate;
+use swarmshare::peer::commands::{self, DownloadArgs, LOG_PORT, Options};
+use swarmshare::peer::error::PeerError;
+use swarmshare::peer::tracker_client::TrackerClient;
+
+/// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
+#[derive(Parser)]
+#[command(version)]
+struct Cli {
+    /// The tracker's IP address.
+    tracker_ip: String,
+    /// The tracker's port.
+    tracker_port: u16,
+    /// Folder holding upload/, downloads/, torrents/ and the peer's state.
+    #[arg(long, global = true, default_value = ".")]
+    home: PathBuf,
+    /// Port to accept peers on; 0 picks a free one.
+    #[arg(long, global = true, default_value_t = 0)]
+    listen: u16,
+    /// Upload limit in bytes per second (K and M suffixes allowed).
+    #[arg(long, global = true, value_parser = parse_rate, value_name = "RATE")]
+    upload_rate: Option<u64>,
+    /// Download limit in bytes per second (K and M suffixes allowed).
+    #[arg(long, global = true, value_parser = parse_rate, value_name = "RATE")]
+    download_rate: Option<u64>,
+    /// Peers unchoked at once, besides the optimistic unchoke.
+    #[arg(long, global = true, default_value_t = 4)]
+    upload_slots: usize,
+    /// Also dial this peer for every torrent, even while seeding (repeatable).
+    #[arg(long, global = true, value_name = "ADDR")]
+    connect: Vec<SocketAddr>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Share upload/ and finished downloads until SIGINT or SIGTERM.
+    Serve,
+    /// Search the tracker by keywords.
+    Search {
+        #[arg(required = true)]
+        words: Vec<String>,
+        /// Print the tracker's answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Download a file by name or key, resuming what is already on disk.
+    Download {
+        /// A file name (or part of one) or a 40-digit key.
+        #[arg(required_unless_present = "torrent")]
+        target: Option<String>,
+        /// Download straight from this .torrent file.
+        #[arg(long, value_name = "FILE")]
+        torrent: Option<PathBuf>,
+        /// Stay online afterwards and share, like serve.
+        #[arg(long)]
+        seed: bool,
+        /// Print one JSON summary at the end.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a .torrent in the assignment's form: Name, Key, size, n_parts.
+    Show { file: PathBuf },
+    /// List the peer ledger, most preferred first.
+    Peers {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format(|buf, record| {
+            let port = LOG_PORT.load(Ordering::Relaxed);
+            writeln!(buf, "[{} peer:{port}] {}", record.level(), record.args())
+        })
+        .init();
+    let tracker = match TrackerClient::new(&cli.tracker_ip, cli.tracker_port) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("peer: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let opts = Options {
+        tracker,
+        home: cli.home.clone(),
+        listen: cli.listen,
+        upload_rate: cli.upload_rate,
+        download_rate: cli.download_rate,
+        upload_slots: cli.upload_slots,
+        connect: cli.connect.clone(),
+    };
+    let result = match &cli.command {
+        None => {
+            let _ = Cli::command().print_help();
+            return ExitCode::from(2);
+        }
+        Some(Command::Serve) => commands::serve(&opts),
+        Some(Command::Search { words, json }) => commands::search(&opts, words, *json),
+        Some(Command::Download {
+            target,
+            torrent,
+            seed,
+            json,
+        }) => commands::download(
+            &opts,
+            &DownloadArgs {
+                target: target.clone(),
+                torrent: torrent.clone(),
+                seed: *seed,
+                json: *json,
+            },
+        ),
+        Some(Command::Show { file }) => commands::show(file),
+        Some(Command::Peers { json }) => commands::peers(&cli.home, *json),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(PeerError::Interrupted) => ExitCode::from(130),
+        Err(e) => {
+            eprintln!("peer: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,602 @@
+//! One BEP 3 connection: a reader thread (this one) and a writer thread.
+//!
+//! The reader owns the buffers of the pieces it is fetching, so the block path
+//! is socket → frame buffer → piece buffer → SHA-1 → positional write, with no
+//! lock until a piece is whole. The writer owns the socket's sending side: it
+//! batches small messages and reads served blocks straight from disk.
+
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, RecvTimeoutError};
+use log::{debug, warn};
+use sha1::{Digest, Sha1};
+
+use super::engine::Engine;
+use super::piece_picker::PeerKey;
+use super::torrent::{Outgoing, PeerShared, Torrent};
+use crate::common::bitfield::Bitfield;
+use crate::common::metainfo::BLOCK_SIZE;
+use crate::common::wire::{self, BlockRef, HANDSHAKE_LEN, Handshake, MAX_BLOCK, Message};
+
+/// Blocks requested but not yet received, per peer: deep enough to fill a fast link.
+const PIPELINE_DEPTH: usize = 128;
+/// Bytes of piece buffers one connection may hold, whatever the piece size.
+const MAX_BUFFERED: u64 = 4 * 1024 * 1024;
+/// A request outstanding this long counts as a timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
+/// After this many timeouts the peer is dropped from the active set.
+const MAX_TIMEOUTS: u32 = 3;
+const KEEPALIVE: Duration = Duration::from_secs(90);
+/// With no message at all for this long, the peer is gone.
+const IDLE_LIMIT: Duration = Duration::from_secs(180);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Served requests queued per peer before further ones are ignored.
+const MAX_QUEUED: usize = 1024;
+
+pub fn read_handshake(stream: &mut TcpStream) -> io::Result<Handshake> {
+    stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
+    let mut b = [0u8; HANDSHAKE_LEN];
+    stream.read_exact(&mut b)?;
+    Handshake::decode(&b).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+}
+
+pub fn write_handshake(
+    stream: &mut TcpStream,
+    info_hash: [u8; 20],
+    peer_id: [u8; 20],
+) -> io::Result<()> {
+    // No reserved bits: we honour no extension, so we claim none.
+    stream.write_all(
+        &Handshake {
+            reserved: [0; 8],
+            info_hash,
+            peer_id,
+        }
+        .encode(),
+    )
+}
+
+/// Incremental framing, so a read timeout never loses half a message.
+struct FrameReader {
+    buf: Vec<u8>,
+    start: usize,
+    end: usize,
+}
+
+impl FrameReader {
+    fn new() -> Self {
+        FrameReader {
+            buf: vec![0; 256 * 1024],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    /// The next whole frame's body range, `None` on a read timeout.
+    fn next(&mut self, stream: &mut TcpStream, max: u32) -> io::Result<Option<(usize, usize)>> {
+        loop {
+            let avail = &self.buf[self.start..self.end];
+            let need = wire::frame_len(avail, max)
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            if let Some(len) = need {
+                if avail.len() >= len {
+                    let body = (self.start + 4, self.start + len);
+                    self.start += len;
+                    return Ok(Some(body));
+                }
+                if self.start + len > self.buf.len() {
+                    self.compact();
+                    if len > self.buf.len() {
+                        self.buf.resize(len, 0);
+                    }
+                }
+            } else if self.start + 4 > self.buf.len() {
+                self.compact();
+            }
+            match stream.read(&mut self.buf[self.end..]) {
+                Ok(0) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "peer closed the connection",
+                    ));
+                }
+                Ok(n) => self.end += n,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Ok(None);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn compact(&mut self) {
+        self.buf.copy_within(self.start..self.end, 0);
+        self.end -= self.start;
+        self.start = 0;
+    }
+}
+
+/// A piece this connection is fetching.
+struct Active {
+    index: u32,
+    buf: Vec<u8>,
+    next_offset: u32,
+    received: u32,
+    got: Vec<bool>,
+    in_flight: usize,
+}
+
+struct Downloader {
+    active: Vec<Active>,
+    outstanding: usize,
+    last_progress: Instant,
+    peer_choking: bool,
+    timeouts: u32,
+    snubbed_until: Option<Instant>,
+    spare: Vec<Vec<u8>>,
+}
+
+pub struct Connection {
+    pub engine: Arc<Engine>,
+    pub torrent: Arc<Torrent>,
+    pub stream: TcpStream,
+    pub peer_id: [u8; 20],
+    pub addr: SocketAddr,
+    pub outbound: bool,
+}
+
+impl Connection {
+    /// Runs the connection to its end; handshakes are already exchanged.
+    pub fn run(self) {
+        let Connection {
+            engine,
+            torrent,
+            mut stream,
+            peer_id,
+            addr,
+            outbound,
+        } = self;
+        let _ = stream.set_nodelay(true);
+        let (Ok(write_half), Ok(shared_half)) = (stream.try_clone(), stream.try_clone()) else {
+            return;
+        };
+        let shared = Arc::new(PeerShared::new(shared_half));
+        let (tx, rx) = crossbeam_channel::unbounded();
+        let history = engine.ledger_history(&peer_id);
+        let n = torrent.meta.num_pieces();
+        let entry = Torrent::new_peer_entry(
+            peer_id,
+            addr,
+            outbound,
+            tx.clone(),
+            shared.clone(),
+            n,
+            history,
+        );
+        let key = match torrent.register(entry, &engine.peer_id) {
+            Ok(k) => k,
+            Err(why) => {
+                debug!("not keeping connection to {addr}: {why}");
+                return;
+            }
+        };
+        let writer = {
+            let (engine, torrent, shared) = (engine.clone(), torrent.clone(), shared.clone());
+            std::thread::Builder::new()
+                .name(format!("send {addr}"))
+                .spawn(move || writer_loop(write_half, rx, &engine, &torrent, &shared))
+        };
+        drop(tx);
+        let mut dl = Downloader {
+            active: Vec::new(),
+            outstanding: 0,
+            last_progress: Instant::now(),
+            peer_choking: true,
+            timeouts: 0,
+            snubbed_until: None,
+            spare: Vec::new(),
+        };
+        let result = reader_loop(&engine, &torrent, key, &mut stream, &shared, &mut dl);
+        if let Err(e) = &result {
+            debug!("connection to {addr} ended: {e}");
+        }
+        shared.disconnect();
+        let pieces: Vec<u32> = dl.active.iter().map(|a| a.index).collect();
+        if let Some(delta) = torrent.unregister(key, &pieces) {
+            engine.record_ledger(&delta);
+        }
+        if let Ok(w) = writer {
+            let _ = w.join();
+        }
+    }
+}
+
+fn reader_loop(
+    engine: &Engine,
+    torrent: &Torrent,
+    key: PeerKey,
+    stream: &mut TcpStream,
+    shared: &PeerShared,
+    dl: &mut Downloader,
+) -> io::Result<()> {
+    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let meta = &torrent.meta;
+    let n = meta.num_pieces();
+    let max_frame = (9 + MAX_BLOCK).max(n.div_ceil(8) as u32 + 1);
+    let mut frames = FrameReader::new();
+    let mut last_message = Instant::now();
+    loop {
+        if engine.is_shutting_down() {
+            return Ok(());
+        }
+        if shared.has_cancelled.swap(false, Ordering::Acquire) {
+            let cancelled = std::mem::take(&mut *shared.cancelled.lock().expect("cancel list"));
+            drop_pieces(torrent, key, shared, dl, &cancelled, false);
+        }
+        let Some((lo, hi)) = frames.next(stream, max_frame)? else {
+            if last_message.elapsed() > IDLE_LIMIT {
+                return Err(io::Error::new(io::ErrorKind::TimedOut, "peer silent"));
+            }
+            check_timeouts(torrent, key, shared, dl)?;
+            fill_pipeline(torrent, key, shared, dl);
+            continue;
+        };
+        last_message = Instant::now();
+        let msg = wire::decode(&frames.buf[lo..hi])
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        match msg {
+            Message::Piece { index, begin, data } => {
+                let len = data.len();
+                shared.downloaded.fetch_add(len as u64, Ordering::Relaxed);
+                if let Some(limit) = &engine.download_limit {
+                    limit.take(len);
+                }
+                on_block(engine, torrent, key, shared, dl, index, begin, data)?;
+            }
+            Message::Choke => {
+                dl.peer_choking = true;
+                let released: Vec<u32> = dl.active.drain(..).map(|a| a.index).collect();
+                dl.outstanding = 0;
+                torrent.on_peer_choke(key, true, &released);
+            }
+            Message::Unchoke => {
+                dl.peer_choking = false;
+                dl.last_progress = Instant::now();
+                torrent.on_peer_choke(key, false, &[]);
+            }
+            Message::Interested => torrent.on_interest(key, true),
+            Message::NotInterested => torrent.on_interest(key, false),
+            Message::Have(i) => {
+                if !torrent.on_have(key, i) {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("have for piece {i} of {n}"),
+                    ));
+                }
+            }
+            Message::Bitfield(b) => {
+                let bf = Bitfield::from_bytes(b, n).ok_or_else(|| {
+                    io::Error::new(io::ErrorKind::InvalidData, "malformed bitfield")
+                })?;
+                torrent.on_bitfield(key, bf);
+            }
+            Message::HaveAll => {
+                torrent.on_bitfield(key, Bitfield::full(n));
+            }
+            Message::HaveNone => {
+                torrent.on_bitfield(key, Bitfield::new(n));
+            }
+            Message::Request(b) => {
+                let valid = (b.index as usize) < n
+                    && b.length > 0
+                    && b.length <= MAX_BLOCK
+                    && b.begin as u64 + b.length as u64 <= meta.piece_len(b.index)
+                    && torrent.lock().picker.have().get(b.index as usize);
+                if !valid {
+                    debug!("ignoring invalid request {b:?}");
+                } else if !shared.am_choking.load(Ordering::Relaxed)
+                    && shared.queued.load(Ordering::Relaxed) < MAX_QUEUED
+                {
+                    shared.queued.fetch_add(1, Ordering::Relaxed);
+                    let _ = torrent
+                        .lock()
+                        .peers
+                        .get(&key)
+                        .map(|p| p.tx.send(Outgoing::Block(b)));
+                }
+            }
+            // Cancels are hints; a block already queued is cheap to send anyway.
+            Message::Cancel(_)
+            | Message::KeepAlive
+            | Message::Port(_)
+            | Message::Suggest(_)
+            | Message::Reject(_)
+            | Message::AllowedFast(_)
+            | Message::Other(_) => {}
+        }
+        fill_pipeline(torrent, key, shared, dl);
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn on_block(
+    engine: &Engine,
+    torrent: &Torrent,
+    key: PeerKey,
+    shared: &PeerShared,
+    dl: &mut Downloader,
+    index: u32,
+    begin: u32,
+    data: &[u8],
+) -> io::Result<()> {
+    let Some(pos) = dl.active.iter().position(|a| a.index == index) else {
+        // A block we cancelled or never asked for: harmless, ignore it.
+        return Ok(());
+    };
+    let a = &mut dl.active[pos];
+    let expected = (a.buf.len() as u64 - begin as u64).min(BLOCK_SIZE);
+    let block = (begin as u64 / BLOCK_SIZE) as usize;
+    if begin as u64 % BLOCK_SIZE != 0
+        || begin >= a.next_offset
+        || data.len() as u64 != expected
+        || a.got[block]
+    {
+        return Ok(());
+    }
+    a.got[block] = true;
+    a.buf[begin as usize..begin as usize + data.len()].copy_from_slice(data);
+    a.received += data.len() as u32;
+    a.in_flight = a.in_flight.saturating_sub(1);
+    dl.outstanding = dl.outstanding.saturating_sub(1);
+    dl.last_progress = Instant::now();
+    dl.timeouts = 0;
+    if a.received as usize != a.buf.len() {
+        return Ok(());
+    }
+    let a = dl.active.swap_remove(pos);
+    let good = <[u8; 20]>::from(Sha1::digest(&a.buf)) == torrent.meta.piece_hashes[index as usize];
+    if good {
+        if let Err(e) = torrent
+            .storage
+            .write_at(index as u64 * torrent.meta.piece_length, &a.buf)
+        {
+            warn!(
+                "cannot write piece {index} to {}: {e}",
+                torrent.storage.location.display()
+            );
+            torrent.release(key, &[index]);
+            engine.report_disk_error(&e);
+            return Err(e);
+        }
+        torrent.piece_verified(key, index);
+    } else if torrent.piece_failed(key, index) {
+        shared.disconnect();
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            "banned: too many bad pieces",
+        ));
+    }
+    dl.spare.push(a.buf);
+    Ok(())
+}
+
+fn drop_pieces(
+    torrent: &Torrent,
+    key: PeerKey,
+    shared: &PeerShared,
+    dl: &mut Downloader,
+    pieces: &[u32],
+    release: bool,
+) {
+    let tx = torrent.lock().peers.get(&key).map(|p| p.tx.clone());
+    dl.active.retain(|a| {
+        if !pieces.contains(&a.index) {
+            return true;
+        }
+        dl.outstanding = dl.outstanding.saturating_sub(a.in_flight);
+        if let Some(tx) = &tx {
+            for (block, got) in a.got.iter().enumerate() {
+                let begin = block as u32 * BLOCK_SIZE as u32;
+                if !got && begin < a.next_offset {
+                    let length = (a.buf.len() as u32 - begin).min(BLOCK_SIZE as u32);
+                    let _ = tx.send(Outgoing::Cancel(BlockRef {
+                        index: a.index,
+                        begin,
+                        length,
+                    }));
+                }
+            }
+        }
+        false
+    });
+    if release {
+        torrent.release(key, pieces);
+    }
+    let _ = shared;
+}
+
+fn check_timeouts(
+    torrent: &Torrent,
+    key: PeerKey,
+    shared: &PeerShared,
+    dl: &mut Downloader,
+) -> io::Result<()> {
+    if dl.outstanding == 0 || dl.last_progress.elapsed() < REQUEST_TIMEOUT {
+        return Ok(());
+    }
+    dl.timeouts += 1;
+    let pieces: Vec<u32> = dl.active.iter().map(|a| a.index).collect();
+    drop_pieces(torrent, key, shared, dl, &pieces, true);
+    dl.outstanding = 0;
+    dl.last_progress = Instant::now();
+    dl.snubbed_until = Some(Instant::now() + REQUEST_TIMEOUT);
+    if dl.timeouts >= MAX_TIMEOUTS {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "requests timed out repeatedly",
+        ));
+    }
+    Ok(())
+}
+
+/// Keeps PIPELINE_DEPTH requests out while the peer lets us download.
+fn fill_pipeline(torrent: &Torrent, key: PeerKey, _shared: &PeerShared, dl: &mut Downloader) {
+    if dl.peer_choking || dl.snubbed_until.is_some_and(|t| Instant::now() < t) {
+        return;
+    }
+    let meta = &torrent.meta;
+    let max_active = (MAX_BUFFERED / meta.piece_length).max(1) as usize + 1;
+    let mut requests = Vec::new();
+    while dl.outstanding < PIPELINE_DEPTH {
+        if let Some(a) = dl
+            .active
+            .iter_mut()
+            .find(|a| (a.next_offset as usize) < a.buf.len())
+        {
+            let length = (a.buf.len() as u32 - a.next_offset).min(BLOCK_SIZE as u32);
+            requests.push(BlockRef {
+                index: a.index,
+                begin: a.next_offset,
+                length,
+            });
+            a.next_offset += length;
+            a.in_flight += 1;
+            dl.outstanding += 1;
+            continue;
+        }
+        if dl.active.len() >= max_active {
+            break;
+        }
+        let Some(index) = torrent.pick(key) else {
+            break;
+        };
+        let mut buf = dl.spare.pop().unwrap_or_default();
+        buf.clear();
+        buf.resize(meta.piece_len(index) as usize, 0);
+        let blocks = buf.len().div_ceil(BLOCK_SIZE as usize);
+        dl.active.push(Active {
+            index,
+            buf,
+            next_offset: 0,
+            received: 0,
+            got: vec![false; blocks],
+            in_flight: 0,
+        });
+    }
+    if !requests.is_empty() {
+        dl.last_progress = if dl.outstanding == requests.len() {
+            Instant::now()
+        } else {
+            dl.last_progress
+        };
+        if let Some(tx) = torrent.lock().peers.get(&key).map(|p| p.tx.clone()) {
+            for r in requests {
+                let _ = tx.send(Outgoing::Request(r));
+            }
+        }
+    }
+}
+
+fn writer_loop(
+    mut stream: TcpStream,
+    rx: Receiver<Outgoing>,
+    engine: &Engine,
+    torrent: &Torrent,
+    shared: &PeerShared,
+) {
+    let mut out: Vec<u8> = Vec::with_capacity(256 * 1024);
+    let mut choked = true;
+    loop {
+        let first = match rx.recv_timeout(KEEPALIVE) {
+            Ok(m) => m,
+            Err(RecvTimeoutError::Timeout) => {
+                wire::encode(&Message::KeepAlive, &mut out);
+                if stream.write_all(&out).is_err() {
+                    break;
+                }
+                out.clear();
+                continue;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
+        let mut next = Some(first);
+        while let Some(m) = next {
+            if let Err(e) = encode_outgoing(m, &mut out, &mut choked, engine, torrent, shared) {
+                warn!("cannot serve {}: {e}", torrent.meta.name);
+                shared.disconnect();
+                return;
+            }
+            // Batch what is queued into one write, but never hold much.
+            next = if out.len() < 128 * 1024 {
+                rx.try_recv().ok()
+            } else {
+                None
+            };
+        }
+        if let Err(e) = stream.write_all(&out) {
+            debug!("send failed: {e}");
+            break;
+        }
+        out.clear();
+    }
+    shared.disconnect();
+}
+
+fn encode_outgoing(
+    m: Outgoing,
+    out: &mut Vec<u8>,
+    choked: &mut bool,
+    engine: &Engine,
+    torrent: &Torrent,
+    shared: &PeerShared,
+) -> io::Result<()> {
+    let msg = match m {
+        Outgoing::Block(b) => {
+            shared.queued.fetch_sub(1, Ordering::Relaxed);
+            // Requests queued before a choke are dropped, as BEP 3 says.
+            if *choked {
+                return Ok(());
+            }
+            if let Some(limit) = &engine.upload_limit {
+                limit.take(b.length as usize);
+            }
+            out.extend_from_slice(&wire::piece_header(b.index, b.begin, b.length));
+            let at = out.len();
+            out.resize(at + b.length as usize, 0);
+            torrent.storage.read_at(
+                b.index as u64 * torrent.meta.piece_length + b.begin as u64,
+                &mut out[at..],
+            )?;
+            shared
+                .uploaded
+                .fetch_add(b.length as u64, Ordering::Relaxed);
+            return Ok(());
+        }
+        Outgoing::Choke => {
+            *choked = true;
+            Message::Choke
+        }
+        Outgoing::Unchoke => {
+            *choked = false;
+            Message::Unchoke
+        }
+        Outgoing::Interested => Message::Interested,
+        Outgoing::NotInterested => Message::NotInterested,
+        Outgoing::Have(i) => Message::Have(i),
+        Outgoing::Request(b) => Message::Request(b),
+        Outgoing::Cancel(b) => Message::Cancel(b),
+        Outgoing::Bitfield(ref bytes) => Message::Bitfield(bytes),
+    };
+    wire::encode(&msg, out);
+    Ok(())
+}

@@ -1,0 +1,557 @@
+//! One torrent inside a running peer: its files, the pure picker and choker,
+//! and every connected peer. Connection threads call in here with events;
+//! all mutation happens under one lock, taken per message or per piece,
+//! never per block of data.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use log::{debug, info, warn};
+
+use super::choker::{Candidate, Choker, RECHOKE_MS};
+use super::ledger::peer_id_text;
+use super::piece_picker::{PeerKey, PiecePicker};
+use super::resume;
+use super::storage::Storage;
+use crate::common::bitfield::Bitfield;
+use crate::common::metainfo::Metainfo;
+use crate::common::wire::BlockRef;
+
+/// Bad pieces a peer may send before it is banned for the session.
+const MAX_STRIKES: u32 = 3;
+
+/// What a connection's writer thread is asked to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outgoing {
+    Choke,
+    Unchoke,
+    Interested,
+    NotInterested,
+    Have(u32),
+    Bitfield(Vec<u8>),
+    Request(BlockRef),
+    Cancel(BlockRef),
+    /// Serve a block the peer requested: the writer reads it from disk itself.
+    Block(BlockRef),
+}
+
+/// Counters and signals a connection's two threads share without the torrent lock.
+pub struct PeerShared {
+    pub downloaded: AtomicU64,
+    pub uploaded: AtomicU64,
+    /// Requests queued for the writer, bounded against request floods.
+    pub queued: AtomicUsize,
+    pub am_choking: AtomicBool,
+    /// Pieces another peer delivered first (endgame): the reader drops and cancels them.
+    pub cancelled: Mutex<Vec<u32>>,
+    pub has_cancelled: AtomicBool,
+    pub stream: TcpStream,
+}
+
+impl PeerShared {
+    pub fn new(stream: TcpStream) -> Self {
+        PeerShared {
+            downloaded: AtomicU64::new(0),
+            uploaded: AtomicU64::new(0),
+            queued: AtomicUsize::new(0),
+            am_choking: AtomicBool::new(true),
+            cancelled: Mutex::new(Vec::new()),
+            has_cancelled: AtomicBool::new(false),
+            stream,
+        }
+    }
+
+    pub fn disconnect(&self) {
+        let _ = self.stream.shutdown(std::net::Shutdown::Both);
+    }
+}
+
+pub struct PeerEntry {
+    pub peer_id: [u8; 20],
+    pub addr: SocketAddr,
+    pub outbound: bool,
+    pub tx: Sender<Outgoing>,
+    pub shared: Arc<PeerShared>,
+    pub has: Bitfield,
+    pub am_choking: bool,
+    pub am_interested: bool,
+    pub peer_choking: bool,
+    pub peer_interested: bool,
+    pub waiting_since_ms: u64,
+    pub history: u64,
+    pub rate_from: u64,
+    pub rate_to: u64,
+    pub pieces_from: u32,
+    seen_down: u64,
+    seen_up: u64,
+}
+
+/// A peer address learnt from the tracker, with reconnection backoff.
+#[derive(Debug, Clone, Default)]
+pub struct AddrState {
+    pub failures: u32,
+    pub next_try_ms: u64,
+    pub connecting: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Source {
+    pub peer_id: String,
+    pub bytes: u64,
+}
+
+pub struct TorrentState {
+    pub picker: PiecePicker,
+    pub choker: Choker,
+    pub peers: HashMap<PeerKey, PeerEntry>,
+    /// Bytes received per remote address, for the download summary.
+    pub sources: BTreeMap<String, Source>,
+    pub resumed_pieces: usize,
+    pub fetched_pieces: usize,
+    pub resume_dirty: bool,
+    pub paused: bool,
+    pub uploaded: u64,
+    pub downloaded: u64,
+    pub addrs: HashMap<SocketAddr, AddrState>,
+    strikes: HashMap<[u8; 20], u32>,
+    banned: HashSet<[u8; 20]>,
+    last_rechoke_ms: u64,
+}
+
+/// Ledger deltas gathered by a tick: (peer id, address, downloaded, uploaded).
+pub type LedgerDelta = ([u8; 20], String, u64, u64);
+
+pub struct Torrent {
+    pub meta: Metainfo,
+    pub storage: Storage,
+    pub state: Mutex<TorrentState>,
+    /// None when seeding a file from `upload/`, which needs no resume state.
+    resume_path: Option<PathBuf>,
+    next_key: AtomicU64,
+    epoch: Instant,
+    done_tx: Sender<()>,
+    pub done_rx: Receiver<()>,
+    pub started: Instant,
+}
+
+impl Torrent {
+    pub fn new(
+        meta: Metainfo,
+        storage: Storage,
+        have: Bitfield,
+        resume_path: Option<PathBuf>,
+        slots: usize,
+        resumed: usize,
+    ) -> Torrent {
+        let seed = fastrand::u64(..);
+        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+        if have.is_complete() {
+            let _ = done_tx.try_send(());
+        }
+        Torrent {
+            state: Mutex::new(TorrentState {
+                picker: PiecePicker::new(have, seed),
+                choker: Choker::new(slots, seed ^ 0x5eed),
+                peers: HashMap::new(),
+                sources: BTreeMap::new(),
+                resumed_pieces: resumed,
+                fetched_pieces: 0,
+                resume_dirty: false,
+                paused: false,
+                uploaded: 0,
+                downloaded: 0,
+                addrs: HashMap::new(),
+                strikes: HashMap::new(),
+                banned: HashSet::new(),
+                last_rechoke_ms: 0,
+            }),
+            meta,
+            storage,
+            resume_path,
+            next_key: AtomicU64::new(1),
+            epoch: Instant::now(),
+            done_tx,
+            done_rx,
+            started: Instant::now(),
+        }
+    }
+
+    pub fn lock(&self) -> MutexGuard<'_, TorrentState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.lock().picker.have().is_complete()
+    }
+
+    pub fn left(&self) -> u64 {
+        let st = self.lock();
+        let have = st.picker.have();
+        (0..have.len())
+            .filter(|&i| !have.get(i))
+            .map(|i| self.meta.piece_len(i as u32))
+            .sum()
+    }
+
+    /// Adds a connected peer. Of two connections to the same peer, both sides keep
+    /// the one opened by the peer with the smaller id, so they never drop both.
+    pub fn register(&self, entry: PeerEntry, my_id: &[u8; 20]) -> Result<PeerKey, &'static str> {
+        let mut st = self.lock();
+        if st.banned.contains(&entry.peer_id) {
+            return Err("banned for sending bad pieces");
+        }
+        if let Some((&old_key, old)) = st.peers.iter().find(|(_, p)| p.peer_id == entry.peer_id) {
+            let initiator = if entry.outbound {
+                my_id
+            } else {
+                &entry.peer_id
+            };
+            if initiator != my_id.min(&entry.peer_id) {
+                return Err("already connected to this peer");
+            }
+            old.shared.disconnect();
+            debug!(
+                "replacing duplicate connection {} to {}",
+                old_key, entry.addr
+            );
+        }
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let have = st.picker.have();
+        if have.count() > 0 {
+            let _ = entry.tx.send(Outgoing::Bitfield(have.as_bytes().to_vec()));
+        }
+        info!(
+            "peer {} joined {} ({})",
+            entry.addr,
+            self.meta.name,
+            if entry.outbound {
+                "we dialled"
+            } else {
+                "it dialled"
+            }
+        );
+        st.peers.insert(key, entry);
+        Ok(key)
+    }
+
+    /// Removes a peer whose connection ended, giving its pieces back to the picker.
+    pub fn unregister(&self, key: PeerKey, pieces: &[u32]) -> Option<LedgerDelta> {
+        let mut st = self.lock();
+        let p = st.peers.remove(&key)?;
+        st.picker.remove_peer(&p.has);
+        for &i in pieces {
+            st.picker.release(i, key);
+        }
+        if !p.am_choking {
+            let now = self.now_ms();
+            self.rechoke_on_event(&mut st, now);
+        }
+        info!("peer {} left {}", p.addr, self.meta.name);
+        let down = p.shared.downloaded.load(Ordering::Relaxed);
+        let up = p.shared.uploaded.load(Ordering::Relaxed);
+        Some((
+            p.peer_id,
+            p.addr.to_string(),
+            down - p.seen_down,
+            up - p.seen_up,
+        ))
+    }
+
+    fn update_interest(picker: &PiecePicker, p: &mut PeerEntry) {
+        let want = !picker.have().is_complete() && picker.wants_from(&p.has);
+        if want != p.am_interested {
+            p.am_interested = want;
+            let _ = p.tx.send(if want {
+                Outgoing::Interested
+            } else {
+                Outgoing::NotInterested
+            });
+        }
+    }
+
+    /// The peer's full bitfield (or have-all / have-none). False means it was malformed.
+    pub fn on_bitfield(&self, key: PeerKey, has: Bitfield) -> bool {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let Some(p) = st.peers.get_mut(&key) else {
+            return false;
+        };
+        if has.len() != self.meta.num_pieces() {
+            return false;
+        }
+        st.picker.remove_peer(&p.has);
+        st.picker.add_peer(&has);
+        p.has = has;
+        Self::update_interest(&st.picker, p);
+        true
+    }
+
+    pub fn on_have(&self, key: PeerKey, piece: u32) -> bool {
+        let mut st = self.lock();
+        let st = &mut *st;
+        let Some(p) = st.peers.get_mut(&key) else {
+            return false;
+        };
+        if piece as usize >= p.has.len() {
+            return false;
+        }
+        if p.has.set(piece as usize) {
+            st.picker.add_have(piece as usize);
+            if !p.am_interested && !st.picker.have().get(piece as usize) {
+                Self::update_interest(&st.picker, p);
+            }
+        }
+        true
+    }
+
+    pub fn on_peer_choke(&self, key: PeerKey, choking: bool, released: &[u32]) {
+        let mut st = self.lock();
+        if let Some(p) = st.peers.get_mut(&key) {
+            p.peer_choking = choking;
+        }
+        for &i in released {
+            st.picker.release(i, key);
+        }
+    }
+
+    pub fn on_interest(&self, key: PeerKey, interested: bool) {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let Some(p) = st.peers.get_mut(&key) else {
+            return;
+        };
+        if p.peer_interested == interested {
+            return;
+        }
+        p.peer_interested = interested;
+        p.waiting_since_ms = now;
+        self.rechoke_on_event(&mut st, now);
+    }
+
+    fn candidates(st: &TorrentState) -> Vec<Candidate> {
+        st.peers
+            .iter()
+            .map(|(&key, p)| Candidate {
+                key,
+                interested: p.peer_interested,
+                rate_from: p.rate_from,
+                history: p.history,
+                waiting_since_ms: p.waiting_since_ms,
+                newcomer: p.has.count() == 0,
+                unchoked: !p.am_choking,
+            })
+            .collect()
+    }
+
+    fn rechoke_on_event(&self, st: &mut TorrentState, _now: u64) {
+        let seeding = st.picker.have().is_complete();
+        let cands = Self::candidates(st);
+        let set = st.choker.on_interest_change(seeding, &cands);
+        self.apply_unchoke_set(st, &set);
+    }
+
+    fn apply_unchoke_set(&self, st: &mut TorrentState, set: &[PeerKey]) {
+        for (key, p) in st.peers.iter_mut() {
+            let unchoke = set.contains(key);
+            if unchoke == !p.am_choking {
+                continue;
+            }
+            p.am_choking = !unchoke;
+            p.shared.am_choking.store(!unchoke, Ordering::Relaxed);
+            let _ = p.tx.send(if unchoke {
+                Outgoing::Unchoke
+            } else {
+                Outgoing::Choke
+            });
+            info!(
+                "{} {} on {}",
+                if unchoke { "unchoked" } else { "choked" },
+                p.addr,
+                self.meta.name
+            );
+        }
+    }
+
+    /// Picks the next piece for a peer that has unchoked us.
+    pub fn pick(&self, key: PeerKey) -> Option<u32> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if st.paused {
+            return None;
+        }
+        let p = st.peers.get(&key)?;
+        st.picker.pick(key, &p.has)
+    }
+
+    pub fn release(&self, key: PeerKey, pieces: &[u32]) {
+        let mut st = self.lock();
+        for &i in pieces {
+            st.picker.release(i, key);
+        }
+    }
+
+    /// A piece arrived whole, matched its hash and was written: record it and tell everyone.
+    pub fn piece_verified(&self, key: PeerKey, index: u32) {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if st.picker.have().get(index as usize) {
+            return;
+        }
+        let cancel = st.picker.piece_verified(index, key);
+        st.fetched_pieces += 1;
+        st.resume_dirty = true;
+        let (addr, peer_id) = match st.peers.get_mut(&key) {
+            Some(p) => {
+                p.pieces_from += 1;
+                (p.addr.to_string(), peer_id_text(&p.peer_id))
+            }
+            None => ("?".into(), String::new()),
+        };
+        let src = st.sources.entry(addr).or_default();
+        src.bytes += self.meta.piece_len(index);
+        src.peer_id = peer_id;
+        for other in cancel {
+            if let Some(p) = st.peers.get(&other) {
+                p.shared.cancelled.lock().expect("cancel list").push(index);
+                p.shared.has_cancelled.store(true, Ordering::Release);
+            }
+        }
+        for p in st.peers.values_mut() {
+            let _ = p.tx.send(Outgoing::Have(index));
+            Self::update_interest(&st.picker, p);
+        }
+        let have = st.picker.have();
+        debug!(
+            "piece {index} of {} verified ({}/{})",
+            self.meta.name,
+            have.count(),
+            have.len()
+        );
+        if have.is_complete() {
+            info!("completed {} ({} pieces)", self.meta.name, have.len());
+            let _ = self.done_tx.try_send(());
+        }
+    }
+
+    /// A piece failed its hash. Returns true when the sender is now banned.
+    pub fn piece_failed(&self, key: PeerKey, index: u32) -> bool {
+        let mut st = self.lock();
+        st.picker.release(index, key);
+        let Some(p) = st.peers.get(&key) else {
+            return false;
+        };
+        let (id, addr) = (p.peer_id, p.addr);
+        let strikes = st.strikes.entry(id).or_insert(0);
+        *strikes += 1;
+        warn!(
+            "piece {index} of {} from {addr} failed its hash check (strike {strikes})",
+            self.meta.name
+        );
+        if *strikes >= MAX_STRIKES {
+            st.banned.insert(id);
+            warn!("banned {addr} for this session: {MAX_STRIKES} bad pieces");
+            return true;
+        }
+        false
+    }
+
+    /// Once a second: rates, ledger deltas, and the periodic rechoke.
+    pub fn tick(&self, history: &dyn Fn(&[u8; 20]) -> u64) -> Vec<LedgerDelta> {
+        let now = self.now_ms();
+        let mut st = self.lock();
+        let st = &mut *st;
+        let mut deltas = Vec::new();
+        for p in st.peers.values_mut() {
+            let down = p.shared.downloaded.load(Ordering::Relaxed);
+            let up = p.shared.uploaded.load(Ordering::Relaxed);
+            let (dd, du) = (down - p.seen_down, up - p.seen_up);
+            // A smoothed rate: half the last second, half the history.
+            p.rate_from = (p.rate_from + dd) / 2;
+            p.rate_to = (p.rate_to + du) / 2;
+            p.seen_down = down;
+            p.seen_up = up;
+            st.downloaded += dd;
+            st.uploaded += du;
+            p.history = history(&p.peer_id) + dd;
+            if dd > 0 || du > 0 {
+                deltas.push((p.peer_id, p.addr.to_string(), dd, du));
+            }
+        }
+        if now.saturating_sub(st.last_rechoke_ms) >= RECHOKE_MS || st.last_rechoke_ms == 0 {
+            st.last_rechoke_ms = now.max(1);
+            let seeding = st.picker.have().is_complete();
+            let cands = Self::candidates(st);
+            let set = st.choker.rechoke(now, seeding, &cands);
+            self.apply_unchoke_set(st, &set);
+        }
+        deltas
+    }
+
+    /// Writes the resume state if pieces were verified since the last save.
+    pub fn save_resume(&self, clean: bool) {
+        let Some(path) = &self.resume_path else {
+            return;
+        };
+        let have = {
+            let mut st = self.lock();
+            if !st.resume_dirty && !clean {
+                return;
+            }
+            st.resume_dirty = false;
+            st.picker.have().clone()
+        };
+        // Data first, then the claim that it is there.
+        if let Err(e) = self.storage.sync() {
+            warn!("cannot sync {}: {e}", self.storage.location.display());
+            return;
+        }
+        if let Err(e) = resume::save(path, &self.meta.info_hash.hex(), &have, clean) {
+            warn!("cannot save resume state {}: {e}", path.display());
+        }
+    }
+
+    pub fn new_peer_entry(
+        peer_id: [u8; 20],
+        addr: SocketAddr,
+        outbound: bool,
+        tx: Sender<Outgoing>,
+        shared: Arc<PeerShared>,
+        n: usize,
+        history: u64,
+    ) -> PeerEntry {
+        PeerEntry {
+            peer_id,
+            addr,
+            outbound,
+            tx,
+            shared,
+            has: Bitfield::new(n),
+            am_choking: true,
+            am_interested: false,
+            peer_choking: true,
+            peer_interested: false,
+            waiting_since_ms: 0,
+            history,
+            rate_from: 0,
+            rate_to: 0,
+            pieces_from: 0,
+            seen_down: 0,
+            seen_up: 0,
+        }
+    }
+
+    pub fn disconnect_all(&self) {
+        for p in self.lock().peers.values() {
+            p.shared.disconnect();
+        }
+    }
+}
