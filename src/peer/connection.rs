@@ -346,7 +346,7 @@ fn on_block(
     let a = &mut dl.active[pos];
     let expected = (a.buf.len() as u64 - begin as u64).min(BLOCK_SIZE);
     let block = (begin as u64 / BLOCK_SIZE) as usize;
-    if begin as u64 % BLOCK_SIZE != 0
+    if !(begin as u64).is_multiple_of(BLOCK_SIZE)
         || begin >= a.next_offset
         || data.len() as u64 != expected
         || a.got[block]

@@ -362,7 +362,7 @@ impl Torrent {
     fn apply_unchoke_set(&self, st: &mut TorrentState, set: &[PeerKey]) {
         for (key, p) in st.peers.iter_mut() {
             let unchoke = set.contains(key);
-            if unchoke == !p.am_choking {
+            if unchoke != p.am_choking {
                 continue;
             }
             p.am_choking = !unchoke;

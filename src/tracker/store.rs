@@ -1,4 +1,4 @@
-//! The tracker's files: published torrents under `DIR/torrents/`, and
+//! The tracker's files: published torrents under `DIR/published/`, and
 //! `DIR/search_content.txt` with one assignment line per torrent.
 //!
 //! Order of writes: the torrent file lands (atomically) before its line is
@@ -20,17 +20,20 @@ pub struct Store {
     torrents_dir: PathBuf,
     search_file: PathBuf,
     index: SearchIndex,
+    /// Torrent names that already have a line in `search_content.txt`.
+    listed: std::collections::HashSet<String>,
 }
 
 impl Store {
     pub fn open(dir: &Path) -> io::Result<Store> {
-        let torrents_dir = dir.join("torrents");
+        let torrents_dir = dir.join("published");
         fs::create_dir_all(&torrents_dir)?;
         let search_file = dir.join("search_content.txt");
         let mut store = Store {
             torrents_dir,
             search_file,
             index: SearchIndex::default(),
+            listed: Default::default(),
         };
         let mut names: Vec<String> = fs::read_dir(&store.torrents_dir)?
             .filter_map(|e| e.ok())
@@ -46,8 +49,7 @@ impl Store {
                 Err(e) => warn!("ignoring stored torrent {name}: {e}"),
             }
         }
-        let listed: std::collections::HashSet<String> = match fs::read_to_string(&store.search_file)
-        {
+        store.listed = match fs::read_to_string(&store.search_file) {
             Ok(text) => text
                 .lines()
                 .filter_map(torrent_of_line)
@@ -56,15 +58,15 @@ impl Store {
             Err(e) if e.kind() == io::ErrorKind::NotFound => Default::default(),
             Err(e) => return Err(e),
         };
-        let missing: Vec<String> = store
+        let missing: Vec<Entry> = store
             .index
             .entries()
             .iter()
-            .filter(|e| !listed.contains(&e.torrent))
-            .map(Entry::line)
+            .filter(|e| !store.listed.contains(&e.torrent))
+            .cloned()
             .collect();
-        for line in missing {
-            store.append_line(&line)?;
+        for e in missing {
+            store.append_line(&e)?;
         }
         info!(
             "loaded {} published torrents from {}",
@@ -93,7 +95,7 @@ impl Store {
         let entry = Entry::new(&m, torrent.clone());
         write_atomic(&self.torrents_dir.join(&torrent), bytes)
             .map_err(|e| format!("cannot store torrent: {e}"))?;
-        self.append_line(&entry.line())
+        self.append_line(&entry)
             .map_err(|e| format!("cannot update search_content.txt: {e}"))?;
         self.index.insert(entry);
         Ok(PublishReply {
@@ -109,13 +111,19 @@ impl Store {
         fs::read(self.torrents_dir.join(&e.torrent)).ok()
     }
 
-    /// One `write` of a whole line with O_APPEND, so a crash cannot leave half a line mid-file.
-    fn append_line(&self, line: &str) -> io::Result<()> {
+    /// One `write` of a whole line with O_APPEND, so a crash cannot leave half a line
+    /// mid-file. A line already there (from an earlier run, or a copied file) is not repeated.
+    fn append_line(&mut self, e: &Entry) -> io::Result<()> {
+        if self.listed.contains(&e.torrent) {
+            return Ok(());
+        }
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.search_file)?;
-        f.write_all(format!("{line}\n").as_bytes())?;
-        f.sync_data()
+        f.write_all(format!("{}\n", e.line()).as_bytes())?;
+        f.sync_data()?;
+        self.listed.insert(e.torrent.clone());
+        Ok(())
     }
 }

@@ -1,0 +1,276 @@
+//! Shared harness for integration tests: starts the real binaries on 127.0.0.1
+//! in temporary folders, waits on conditions with deadlines, and kills every
+//! process it started when the test ends, pass or fail.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use swarmshare::common::http;
+use swarmshare::common::tracker_proto::SearchReply;
+
+pub const TRACKER: &str = env!("CARGO_BIN_EXE_tracker_server");
+pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
+
+/// A child process that is killed when dropped.
+pub struct Proc {
+    pub child: Child,
+    pub port: u16,
+    pub lines: mpsc::Receiver<String>,
+}
+
+impl Proc {
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        signal(self.child.id(), "TERM");
+        wait_with_deadline(&mut self.child, Duration::from_secs(20))
+            .expect("process did not exit after SIGTERM")
+    }
+
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Waits for a stdout line containing `needle`.
+    pub fn wait_line(&self, needle: &str, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) if l.contains(needle) => return l,
+                Ok(_) => {}
+                Err(_) => panic!("no line containing {needle:?} within {timeout:?}"),
+            }
+        }
+    }
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn signal(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+pub fn wait_with_deadline(
+    child: &mut Child,
+    timeout: Duration,
+) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(s)) = child.try_wait() {
+            return Some(s);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+/// Polls `cond` until it holds, failing the test with `what` after `timeout`.
+pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Spawns a process whose stdout lines arrive on a channel, then waits for the
+/// line with "listening on" and reads the port from it.
+fn spawn_listening(mut cmd: Command) -> Proc {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    let mut child = cmd.spawn().expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut p = Proc {
+        child,
+        port: 0,
+        lines: rx,
+    };
+    let line = p.wait_line("listening on", Duration::from_secs(20));
+    p.port = line
+        .rsplit(':')
+        .next()
+        .and_then(|s| s.trim().parse().ok())
+        .expect("port in listening line");
+    p
+}
+
+pub fn tracker(data: &Path, interval: u32) -> Proc {
+    let mut cmd = Command::new(TRACKER);
+    cmd.args([
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--interval",
+        &interval.to_string(),
+        "--data-dir",
+    ])
+    .arg(data);
+    cmd.env("RUST_LOG", "warn");
+    spawn_listening(cmd)
+}
+
+/// `peer 127.0.0.1 PORT --home HOME [extra] serve`.
+pub fn serve(tracker_port: u16, home: &Path, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(PEER);
+    cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
+        .arg(home)
+        .args(extra)
+        .arg("serve");
+    cmd.env("RUST_LOG", "warn");
+    spawn_listening(cmd)
+}
+
+/// A peer command with output captured; bounded by `timeout`.
+pub fn peer_cmd(tracker_port: u16, home: &Path, args: &[&str], timeout: Duration) -> Output {
+    let mut cmd = Command::new(PEER);
+    cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
+        .arg(home)
+        .args(args);
+    run_bounded(cmd, timeout)
+}
+
+pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Output {
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .env("RUST_LOG", "warn");
+    let mut child = cmd.spawn().expect("spawn");
+    let mut out = child.stdout.take().expect("stdout");
+    let mut err = child.stderr.take().expect("stderr");
+    let t_out = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = out.read_to_end(&mut v);
+        v
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut v = Vec::new();
+        let _ = err.read_to_end(&mut v);
+        v
+    });
+    let status = match wait_with_deadline(&mut child, timeout) {
+        Some(s) => s,
+        None => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("command {cmd:?} did not finish within {timeout:?}");
+        }
+    };
+    Output {
+        status,
+        stdout: t_out.join().unwrap(),
+        stderr: t_err.join().unwrap(),
+    }
+}
+
+/// A spawned peer command running in the background, killed on drop.
+pub fn spawn_peer(tracker_port: u16, home: &Path, args: &[&str]) -> Child {
+    let mut cmd = Command::new(PEER);
+    cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
+        .arg(home)
+        .args(args);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .env("RUST_LOG", "warn");
+    cmd.spawn().expect("spawn peer")
+}
+
+pub fn search(tracker_port: u16, q: &str) -> SearchReply {
+    let addr: SocketAddr = ([127, 0, 0, 1], tracker_port).into();
+    let target = format!("/search?q={}", http::percent_encode(q.as_bytes()));
+    let (status, body) =
+        http::request(addr, "GET", &target, b"", Duration::from_secs(5)).expect("search request");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    serde_json::from_slice(&body).expect("search json")
+}
+
+/// Waits until the tracker lists `n` peers for the single match of `q`.
+pub fn wait_listed(tracker_port: u16, q: &str, n: usize) {
+    wait_until(
+        &format!("{n} peers listed for {q:?}"),
+        Duration::from_secs(30),
+        || {
+            let r = search(tracker_port, q);
+            r.results.len() == 1 && r.results[0].peers.len() == n
+        },
+    );
+}
+
+/// Deterministic pseudo-random bytes, so failures reproduce.
+pub fn data(len: usize, seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    (0..len).map(|_| rng.u8(..)).collect()
+}
+
+pub fn write(path: &Path, bytes: &[u8]) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, bytes).unwrap();
+    // Make the file look settled, so the sharer does not wait a second for it.
+    let old = std::time::SystemTime::now() - Duration::from_secs(10);
+    std::fs::File::options()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .set_modified(old)
+        .unwrap();
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}\nstderr: {}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+pub fn home(root: &Path, name: &str) -> PathBuf {
+    let h = root.join(name);
+    std::fs::create_dir_all(h.join("upload")).unwrap();
+    h
+}
+
+/// Verified pieces recorded in a home's resume state for `key`.
+pub fn resumed_count(home: &Path, key: &str) -> usize {
+    let p = home.join(".swarmshare/resume").join(format!("{key}.json"));
+    let Ok(bytes) = std::fs::read(p) else {
+        return 0;
+    };
+    let Ok(v) = serde_json::from_slice::<serde_json::Value>(&bytes) else {
+        return 0;
+    };
+    let hex = v["have"].as_str().unwrap_or("");
+    (0..hex.len())
+        .step_by(2)
+        .filter_map(|i| u8::from_str_radix(&hex[i..i + 2], 16).ok())
+        .map(|b| b.count_ones() as usize)
+        .sum()
+}
