@@ -14,6 +14,9 @@ use super::piece_picker::PeerKey;
 
 pub const RECHOKE_MS: u64 = 10_000;
 pub const OPTIMISTIC_MS: u64 = 30_000;
+/// The last free slot is given this long after someone first asks for it, so
+/// that peers asking at about the same moment are ranked rather than raced.
+pub const GRACE_MS: u64 = 1000;
 const NEWCOMER_WEIGHT: usize = 3;
 
 /// What the choker knows of one connected peer.
@@ -37,6 +40,10 @@ pub struct Choker {
     optimistic: Option<PeerKey>,
     last_optimistic_ms: Option<u64>,
     round_robin: usize,
+    grace_since_ms: Option<u64>,
+    /// When someone first asked: the optimistic slot opens one rechoke period
+    /// later, so it never races the preferred peers for the very first pieces.
+    first_interest_ms: Option<u64>,
     rng: fastrand::Rng,
 }
 
@@ -47,6 +54,8 @@ impl Choker {
             optimistic: None,
             last_optimistic_ms: None,
             round_robin: 0,
+            grace_since_ms: None,
+            first_interest_ms: None,
             rng: fastrand::Rng::with_seed(seed),
         }
     }
@@ -87,15 +96,22 @@ impl Choker {
     /// The periodic rechoke (every RECHOKE_MS): returns the full set of peers to unchoke.
     pub fn rechoke(&mut self, now_ms: u64, seeding: bool, peers: &[Candidate]) -> Vec<PeerKey> {
         self.round_robin = self.round_robin.wrapping_add(1);
+        self.grace_since_ms = None;
         let ranked = self.rank(seeding, peers);
+        if !ranked.is_empty() {
+            self.first_interest_ms.get_or_insert(now_ms);
+        }
         let mut unchoke: Vec<PeerKey> = ranked.iter().copied().take(self.slots).collect();
+        let open = self
+            .first_interest_ms
+            .is_some_and(|t| now_ms >= t + RECHOKE_MS);
         let still_valid = self
             .optimistic
             .is_some_and(|o| ranked.contains(&o) && !unchoke.contains(&o));
         let due = self
             .last_optimistic_ms
             .is_none_or(|t| now_ms.saturating_sub(t) >= OPTIMISTIC_MS);
-        if due || !still_valid {
+        if open && (due || !still_valid) {
             self.optimistic = self.draw_optimistic(peers, &unchoke);
             self.last_optimistic_ms = Some(now_ms);
         }
@@ -129,8 +145,15 @@ impl Choker {
     /// Between rechokes, when a peer's interest changes: fill free regular slots in
     /// rank order, and let a waiting peer with more ledger history take the slot of
     /// the least preferred one at once. This is the assignment's rule: the preferred
-    /// requester starts first. The optimistic slot is left to the periodic rechoke.
-    pub fn on_interest_change(&mut self, seeding: bool, peers: &[Candidate]) -> Vec<PeerKey> {
+    /// requester starts first. The last free slot waits GRACE_MS from the first ask,
+    /// and the returned time says when to call again. The optimistic slot is left to
+    /// the periodic rechoke.
+    pub fn on_interest_change(
+        &mut self,
+        now_ms: u64,
+        seeding: bool,
+        peers: &[Candidate],
+    ) -> (Vec<PeerKey>, Option<u64>) {
         let ranked = self.rank(seeding, peers);
         if self.optimistic.is_some_and(|o| !ranked.contains(&o)) {
             self.optimistic = None;
@@ -147,11 +170,22 @@ impl Choker {
             .filter(|&k| by_key(k).unchoked && Some(k) != self.optimistic)
             .collect();
         regular.truncate(self.slots);
+        let mut recall = None;
         for &k in &ranked {
             if regular.contains(&k) || Some(k) == self.optimistic {
                 continue;
             }
-            if regular.len() < self.slots {
+            if regular.len() + 1 < self.slots {
+                regular.push(k);
+                continue;
+            }
+            if regular.len() + 1 == self.slots {
+                let since = *self.grace_since_ms.get_or_insert(now_ms);
+                if now_ms < since + GRACE_MS {
+                    recall = Some(since + GRACE_MS);
+                    break;
+                }
+                self.grace_since_ms = None;
                 regular.push(k);
                 continue;
             }
@@ -167,7 +201,7 @@ impl Choker {
             }
         }
         regular.extend(self.optimistic);
-        regular
+        (regular, recall)
     }
 }
 
@@ -233,20 +267,49 @@ mod tests {
             waiting_since_ms: 100,
             ..cand(2)
         };
-        // Both ask at the same moment: the preferred one gets the only slot.
-        assert_eq!(c.on_interest_change(true, &[newcomer, preferred]), vec![2]);
-        // The other asked first and holds the slot: the preferred one takes it over.
+        // The newcomer asks first: the last slot waits out the grace period...
+        assert_eq!(
+            c.on_interest_change(1000, true, &[newcomer]),
+            (vec![], Some(1000 + GRACE_MS))
+        );
+        // ...during which the preferred peer asks too, and gets the only slot.
+        let both = [newcomer, preferred];
+        assert_eq!(
+            c.on_interest_change(1200, true, &both),
+            (vec![], Some(1000 + GRACE_MS))
+        );
+        assert_eq!(
+            c.on_interest_change(1000 + GRACE_MS, true, &both).0,
+            vec![2]
+        );
+        // The other holds the slot: the preferred one takes it over at once.
         let holding = Candidate {
             unchoked: true,
             ..newcomer
         };
-        assert_eq!(c.on_interest_change(true, &[holding, preferred]), vec![2]);
+        assert_eq!(
+            c.on_interest_change(9000, true, &[holding, preferred]).0,
+            vec![2]
+        );
         // Equal history never preempts, so slots do not flap.
         let equal = Candidate {
             history: 0,
             ..preferred
         };
-        assert_eq!(c.on_interest_change(true, &[holding, equal]), vec![1]);
+        assert_eq!(
+            c.on_interest_change(9000, true, &[holding, equal]).0,
+            vec![1]
+        );
+    }
+
+    #[test]
+    fn slots_but_the_last_fill_at_once() {
+        let mut c = Choker::new(3, 1);
+        let peers = [cand(1), cand(2), cand(3)];
+        let (set, recall) = c.on_interest_change(0, false, &peers);
+        assert_eq!(set.len(), 2);
+        assert_eq!(recall, Some(GRACE_MS));
+        assert_eq!(c.on_interest_change(GRACE_MS, false, &peers).0.len(), 3);
     }
 
     #[test]
@@ -258,13 +321,22 @@ mod tests {
                 ..cand(k)
             })
             .collect();
-        let first = c.rechoke(0, false, &peers);
+        assert_eq!(
+            c.rechoke(0, false, &peers),
+            vec![1],
+            "the preferred peer first, alone for a period"
+        );
+        let first = c.rechoke(RECHOKE_MS, false, &peers);
         assert_eq!(first.len(), 2);
         assert_eq!(first[0], 1, "regular slot is the preferred peer");
         let opt = c.optimistic().unwrap();
         assert_ne!(opt, 1);
-        assert_eq!(c.rechoke(10_000, false, &peers)[1], opt, "kept until 30 s");
-        assert_eq!(c.rechoke(20_000, false, &peers)[1], opt);
+        assert_eq!(
+            c.rechoke(RECHOKE_MS + 10_000, false, &peers)[1],
+            opt,
+            "kept until 30 s"
+        );
+        assert_eq!(c.rechoke(RECHOKE_MS + 20_000, false, &peers)[1], opt);
         let mut seen = std::collections::HashSet::new();
         for i in 1..40 {
             c.rechoke(i * OPTIMISTIC_MS, false, &peers);
@@ -285,7 +357,8 @@ mod tests {
             cand(2),
         ];
         let mut newcomer_wins = 0;
-        for i in 0..4000 {
+        c.rechoke(0, false, &peers);
+        for i in 1..=4000 {
             c.rechoke(i * OPTIMISTIC_MS, false, &peers);
             newcomer_wins += (c.optimistic() == Some(1)) as u32;
         }
@@ -329,6 +402,6 @@ mod tests {
             ..cand(1)
         }];
         assert!(c.rechoke(0, false, &peers).is_empty());
-        assert!(c.on_interest_change(false, &peers).is_empty());
+        assert!(c.on_interest_change(0, false, &peers).0.is_empty());
     }
 }

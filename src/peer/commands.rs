@@ -217,6 +217,7 @@ struct SourceSummary {
     addr: String,
     peer_id: String,
     bytes: u64,
+    first_piece_unix_ms: u64,
 }
 
 #[derive(Serialize)]
@@ -228,6 +229,8 @@ struct DownloadSummary {
     resumed_pieces: usize,
     fetched_pieces: usize,
     seconds: f64,
+    /// When the first piece was verified (Unix milliseconds), to compare peers started together.
+    first_piece_unix_ms: Option<u64>,
     path: String,
     sources: Vec<SourceSummary>,
 }
@@ -345,6 +348,7 @@ fn summarize(t: &Torrent, seconds: f64) -> DownloadSummary {
         resumed_pieces: st.resumed_pieces,
         fetched_pieces: st.fetched_pieces,
         seconds: (seconds * 1000.0).round() / 1000.0,
+        first_piece_unix_ms: st.first_piece_unix_ms,
         path: t.storage.location.display().to_string(),
         sources: st
             .sources
@@ -353,6 +357,7 @@ fn summarize(t: &Torrent, seconds: f64) -> DownloadSummary {
                 addr: addr.clone(),
                 peer_id: s.peer_id.clone(),
                 bytes: s.bytes,
+                first_piece_unix_ms: s.first_piece_unix_ms,
             })
             .collect(),
     }

@@ -22,8 +22,12 @@ use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::BLOCK_SIZE;
 use crate::common::wire::{self, BlockRef, HANDSHAKE_LEN, Handshake, MAX_BLOCK, Message};
 
-/// Blocks requested but not yet received, per peer: deep enough to fill a fast link.
-const PIPELINE_DEPTH: usize = 128;
+/// Requests kept out per peer: about PIPELINE_SECONDS of what the peer delivers,
+/// so a fast link stays full and a slow peer does not sit on pieces others could send.
+const PIPELINE_SECONDS: f64 = 2.0;
+const MIN_PIPELINE: usize = 4;
+const START_PIPELINE: usize = 32;
+const MAX_PIPELINE: usize = 512;
 /// Bytes of piece buffers one connection may hold, whatever the piece size.
 const MAX_BUFFERED: u64 = 4 * 1024 * 1024;
 /// A request outstanding this long counts as a timeout.
@@ -144,6 +148,31 @@ struct Downloader {
     timeouts: u32,
     snubbed_until: Option<Instant>,
     spare: Vec<Vec<u8>>,
+    /// Bytes per second this peer delivers, smoothed; None until measured.
+    rate: Option<f64>,
+    window_start: Instant,
+    window_bytes: u64,
+}
+
+impl Downloader {
+    fn depth(&self) -> usize {
+        match self.rate {
+            None => START_PIPELINE,
+            Some(r) => ((r * PIPELINE_SECONDS / BLOCK_SIZE as f64) as usize)
+                .clamp(MIN_PIPELINE, MAX_PIPELINE),
+        }
+    }
+
+    fn count_bytes(&mut self, n: usize) {
+        self.window_bytes += n as u64;
+        let elapsed = self.window_start.elapsed().as_secs_f64();
+        if elapsed >= 0.5 {
+            let now = self.window_bytes as f64 / elapsed;
+            self.rate = Some(self.rate.map_or(now, |r| 0.5 * r + 0.5 * now));
+            self.window_bytes = 0;
+            self.window_start = Instant::now();
+        }
+    }
 }
 
 pub struct Connection {
@@ -205,6 +234,9 @@ impl Connection {
             timeouts: 0,
             snubbed_until: None,
             spare: Vec::new(),
+            rate: None,
+            window_start: Instant::now(),
+            window_bytes: 0,
         };
         let result = reader_loop(&engine, &torrent, key, &mut stream, &shared, &mut dl);
         if let Err(e) = &result {
@@ -357,10 +389,12 @@ fn on_block(
     a.buf[begin as usize..begin as usize + data.len()].copy_from_slice(data);
     a.received += data.len() as u32;
     a.in_flight = a.in_flight.saturating_sub(1);
+    let whole = a.received as usize == a.buf.len();
     dl.outstanding = dl.outstanding.saturating_sub(1);
     dl.last_progress = Instant::now();
+    dl.count_bytes(data.len());
     dl.timeouts = 0;
-    if a.received as usize != a.buf.len() {
+    if !whole {
         return Ok(());
     }
     let a = dl.active.swap_remove(pos);
@@ -449,7 +483,7 @@ fn check_timeouts(
     Ok(())
 }
 
-/// Keeps PIPELINE_DEPTH requests out while the peer lets us download.
+/// Keeps the pipeline full while the peer lets us download.
 fn fill_pipeline(torrent: &Torrent, key: PeerKey, _shared: &PeerShared, dl: &mut Downloader) {
     if dl.peer_choking || dl.snubbed_until.is_some_and(|t| Instant::now() < t) {
         return;
@@ -457,7 +491,8 @@ fn fill_pipeline(torrent: &Torrent, key: PeerKey, _shared: &PeerShared, dl: &mut
     let meta = &torrent.meta;
     let max_active = (MAX_BUFFERED / meta.piece_length).max(1) as usize + 1;
     let mut requests = Vec::new();
-    while dl.outstanding < PIPELINE_DEPTH {
+    let depth = dl.depth();
+    while dl.outstanding < depth {
         if let Some(a) = dl
             .active
             .iter_mut()

@@ -182,7 +182,7 @@ impl Engine {
         )?;
         let n = meta.num_pieces();
         let t = Torrent::new(meta, storage, Bitfield::full(n), None, self.upload_slots, n);
-        Ok(self.insert(Arc::new(t), false))
+        Ok(self.insert(t, false))
     }
 
     /// Opens a download under `downloads/`, keeping every verified piece from an earlier run.
@@ -231,7 +231,7 @@ impl Engine {
             self.upload_slots,
             resumed,
         );
-        Ok(self.insert(Arc::new(t), resumed < n))
+        Ok(self.insert(t, resumed < n))
     }
 
     /// Stops sharing a torrent, telling the tracker.

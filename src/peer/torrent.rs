@@ -103,6 +103,8 @@ pub struct AddrState {
 pub struct Source {
     pub peer_id: String,
     pub bytes: u64,
+    /// When this source's first piece was verified, in Unix milliseconds.
+    pub first_piece_unix_ms: u64,
 }
 
 pub struct TorrentState {
@@ -121,6 +123,9 @@ pub struct TorrentState {
     strikes: HashMap<[u8; 20], u32>,
     banned: HashSet<[u8; 20]>,
     last_rechoke_ms: u64,
+    recall_pending: bool,
+    /// When the first verified piece arrived, in Unix milliseconds.
+    pub first_piece_unix_ms: Option<u64>,
 }
 
 /// Ledger deltas gathered by a tick: (peer id, address, downloaded, uploaded).
@@ -137,6 +142,8 @@ pub struct Torrent {
     done_tx: Sender<()>,
     pub done_rx: Receiver<()>,
     pub started: Instant,
+    /// For timers that call back into this torrent.
+    me: std::sync::Weak<Torrent>,
 }
 
 impl Torrent {
@@ -147,6 +154,18 @@ impl Torrent {
         resume_path: Option<PathBuf>,
         slots: usize,
         resumed: usize,
+    ) -> Arc<Torrent> {
+        Arc::new_cyclic(|me| Self::build(meta, storage, have, resume_path, slots, resumed, me))
+    }
+
+    fn build(
+        meta: Metainfo,
+        storage: Storage,
+        have: Bitfield,
+        resume_path: Option<PathBuf>,
+        slots: usize,
+        resumed: usize,
+        me: &std::sync::Weak<Torrent>,
     ) -> Torrent {
         let seed = fastrand::u64(..);
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
@@ -169,7 +188,10 @@ impl Torrent {
                 strikes: HashMap::new(),
                 banned: HashSet::new(),
                 last_rechoke_ms: 0,
+                recall_pending: false,
+                first_piece_unix_ms: None,
             }),
+            me: me.clone(),
             meta,
             storage,
             resume_path,
@@ -352,11 +374,27 @@ impl Torrent {
             .collect()
     }
 
-    fn rechoke_on_event(&self, st: &mut TorrentState, _now: u64) {
+    fn rechoke_on_event(&self, st: &mut TorrentState, now: u64) {
         let seeding = st.picker.have().is_complete();
         let cands = Self::candidates(st);
-        let set = st.choker.on_interest_change(seeding, &cands);
+        let (set, recall) = st.choker.on_interest_change(now, seeding, &cands);
         self.apply_unchoke_set(st, &set);
+        if let Some(at) = recall
+            && !st.recall_pending
+            && let Some(me) = self.me.upgrade()
+        {
+            st.recall_pending = true;
+            let wait = std::time::Duration::from_millis(at.saturating_sub(now));
+            let _ = std::thread::Builder::new()
+                .name("grace".into())
+                .spawn(move || {
+                    std::thread::sleep(wait);
+                    let now = me.now_ms();
+                    let mut st = me.lock();
+                    st.recall_pending = false;
+                    me.rechoke_on_event(&mut st, now);
+                });
+        }
     }
 
     fn apply_unchoke_set(&self, st: &mut TorrentState, set: &[PeerKey]) {
@@ -409,6 +447,11 @@ impl Torrent {
         let cancel = st.picker.piece_verified(index, key);
         st.fetched_pieces += 1;
         st.resume_dirty = true;
+        let now_unix_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_millis() as u64;
+        st.first_piece_unix_ms.get_or_insert(now_unix_ms);
         let (addr, peer_id) = match st.peers.get_mut(&key) {
             Some(p) => {
                 p.pieces_from += 1;
@@ -416,7 +459,10 @@ impl Torrent {
             }
             None => ("?".into(), String::new()),
         };
-        let src = st.sources.entry(addr).or_default();
+        let src = st.sources.entry(addr).or_insert_with(|| Source {
+            first_piece_unix_ms: now_unix_ms,
+            ..Default::default()
+        });
         src.bytes += self.meta.piece_len(index);
         src.peer_id = peer_id;
         for other in cancel {
