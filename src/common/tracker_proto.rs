@@ -40,7 +40,13 @@ pub struct Announce {
     pub no_peer_id: bool,
     /// An address the client asks to be listed under (BEP 3 `ip`).
     pub ip: Option<Ipv4Addr>,
+    /// A secret the client keeps for its session, to prove it is the same peer
+    /// from a new address. Raw bytes: aria2c sends binary, others hex.
+    pub key: Option<Vec<u8>>,
 }
+
+/// Longer keys are refused: every client sends 4 to 8 bytes.
+const MAX_KEY: usize = 64;
 
 impl Announce {
     /// Reads the announce parameters as real clients send them; the error is the `failure reason`.
@@ -64,12 +70,25 @@ impl Announce {
             return Err("port out of range".into());
         }
         let event = match r.param_str("event") {
-            None | Some("") | Some("empty") => None,
+            // BEP 21 `paused` (libtorrent's upload-only state) is a regular announce here.
+            None | Some("") | Some("empty") | Some("paused") => None,
             Some("started") => Some(Event::Started),
             Some("completed") => Some(Event::Completed),
             Some("stopped") => Some(Event::Stopped),
-            Some(_) => return Err("unknown event".into()),
+            Some(_) => return Err("unknown event: use started, completed or stopped".into()),
         };
+        let key = match r.param("key") {
+            None | Some([]) => None,
+            Some(k) if k.len() > MAX_KEY => {
+                return Err(format!("key is longer than {MAX_KEY} bytes"));
+            }
+            Some(k) => Some(k.to_vec()),
+        };
+        // A numwant nobody can use (negative, garbage) means "the usual", not an error.
+        let numwant = r
+            .param_str("numwant")
+            .and_then(|s| s.parse::<u64>().ok())
+            .map(|n| n.min(1000) as u32);
         Ok(Announce {
             info_hash: InfoHash(twenty("info_hash")?),
             peer_id: twenty("peer_id")?,
@@ -78,10 +97,12 @@ impl Announce {
             downloaded: num("downloaded")?.unwrap_or(0),
             left: num("left")?.unwrap_or(0),
             event,
-            numwant: num("numwant")?.map(|n| n.min(1000) as u32),
+            numwant,
             compact: r.param_str("compact") != Some("0"),
             no_peer_id: r.param_str("no_peer_id") == Some("1"),
+            // A hostname or an IPv6 address cannot be listed in IPv4 peer lists: use the source.
             ip: r.param_str("ip").and_then(|s| s.parse().ok()),
+            key,
         })
     }
 
@@ -101,6 +122,10 @@ impl Announce {
         }
         if let Some(n) = self.numwant {
             q.push_str(&format!("&numwant={n}"));
+        }
+        if let Some(k) = &self.key {
+            q.push_str("&key=");
+            q.push_str(&percent_encode(k));
         }
         q
     }
@@ -262,6 +287,7 @@ mod tests {
             compact: true,
             no_peer_id: false,
             ip: None,
+            key: Some(vec![0x07, 0xd2, 0xe9, b'S']),
         }
     }
 
@@ -300,6 +326,83 @@ mod tests {
             AnnounceReply::decode(&failure("nope"))
                 .unwrap_err()
                 .contains("nope")
+        );
+    }
+
+    fn parse(query: &str) -> Result<Announce, String> {
+        let raw = format!("GET /announce?{query} HTTP/1.1\r\n\r\n");
+        let (req, _) = parse_request(raw.as_bytes()).unwrap().unwrap();
+        Announce::from_request(&req)
+    }
+
+    #[test]
+    fn announces_as_stock_clients_send_them() {
+        // Captured from aria2c 1.36 (binary key), libtorrent 2.0 and Transmission 3.00.
+        let aria2 = parse(
+            "info_hash=%85%85%85R%F1%C5x%C7%13%A2%F4c%AF%1E%C6A%CD%C5H%3F&peer_id=A2-1-36-0-%1C%1C%07%D2%E9S%8D%A9%20%E1\
+             &uploaded=0&downloaded=0&left=100000&compact=1&key=%07%D2%E9S%8D%A9%20%E1&numwant=50&no_peer_id=1\
+             &port=6904&event=started&supportcrypto=1",
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                aria2.port,
+                aria2.left,
+                aria2.numwant,
+                aria2.compact,
+                aria2.no_peer_id
+            ),
+            (6904, 100_000, Some(50), true, true)
+        );
+        assert_eq!(
+            aria2.key.as_deref(),
+            Some(&[7, 0xd2, 0xe9, b'S', 0x8d, 0xa9, 0x20, 0xe1][..])
+        );
+        let lt = parse(
+            "info_hash=%85%85%85R%f1%c5x%c7%13%a2%f4c%af%1e%c6A%cd%c5H%3f&peer_id=-LT2080-xkuaz8U5dTHb\
+             &port=44447&uploaded=0&downloaded=0&left=100000&corrupt=0&key=FBE3B926&event=stopped\
+             &numwant=0&compact=1&no_peer_id=1&supportcrypto=1&redundant=0",
+        )
+        .unwrap();
+        assert_eq!((lt.event, lt.numwant), (Some(Event::Stopped), Some(0)));
+        assert_eq!(aria2.info_hash, lt.info_hash);
+        let tr = parse(
+            "info_hash=%85%85%85R%f1%c5x%c7%13%a2%f4c%af%1e%c6A%cd%c5H%3f&peer_id=-TR3000-7tsmwhh09nr5\
+             &port=52099&uploaded=0&downloaded=0&left=100000&numwant=80&key=581b4822&compact=1\
+             &supportcrypto=1&event=started",
+        )
+        .unwrap();
+        assert_eq!(tr.key.as_deref(), Some(&b"581b4822"[..]));
+        // compact=0, an ip to be listed under, BEP 21 paused, and a numwant nobody can use.
+        let old = parse(&format!(
+            "info_hash={}&peer_id=-XX0000-000000000000&port=1&left=0&compact=0&ip=10.1.2.3&event=paused&numwant=-1",
+            "%01".repeat(20)
+        ))
+        .unwrap();
+        assert_eq!(
+            (old.compact, old.ip, old.event, old.numwant, old.key),
+            (false, Some(Ipv4Addr::new(10, 1, 2, 3)), None, None, None)
+        );
+        let host = parse(&format!(
+            "info_hash={}&peer_id=-XX0000-000000000000&port=1&ip=example.org",
+            "%01".repeat(20)
+        ))
+        .unwrap();
+        assert_eq!(host.ip, None);
+        assert!(
+            parse("info_hash=x&port=1")
+                .unwrap_err()
+                .contains("info_hash")
+        );
+        let no_port = format!(
+            "info_hash={}&peer_id=-XX0000-000000000000",
+            "%01".repeat(20)
+        );
+        assert!(parse(&no_port).unwrap_err().contains("port"));
+        assert!(
+            parse(&format!("{no_port}&port=1&event=bogus"))
+                .unwrap_err()
+                .contains("event")
         );
     }
 }

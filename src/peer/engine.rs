@@ -266,6 +266,7 @@ impl Engine {
             compact: true,
             no_peer_id: true,
             ip: None,
+            key: None,
         };
         self.tracker.announce(&a)
     }

@@ -1,5 +1,12 @@
 //! The tracker's live view of every swarm: who announced what, and when.
 //! Pure: time is passed in as milliseconds, so expiry is tested without sleeping.
+//!
+//! A peer silent for two intervals is dropped, but "interval" is the peer's own
+//! pace when it is slower than ours: libtorrent, for one, never re-announces
+//! sooner than every 300 s whatever the tracker asks, and must not vanish from
+//! the swarm in between. The pace is learnt from the gap between its regular
+//! announces, and kept for a while after an expiry so a slow peer is dropped
+//! at most once.
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddrV4};
@@ -8,17 +15,27 @@ use crate::common::metainfo::InfoHash;
 use crate::common::tracker_proto::{Announce, AnnounceReply, Event};
 
 const DEFAULT_NUMWANT: usize = 50;
+/// A pace slower than this is not believed: the peer is just gone.
+const MAX_PACE_MS: u64 = 3_600_000;
+/// Expired peers remembered per swarm, for their pace.
+const MAX_REMEMBERED: usize = 1024;
 
 #[derive(Debug, Clone)]
 struct PeerRecord {
     addr: SocketAddrV4,
     left: u64,
     last_ms: u64,
+    /// The gap between its last two regular announces; 0 until seen.
+    pace_ms: u64,
+    /// The client's `key`, which lets it prove who it is from a new address.
+    key: Option<Vec<u8>>,
 }
 
 #[derive(Debug, Default)]
 struct Swarm {
     peers: HashMap<[u8; 20], PeerRecord>,
+    /// Peers dropped for silence: when each last announced.
+    expired: HashMap<[u8; 20], u64>,
     /// Completed downloads seen (BEP 48 `downloaded`).
     downloaded: u32,
 }
@@ -57,33 +74,66 @@ impl Registry {
     }
 
     /// Records an announce from `source` and answers with other peers of the swarm.
+    /// `Err` is the `failure reason` for a peer id announced by someone else.
     pub fn announce(
         &mut self,
         a: &Announce,
         source: Ipv4Addr,
         now_ms: u64,
-    ) -> (AnnounceReply, Change) {
+    ) -> Result<(AnnounceReply, Change), String> {
         let ip = a.ip.unwrap_or(source);
         let addr = SocketAddrV4::new(ip, a.port);
+        if let Some(old) = self
+            .swarms
+            .get(&a.info_hash)
+            .and_then(|s| s.peers.get(&a.peer_id))
+            && old.addr != addr
+            && old.key.is_some()
+            && old.key != a.key
+        {
+            return Err("peer_id is in use from another address, and key does not match".into());
+        }
         let swarm = self.swarms.entry(a.info_hash).or_default();
         let change = if a.event == Some(Event::Stopped) {
-            swarm.peers.remove(&a.peer_id);
+            let old = swarm.peers.remove(&a.peer_id);
+            swarm.expired.remove(&a.peer_id);
+            // Some clients (aria2c) go straight to `stopped` when done, never `completed`.
+            if a.left == 0 && old.is_some_and(|o| o.left > 0) {
+                swarm.downloaded += 1;
+            }
             Change::Left
         } else {
             // A restarted client may come back under a new id at the same address.
             swarm
                 .peers
                 .retain(|id, p| *id == a.peer_id || p.addr != addr);
+            let last_ms = swarm
+                .peers
+                .get(&a.peer_id)
+                .map(|o| o.last_ms)
+                .or_else(|| swarm.expired.remove(&a.peer_id));
+            let old_pace = swarm.peers.get(&a.peer_id).map_or(0, |o| o.pace_ms);
+            // Event announces come early; only regular ones show the peer's pace.
+            let pace_ms = match last_ms {
+                Some(last) if a.event.is_none() => now_ms.saturating_sub(last).min(MAX_PACE_MS),
+                _ => old_pace,
+            };
             let old = swarm.peers.insert(
                 a.peer_id,
                 PeerRecord {
                     addr,
                     left: a.left,
                     last_ms: now_ms,
+                    pace_ms,
+                    key: a.key.clone(),
                 },
             );
-            let finished = a.event == Some(Event::Completed)
-                || (a.left == 0 && old.as_ref().is_some_and(|o| o.left > 0));
+            // A completion counts once per peer, however often it says so.
+            let finished = a.left == 0
+                && match &old {
+                    Some(o) => o.left > 0,
+                    None => a.event == Some(Event::Completed),
+                };
             if finished {
                 swarm.downloaded += 1;
                 Change::Completed
@@ -116,25 +166,32 @@ impl Registry {
             incomplete: counts.incomplete,
             peers,
         };
-        if swarm.peers.is_empty() && swarm.downloaded == 0 {
+        if swarm.peers.is_empty() && swarm.downloaded == 0 && swarm.expired.is_empty() {
             self.swarms.remove(&a.info_hash);
         }
-        (reply, change)
+        Ok((reply, change))
     }
 
-    /// Drops peers silent for two intervals: this is how an unexpected leave is noticed.
+    /// Drops peers silent for two of their intervals: this is how an unexpected leave is noticed.
     pub fn expire(&mut self, now_ms: u64) -> Vec<(InfoHash, SocketAddrV4)> {
-        let limit = 2 * self.interval_secs as u64 * 1000;
+        let interval_ms = self.interval_secs as u64 * 1000;
         let mut gone = Vec::new();
         for (hash, swarm) in &mut self.swarms {
-            swarm.peers.retain(|_, p| {
-                let keep = now_ms.saturating_sub(p.last_ms) <= limit;
+            let expired = &mut swarm.expired;
+            swarm.peers.retain(|id, p| {
+                let keep = now_ms.saturating_sub(p.last_ms) <= 2 * interval_ms.max(p.pace_ms);
                 if !keep {
                     gone.push((*hash, p.addr));
+                    if expired.len() < MAX_REMEMBERED {
+                        expired.insert(*id, p.last_ms);
+                    }
                 }
                 keep
             });
+            expired.retain(|_, last| now_ms.saturating_sub(*last) <= MAX_PACE_MS);
         }
+        self.swarms
+            .retain(|_, s| !s.peers.is_empty() || s.downloaded > 0 || !s.expired.is_empty());
         gone
     }
 
@@ -179,6 +236,7 @@ mod tests {
             compact: true,
             no_peer_id: false,
             ip: None,
+            key: None,
         }
     }
 
@@ -187,8 +245,11 @@ mod tests {
     #[test]
     fn peers_see_each_other_but_not_themselves() {
         let mut r = Registry::new(60);
-        r.announce(&ann(1, 7001, 0, Some(Event::Started)), LO, 0);
-        let (reply, change) = r.announce(&ann(2, 7002, 10, Some(Event::Started)), LO, 0);
+        r.announce(&ann(1, 7001, 0, Some(Event::Started)), LO, 0)
+            .unwrap();
+        let (reply, change) = r
+            .announce(&ann(2, 7002, 10, Some(Event::Started)), LO, 0)
+            .unwrap();
         assert_eq!(change, Change::Joined);
         assert_eq!(reply.peers.len(), 1);
         assert_eq!(reply.peers[0].0.port(), 7001);
@@ -198,8 +259,11 @@ mod tests {
     #[test]
     fn stopped_removes_at_once() {
         let mut r = Registry::new(60);
-        r.announce(&ann(1, 7001, 0, Some(Event::Started)), LO, 0);
-        let (_, change) = r.announce(&ann(1, 7001, 0, Some(Event::Stopped)), LO, 10);
+        r.announce(&ann(1, 7001, 0, Some(Event::Started)), LO, 0)
+            .unwrap();
+        let (_, change) = r
+            .announce(&ann(1, 7001, 0, Some(Event::Stopped)), LO, 10)
+            .unwrap();
         assert_eq!(change, Change::Left);
         assert!(r.peers(&InfoHash([1; 20])).is_empty());
     }
@@ -207,8 +271,8 @@ mod tests {
     #[test]
     fn silent_peers_expire_after_two_intervals() {
         let mut r = Registry::new(10);
-        r.announce(&ann(1, 7001, 0, None), LO, 0);
-        r.announce(&ann(2, 7002, 0, None), LO, 15_000);
+        r.announce(&ann(1, 7001, 0, None), LO, 0).unwrap();
+        r.announce(&ann(2, 7002, 0, None), LO, 15_000).unwrap();
         assert!(r.expire(20_000).is_empty());
         let gone = r.expire(20_001);
         assert_eq!(gone.len(), 1);
@@ -219,9 +283,11 @@ mod tests {
     #[test]
     fn completion_counts_and_seeders_get_only_leechers() {
         let mut r = Registry::new(60);
-        r.announce(&ann(1, 7001, 0, None), LO, 0);
-        r.announce(&ann(2, 7002, 5, None), LO, 0);
-        let (_, change) = r.announce(&ann(2, 7002, 0, Some(Event::Completed)), LO, 1);
+        r.announce(&ann(1, 7001, 0, None), LO, 0).unwrap();
+        r.announce(&ann(2, 7002, 5, None), LO, 0).unwrap();
+        let (_, change) = r
+            .announce(&ann(2, 7002, 0, Some(Event::Completed)), LO, 1)
+            .unwrap();
         assert_eq!(change, Change::Completed);
         assert_eq!(
             r.counts(&InfoHash([1; 20])),
@@ -231,15 +297,15 @@ mod tests {
                 downloaded: 1
             }
         );
-        let (reply, _) = r.announce(&ann(1, 7001, 0, None), LO, 2);
+        let (reply, _) = r.announce(&ann(1, 7001, 0, None), LO, 2).unwrap();
         assert!(reply.peers.is_empty());
     }
 
     #[test]
     fn same_address_new_id_replaces_old_record() {
         let mut r = Registry::new(60);
-        r.announce(&ann(1, 7001, 0, None), LO, 0);
-        r.announce(&ann(9, 7001, 0, None), LO, 1);
+        r.announce(&ann(1, 7001, 0, None), LO, 0).unwrap();
+        r.announce(&ann(9, 7001, 0, None), LO, 1).unwrap();
         assert_eq!(r.peers(&InfoHash([1; 20])).len(), 1);
     }
 
@@ -247,10 +313,76 @@ mod tests {
     fn numwant_limits_the_list() {
         let mut r = Registry::new(60);
         for i in 0..10 {
-            r.announce(&ann(i, 7000 + i as u16, 0, None), LO, 0);
+            r.announce(&ann(i, 7000 + i as u16, 0, None), LO, 0)
+                .unwrap();
         }
         let mut a = ann(99, 9999, 5, None);
         a.numwant = Some(3);
-        assert_eq!(r.announce(&a, LO, 0).0.peers.len(), 3);
+        assert_eq!(r.announce(&a, LO, 0).unwrap().0.peers.len(), 3);
+    }
+
+    #[test]
+    fn a_completion_counts_once_and_a_stop_when_done_counts_too() {
+        let mut r = Registry::new(60);
+        r.announce(&ann(1, 7001, 5, Some(Event::Started)), LO, 0)
+            .unwrap();
+        r.announce(&ann(1, 7001, 0, Some(Event::Completed)), LO, 1)
+            .unwrap();
+        // Our peer and others may repeat themselves.
+        r.announce(&ann(1, 7001, 0, Some(Event::Completed)), LO, 2)
+            .unwrap();
+        r.announce(&ann(1, 7001, 0, None), LO, 3).unwrap();
+        assert_eq!(r.counts(&InfoHash([1; 20])).downloaded, 1);
+        // aria2c says `stopped` with nothing left, never `completed`.
+        r.announce(&ann(2, 7002, 5, Some(Event::Started)), LO, 4)
+            .unwrap();
+        r.announce(&ann(2, 7002, 0, Some(Event::Stopped)), LO, 5)
+            .unwrap();
+        assert_eq!(
+            r.counts(&InfoHash([1; 20])),
+            SwarmCounts {
+                complete: 1,
+                incomplete: 0,
+                downloaded: 2
+            }
+        );
+    }
+
+    #[test]
+    fn a_peer_slower_than_the_interval_is_dropped_at_most_once() {
+        let mut r = Registry::new(10);
+        // A client that announces every 300 s whatever the interval (libtorrent's floor).
+        r.announce(&ann(1, 7001, 0, Some(Event::Started)), LO, 0)
+            .unwrap();
+        assert_eq!(r.expire(20_001).len(), 1);
+        r.announce(&ann(1, 7001, 0, None), LO, 300_000).unwrap();
+        assert!(r.expire(599_000).is_empty(), "its pace is now known");
+        r.announce(&ann(1, 7001, 0, None), LO, 600_000).unwrap();
+        assert!(r.expire(1_199_000).is_empty());
+        assert_eq!(r.expire(1_200_001).len(), 1, "two of its own intervals");
+        // A peer that keeps the tracker's pace is dropped after two intervals, as before.
+        r.announce(&ann(2, 7002, 0, Some(Event::Started)), LO, 0)
+            .unwrap();
+        r.announce(&ann(2, 7002, 0, None), LO, 10_000).unwrap();
+        assert_eq!(r.expire(30_001).len(), 1);
+    }
+
+    #[test]
+    fn a_key_guards_a_peer_id_against_another_address() {
+        let mut r = Registry::new(60);
+        let mut a = ann(1, 7001, 5, None);
+        a.key = Some(b"FBE3B926".to_vec());
+        r.announce(&a, LO, 0).unwrap();
+        let mut other = a.clone();
+        other.port = 9999;
+        other.key = Some(b"00000000".to_vec());
+        assert!(r.announce(&other, LO, 1).unwrap_err().contains("key"));
+        // The same client, moved to a new address, proves itself with its key.
+        other.key = a.key.clone();
+        r.announce(&other, LO, 2).unwrap();
+        assert_eq!(
+            r.peers(&InfoHash([1; 20])),
+            vec![SocketAddrV4::new(LO, 9999)]
+        );
     }
 }

@@ -65,9 +65,11 @@ impl Response {
             body: format!("{msg}\n").into_bytes(),
         }
     }
+    /// A refusal as BEP 3 clients read it: libtorrent and Transmission show the
+    /// `failure reason` only from a 200 reply, and just "400 Bad Request" otherwise.
     fn bencode_failure(reason: &str) -> Self {
         Response {
-            status: 400,
+            status: 200,
             content_type: "text/plain",
             body: failure(reason),
         }
@@ -227,12 +229,22 @@ impl Tracker {
             Ok(a) => a,
             Err(reason) => return Response::bencode_failure(&reason),
         };
-        let (reply, change) =
-            self.registry
-                .lock()
-                .expect("registry")
-                .announce(&a, peer_ip, self.now_ms());
+        let result = self
+            .registry
+            .lock()
+            .expect("registry")
+            .announce(&a, peer_ip, self.now_ms());
         let who = format!("{}:{}", a.ip.unwrap_or(peer_ip), a.port);
+        let (reply, change) = match result {
+            Ok(r) => r,
+            Err(reason) => {
+                warn!(
+                    "refused an announce from {who} for {}: {reason}",
+                    a.info_hash
+                );
+                return Response::bencode_failure(&reason);
+            }
+        };
         match change {
             Change::Joined => info!("{who} joined {} (left {})", a.info_hash, a.left),
             Change::Completed => info!("{who} completed {}", a.info_hash),
