@@ -225,7 +225,8 @@ impl Torrent {
     }
 
     /// Adds a connected peer. Of two connections to the same peer, both sides keep
-    /// the one opened by the peer with the smaller id, so they never drop both.
+    /// the one opened by the peer with the greater id, so they never drop both:
+    /// libtorrent decides the same way, and disagreeing with it loses both.
     pub fn register(&self, entry: PeerEntry, my_id: &[u8; 20]) -> Result<PeerKey, &'static str> {
         let mut st = self.lock();
         if st.banned.contains(&entry.peer_id) {
@@ -237,7 +238,7 @@ impl Torrent {
             } else {
                 &entry.peer_id
             };
-            if initiator != my_id.min(&entry.peer_id) {
+            if initiator != my_id.max(&entry.peer_id) {
                 return Err("already connected to this peer");
             }
             old.shared.disconnect();
