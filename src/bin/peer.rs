@@ -1,15 +1,16 @@
 //! `peer`: parses arguments and starts the requested command.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 use swarmshare::common::rate::parse_rate;
 use swarmshare::peer::commands::{self, DownloadArgs, LOG_PORT, Options};
 use swarmshare::peer::error::PeerError;
+use swarmshare::peer::interactive;
 use swarmshare::peer::tracker_client::TrackerClient;
 
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
@@ -38,6 +39,9 @@ struct Cli {
     /// Also dial this peer for every torrent, even while seeding (repeatable).
     #[arg(long, global = true, value_name = "ADDR")]
     connect: Vec<SocketAddr>,
+    /// With no command: resume unfinished downloads without asking.
+    #[arg(long)]
+    resume_all: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -71,6 +75,12 @@ enum Command {
     },
     /// Print a .torrent in the assignment's form: Name, Key, size, n_parts.
     Show { file: PathBuf },
+    /// Share a folder as one multi-file torrent, now and at every later serve
+    /// (a folder outside upload/ is copied into it).
+    Share {
+        #[arg(long, value_name = "PATH")]
+        folder: PathBuf,
+    },
     /// List the peer ledger, most preferred first.
     Peers {
         #[arg(long)]
@@ -80,10 +90,21 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // On a terminal, each log line first clears the progress line it would break.
+    let clear = if std::io::stderr().is_terminal() {
+        "\r\x1b[K"
+    } else {
+        ""
+    };
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format(|buf, record| {
+        .format(move |buf, record| {
             let port = LOG_PORT.load(Ordering::Relaxed);
-            writeln!(buf, "[{} peer:{port}] {}", record.level(), record.args())
+            writeln!(
+                buf,
+                "{clear}[{} peer:{port}] {}",
+                record.level(),
+                record.args()
+            )
         })
         .init();
     let tracker = match TrackerClient::new(&cli.tracker_ip, cli.tracker_port) {
@@ -103,10 +124,7 @@ fn main() -> ExitCode {
         connect: cli.connect.clone(),
     };
     let result = match &cli.command {
-        None => {
-            let _ = Cli::command().print_help();
-            return ExitCode::from(2);
-        }
+        None => interactive::run(&opts, cli.resume_all),
         Some(Command::Serve) => commands::serve(&opts),
         Some(Command::Search { words, json }) => commands::search(&opts, words, *json),
         Some(Command::Download {
@@ -124,6 +142,7 @@ fn main() -> ExitCode {
             },
         ),
         Some(Command::Show { file }) => commands::show(file),
+        Some(Command::Share { folder }) => commands::share(&opts, folder),
         Some(Command::Peers { json }) => commands::peers(&cli.home, *json),
     };
     match result {

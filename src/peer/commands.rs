@@ -15,6 +15,7 @@ use super::engine::{Engine, PeerConfig};
 use super::error::PeerError;
 use super::ledger::Ledger;
 use super::share::{Sharer, save_torrent};
+use super::status;
 use super::torrent::Torrent;
 use super::tracker_client::TrackerClient;
 use crate::common::metainfo::{InfoHash, Metainfo, group_thousands};
@@ -34,7 +35,18 @@ pub struct Options {
 }
 
 impl Options {
-    fn start_engine(&self, quiet: bool) -> Result<Arc<Engine>, PeerError> {
+    pub fn start_engine(&self, quiet: bool) -> Result<Arc<Engine>, PeerError> {
+        let engine = self.start_engine_silently()?;
+        let line = format!("peer listening on 0.0.0.0:{}", engine.listen_port);
+        if quiet {
+            eprintln!("{line}")
+        } else {
+            println!("{line}")
+        }
+        Ok(engine)
+    }
+
+    pub fn start_engine_silently(&self) -> Result<Arc<Engine>, PeerError> {
         let engine = Engine::start(PeerConfig {
             tracker: self.tracker.clone(),
             home: self.home.clone(),
@@ -45,12 +57,6 @@ impl Options {
             connect: self.connect.clone(),
         })?;
         LOG_PORT.store(engine.listen_port, Ordering::Relaxed);
-        let line = format!("peer listening on 0.0.0.0:{}", engine.listen_port);
-        if quiet {
-            eprintln!("{line}")
-        } else {
-            println!("{line}")
-        }
         Ok(engine)
     }
 }
@@ -82,7 +88,10 @@ pub fn serve(opts: &Options) -> Result<(), PeerError> {
         "sharing {shared} files from {}",
         engine.home.upload.display()
     );
-    let (done, unfinished) = reopen_downloads(&engine);
+    let saved = saved_downloads(&engine);
+    let unfinished = saved.iter().filter(|d| !d.is_finished()).count();
+    let done = saved.len() - unfinished;
+    reopen(&engine, saved);
     if done + unfinished > 0 {
         println!("seeding {done} finished downloads, resuming {unfinished} unfinished");
     }
@@ -93,8 +102,20 @@ pub fn serve(opts: &Options) -> Result<(), PeerError> {
     Ok(())
 }
 
-/// Re-opens every download with resume state and a `.torrent` in `torrents/`.
-fn reopen_downloads(engine: &Arc<Engine>) -> (usize, usize) {
+/// A download found on disk at start: its torrent, and how many parts the resume state claims.
+pub struct SavedDownload {
+    pub meta: Metainfo,
+    pub have: usize,
+}
+
+impl SavedDownload {
+    pub fn is_finished(&self) -> bool {
+        self.have == self.meta.num_pieces()
+    }
+}
+
+/// Every download with resume state and a `.torrent` in `torrents/`, by name.
+pub fn saved_downloads(engine: &Engine) -> Vec<SavedDownload> {
     let mut by_key = std::collections::HashMap::new();
     if let Ok(dir) = std::fs::read_dir(&engine.home.torrents) {
         for e in dir.flatten() {
@@ -103,22 +124,34 @@ fn reopen_downloads(engine: &Arc<Engine>) -> (usize, usize) {
             }
         }
     }
-    let (mut done, mut unfinished) = (0, 0);
-    let Ok(dir) = std::fs::read_dir(engine.home.state.join("resume")) else {
-        return (0, 0);
-    };
-    for e in dir.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let Some(meta) = name.strip_suffix(".json").and_then(|k| by_key.remove(k)) else {
-            continue;
-        };
-        match engine.add_download(meta) {
-            Ok(t) if t.is_complete() => done += 1,
-            Ok(_) => unfinished += 1,
-            Err(e) => log::warn!("cannot reopen a download: {e}"),
+    let mut found = Vec::new();
+    if let Ok(dir) = std::fs::read_dir(engine.home.state.join("resume")) {
+        for e in dir.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(meta) = name.strip_suffix(".json").and_then(|k| by_key.remove(k)) else {
+                continue;
+            };
+            let n = meta.num_pieces();
+            let have = super::resume::load(&e.path(), &meta.info_hash.hex(), n)
+                .map_or(0, |r| r.have.count());
+            found.push(SavedDownload { meta, have });
         }
     }
-    (done, unfinished)
+    found.sort_by(|a, b| a.meta.name.cmp(&b.meta.name));
+    found
+}
+
+/// Re-opens saved downloads; each is checked again if the last run was killed.
+pub fn reopen(engine: &Engine, saved: Vec<SavedDownload>) -> usize {
+    let mut opened = 0;
+    for d in saved {
+        let name = d.meta.name.clone();
+        match engine.add_download(d.meta) {
+            Ok(_) => opened += 1,
+            Err(e) => log::warn!("cannot reopen {name}: {e}"),
+        }
+    }
+    opened
 }
 
 /// `search WORDS`: a table, or the tracker's JSON.
@@ -136,7 +169,7 @@ pub fn search(opts: &Options, words: &[String], json: bool) -> Result<(), PeerEr
     Ok(())
 }
 
-fn print_matches(results: &[SearchMatch]) {
+pub fn print_matches(results: &[SearchMatch]) {
     println!(
         "{:<3} {:<24} {:<6} {:<28} {:>14} {:>6}  {:<40}  PEERS",
         "#", "NAME", "TYPE", "TORRENT", "SIZE", "PARTS", "KEY"
@@ -367,6 +400,7 @@ fn summarize(t: &Torrent, seconds: f64) -> DownloadSummary {
 struct Progress {
     last: Option<Instant>,
     last_bytes: u64,
+    rate: f64,
     tty: bool,
 }
 
@@ -375,6 +409,7 @@ impl Progress {
         Progress {
             last: None,
             last_bytes: 0,
+            rate: 0.0,
             tty: std::io::stderr().is_terminal(),
         }
     }
@@ -393,11 +428,18 @@ impl Progress {
         let (have, n, peers, map) = {
             let st = t.lock();
             let h = st.picker.have();
-            let map = h.map(40, &|i| st.picker.is_in_flight(i));
+            let map = h.map(status::MAP_WIDTH, &|i| st.picker.is_in_flight(i));
             (h.count(), h.len(), st.peers.len(), map)
         };
-        let bytes: u64 = t.lock().downloaded;
-        let rate = (bytes.saturating_sub(self.last_bytes)) as f64 / elapsed;
+        // Verified bytes, not bytes on the wire: what the user will actually keep.
+        let total = t.meta.total_length;
+        let bytes = (have as u64 * t.meta.piece_length).min(total);
+        let now_rate = bytes.saturating_sub(self.last_bytes) as f64 / elapsed;
+        self.rate = if self.last.is_none() {
+            0.0
+        } else {
+            0.5 * self.rate + 0.5 * now_rate
+        };
         self.last_bytes = bytes;
         self.last = Some(now);
         let pct = if n == 0 {
@@ -405,10 +447,18 @@ impl Progress {
         } else {
             have as f64 * 100.0 / n as f64
         };
+        let eta = if self.rate >= 1.0 {
+            let secs = (total - bytes) as f64 / self.rate;
+            format!("{}:{:02}", (secs / 60.0) as u64, secs as u64 % 60)
+        } else {
+            "-:--".to_owned()
+        };
         let line = format!(
-            "{} [{map}] {have}/{n} parts {pct:5.1}% {:>8}/s {peers} peers",
+            "{} [{map}] {have}/{n} parts {pct:5.1}% {}/{} {:>9}/s ETA {eta} {peers} peers",
             t.meta.name,
-            human(rate as u64)
+            human(bytes),
+            human(total),
+            human(self.rate as u64)
         );
         if self.tty {
             eprint!("\r{line}\x1b[K");
@@ -437,6 +487,15 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
+/// `share --folder PATH`: the folder becomes one torrent, published now and seeded by `serve`.
+pub fn share(opts: &Options, folder: &Path) -> Result<(), PeerError> {
+    let done = super::share::share_folder(&opts.home, &opts.tracker, folder)?;
+    for line in done.lines {
+        println!("{line}");
+    }
+    Ok(())
+}
+
 /// `show FILE.torrent`: the assignment's form.
 pub fn show(path: &Path) -> Result<(), PeerError> {
     let meta = Metainfo::from_file(path).map_err(|source| PeerError::Torrent {
@@ -450,18 +509,22 @@ pub fn show(path: &Path) -> Result<(), PeerError> {
 /// `peers`: the ledger, most preferred first. Reads the file, so it works beside a running peer.
 pub fn peers(home: &Path, json: bool) -> Result<(), PeerError> {
     let ledger = Ledger::load(&home.join(super::home::STATE_DIR).join("ledger.json"));
-    let rows = ledger.by_preference();
+    print_ledger(&ledger.by_preference(), json);
+    Ok(())
+}
+
+pub fn print_ledger(rows: &[(String, super::ledger::LedgerEntry)], json: bool) {
     if json {
         let v: Vec<serde_json::Value> = rows
             .iter()
             .map(|(id, e)| serde_json::json!({"peer_id": id, "downloaded": e.downloaded, "uploaded": e.uploaded, "last_addr": e.last_addr, "last_seen": e.last_seen}))
             .collect();
         println!("{}", serde_json::to_string_pretty(&v).expect("json"));
-        return Ok(());
+        return;
     }
     if rows.is_empty() {
         println!("no peers yet: the ledger fills as this peer downloads and uploads");
-        return Ok(());
+        return;
     }
     println!(
         "{:<4} {:<40} {:<22} {:>14} {:>14}",
@@ -477,5 +540,4 @@ pub fn peers(home: &Path, json: bool) -> Result<(), PeerError> {
             group_thousands(e.uploaded)
         );
     }
-    Ok(())
 }

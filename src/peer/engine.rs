@@ -131,6 +131,19 @@ impl Engine {
         self.ledger.lock().expect("ledger").history(peer_id)
     }
 
+    /// The ledger as it stands in memory, most preferred first.
+    pub fn ledger_rows(&self) -> Vec<(String, super::ledger::LedgerEntry)> {
+        let deltas: Vec<LedgerDelta> = self
+            .torrents()
+            .iter()
+            .flat_map(|t| t.ledger_deltas())
+            .collect();
+        for d in &deltas {
+            self.record_ledger(d);
+        }
+        self.ledger.lock().expect("ledger").by_preference()
+    }
+
     pub fn record_ledger(&self, (id, addr, down, up): &LedgerDelta) {
         if *down > 0 || *up > 0 {
             self.ledger
@@ -234,6 +247,16 @@ impl Engine {
         Ok(self.insert(t, resumed < n))
     }
 
+    /// Pauses or resumes a download: a paused one requests nothing and dials nobody,
+    /// but keeps serving the pieces it has.
+    pub fn set_paused(&self, key: &InfoHash, paused: bool) -> bool {
+        let Some(t) = self.torrent(key) else {
+            return false;
+        };
+        t.lock().paused = paused;
+        true
+    }
+
     /// Stops sharing a torrent, telling the tracker.
     pub fn remove_torrent(&self, key: &InfoHash) {
         let Some(t) = self.torrents.write().expect("torrents").remove(key) else {
@@ -285,18 +308,8 @@ impl Engine {
     }
 
     fn flush_ledger(&self) {
-        let mut deltas = Vec::new();
-        {
-            let ledger = self.ledger.lock().expect("ledger");
-            for t in self.torrents() {
-                deltas.extend(t.tick(&|id| ledger.history(id)));
-            }
-        }
-        let mut ledger = self.ledger.lock().expect("ledger");
-        for (id, addr, d, u) in deltas {
-            ledger.record(&id, &addr, d, u);
-        }
-        ledger.save_if_dirty();
+        self.ledger_rows();
+        self.ledger.lock().expect("ledger").save_if_dirty();
     }
 
     fn accept_loop(self: Arc<Self>, listener: TcpListener) {

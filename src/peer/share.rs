@@ -1,8 +1,14 @@
 //! Shares everything under `upload/`: makes a `.torrent` for each file,
 //! publishes it, and seeds it. Rescans every few seconds, so files added while
 //! the peer runs are shared without a restart; files removed stop being shared.
+//!
+//! A folder registered with `share --folder` is shared whole, as one multi-file
+//! torrent, and its files are not also shared one by one. Registrations live in
+//! `.swarmshare/folders.json`, which the scanner re-reads on every pass, so a
+//! running `serve` picks up a folder shared from another terminal.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -12,10 +18,14 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::Engine;
 use super::error::PeerError;
+use super::home::STATE_DIR;
+use super::tracker_client::TrackerClient;
 use crate::common::atomic_file::write_atomic;
-use crate::common::metainfo::{self, InfoHash, Metainfo};
+use crate::common::metainfo::{self, InfoHash, Metainfo, group_thousands, is_safe_component};
 
 pub const RESCAN: Duration = Duration::from_secs(2);
+const FOLDERS_FILE: &str = "folders.json";
+const CACHE_FILE: &str = "shared.json";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct Shared {
@@ -25,6 +35,17 @@ struct Shared {
     torrent: String,
     #[serde(default)]
     published: bool,
+    /// Files in a shared folder; 0 for a single file.
+    #[serde(default)]
+    files: u64,
+}
+
+/// What a shared item looks like on disk; a change means its torrent must be made again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Signature {
+    size: u64,
+    mtime_ns: u128,
+    files: u64,
 }
 
 pub struct Sharer {
@@ -38,6 +59,18 @@ fn mtime_ns(m: &std::fs::Metadata) -> u128 {
         .ok()
         .and_then(|t| t.duration_since(SystemTime::UNIX_EPOCH).ok())
         .map_or(0, |d| d.as_nanos())
+}
+
+fn is_hidden(name: &std::ffi::OsStr) -> bool {
+    name.to_str().is_none_or(|n| n.starts_with('.'))
+}
+
+/// Modified in the last second: it may still be being copied in.
+fn settling(m: &std::fs::Metadata) -> bool {
+    m.modified()
+        .ok()
+        .and_then(|t| t.elapsed().ok())
+        .is_some_and(|age| age < Duration::from_secs(1))
 }
 
 /// Saves `bytes` as `torrents/<name>.torrent`, or under a key-suffixed name when
@@ -55,6 +88,86 @@ pub fn save_torrent(torrents: &Path, meta: &Metainfo, bytes: &[u8]) -> Result<St
     write_atomic(&path, bytes)
         .map_err(PeerError::io(format!("cannot write {}", path.display())))?;
     Ok(name)
+}
+
+/// Folders registered for sharing whole, as paths relative to `upload/` with `/`
+/// between components. One inside another is ignored: a file goes in one torrent.
+fn load_folders(state: &Path) -> BTreeSet<String> {
+    let all: BTreeSet<String> = std::fs::read(state.join(FOLDERS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    all.iter()
+        .filter(|f| {
+            !all.iter()
+                .any(|other| other != *f && f.starts_with(&format!("{other}/")))
+        })
+        .cloned()
+        .collect()
+}
+
+fn rel_path(upload: &Path, rel: &str) -> PathBuf {
+    rel.split('/').fold(upload.to_path_buf(), |p, c| p.join(c))
+}
+
+/// The files of a folder in torrent order (sorted, hidden entries and links left out),
+/// as path components, with the folder's signature. `None` while a file is settling.
+fn folder_files(root: &Path) -> Result<Option<(Vec<Vec<String>>, Signature)>, PeerError> {
+    let mut files = Vec::new();
+    let mut sig = Signature {
+        size: 0,
+        mtime_ns: 0,
+        files: 0,
+    };
+    let walk = walkdir::WalkDir::new(root)
+        .follow_links(false)
+        .sort_by_file_name()
+        .into_iter()
+        .filter_entry(|e| e.depth() == 0 || !is_hidden(e.file_name()));
+    for entry in walk {
+        let entry = entry.map_err(|e| PeerError::Io {
+            context: format!("cannot read {}", root.display()),
+            source: e.into(),
+        })?;
+        let md = entry.metadata().map_err(|e| PeerError::Io {
+            context: format!("cannot read {}", entry.path().display()),
+            source: e.into(),
+        })?;
+        // A renamed or removed file changes its folder's mtime.
+        sig.mtime_ns = sig.mtime_ns.max(mtime_ns(&md));
+        if !entry.file_type().is_file() {
+            continue;
+        }
+        if settling(&md) {
+            return Ok(None);
+        }
+        let rel = entry.path().strip_prefix(root).expect("under the root");
+        let mut comps = Vec::new();
+        for c in rel.components() {
+            let c = c.as_os_str().to_str().filter(|c| is_safe_component(c));
+            let Some(c) = c else {
+                return Err(PeerError::Io {
+                    context: format!("cannot share {}", entry.path().display()),
+                    source: std::io::Error::other("its name is not UTF-8 or not allowed in a torrent"),
+                });
+            };
+            comps.push(c.to_owned());
+        }
+        sig.size += md.len();
+        sig.files += 1;
+        files.push(comps);
+    }
+    Ok(Some((files, sig)))
+}
+
+fn folder_name(root: &Path) -> Result<&str, PeerError> {
+    root.file_name()
+        .and_then(|n| n.to_str())
+        .filter(|n| is_safe_component(n))
+        .ok_or_else(|| PeerError::Io {
+            context: format!("cannot share {}", root.display()),
+            source: std::io::Error::other("its name is not UTF-8 or not allowed in a torrent"),
+        })
 }
 
 impl Sharer {
@@ -83,15 +196,40 @@ impl Sharer {
             });
     }
 
-    /// One pass over `upload/`. Returns how many files are shared.
+    /// One pass over `upload/`. Returns how many files and whole folders are shared.
     pub fn scan(&mut self) -> usize {
         let upload = self.engine.home.upload.clone();
+        let folders = load_folders(&self.engine.home.state);
         let mut seen = Vec::new();
         let mut changed = false;
-        for entry in walkdir::WalkDir::new(&upload)
+        for rel in &folders {
+            let root = rel_path(&upload, rel);
+            if !root.is_dir() {
+                continue;
+            }
+            // A folder's cache entry ends in `/`, so it never collides with a file's.
+            seen.push(format!("{rel}/"));
+            match self.share_folder(rel, &root) {
+                Ok(c) => changed |= c,
+                Err(e) => warn!("cannot share {}: {e}", root.display()),
+            }
+        }
+        let walk = walkdir::WalkDir::new(&upload)
             .follow_links(false)
             .sort_by_file_name()
-        {
+            .into_iter()
+            .filter_entry(|e| {
+                if e.depth() == 0 {
+                    return true;
+                }
+                // Hidden folders hold copies in progress (and .git and the like).
+                if is_hidden(e.file_name()) && e.file_type().is_dir() {
+                    return false;
+                }
+                let rel = e.path().strip_prefix(&upload).map(|r| r.to_string_lossy());
+                !(e.file_type().is_dir() && rel.is_ok_and(|r| folders.contains(r.as_ref())))
+            });
+        for entry in walk {
             let entry = match entry {
                 Ok(e) => e,
                 Err(e) => {
@@ -99,11 +237,7 @@ impl Sharer {
                     continue;
                 }
             };
-            let hidden = entry
-                .file_name()
-                .to_str()
-                .is_none_or(|n| n.starts_with('.'));
-            if !entry.file_type().is_file() || hidden {
+            if !entry.file_type().is_file() || is_hidden(entry.file_name()) {
                 continue;
             }
             let Ok(rel) = entry
@@ -117,17 +251,10 @@ impl Sharer {
             if md.len() == 0 {
                 continue;
             }
-            // A file modified in the last second may still be being copied in.
-            if md
-                .modified()
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .is_some_and(|age| age < Duration::from_secs(1))
-            {
-                seen.push(rel);
+            seen.push(rel.clone());
+            if settling(&md) {
                 continue;
             }
-            seen.push(rel.clone());
             match self.share_file(&rel, entry.path(), &md) {
                 Ok(c) => changed |= c,
                 Err(e) => warn!("cannot share {}: {e}", entry.path().display()),
@@ -144,7 +271,7 @@ impl Sharer {
                 if let Some(key) = InfoHash::from_hex(&s.key) {
                     self.engine.remove_torrent(&key);
                 }
-                info!("stopped sharing {rel}: it left upload/");
+                info!("stopped sharing {rel}: it left upload/, or its folder is now shared whole");
                 changed = true;
             }
         }
@@ -165,12 +292,57 @@ impl Sharer {
         path: &Path,
         md: &std::fs::Metadata,
     ) -> Result<bool, PeerError> {
-        let (size, mtime) = (md.len(), mtime_ns(md));
+        let sig = Signature {
+            size: md.len(),
+            mtime_ns: mtime_ns(md),
+            files: 0,
+        };
+        let announce = self.engine.tracker.announce_url();
+        self.share_item(rel, sig, &[path.to_owned()], path, || {
+            let name = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| PeerError::Io {
+                    context: format!("cannot share {}", path.display()),
+                    source: std::io::Error::other("file name is not UTF-8"),
+                })?;
+            Ok(metainfo::create_single_file(path, name, &announce)?)
+        })
+    }
+
+    fn share_folder(&mut self, rel: &str, root: &Path) -> Result<bool, PeerError> {
+        let Some((files, sig)) = folder_files(root)? else {
+            return Ok(false);
+        };
+        if files.is_empty() {
+            debug!("{} has no files to share yet", root.display());
+            return Ok(false);
+        }
+        let name = folder_name(root)?.to_owned();
+        let paths: Vec<PathBuf> = files
+            .iter()
+            .map(|f| f.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
+            .collect();
+        let announce = self.engine.tracker.announce_url();
+        self.share_item(&format!("{rel}/"), sig, &paths, root, || {
+            Ok(metainfo::create_multi_file(root, &name, &files, &announce)?)
+        })
+    }
+
+    /// Makes (or finds in the cache) the torrent of one item, seeds it, publishes it.
+    fn share_item(
+        &mut self,
+        rel: &str,
+        sig: Signature,
+        paths: &[PathBuf],
+        location: &Path,
+        make: impl FnOnce() -> Result<Vec<u8>, PeerError>,
+    ) -> Result<bool, PeerError> {
         let torrents = self.engine.home.torrents.clone();
         let cached = self
             .cache
             .get(rel)
-            .filter(|s| s.size == size && s.mtime_ns == mtime)
+            .filter(|s| s.size == sig.size && s.mtime_ns == sig.mtime_ns && s.files == sig.files)
             .cloned();
         let mut changed = false;
         let (meta, bytes, torrent) = match cached.as_ref().and_then(|c| load_cached(&torrents, c)) {
@@ -183,15 +355,7 @@ impl Sharer {
                 {
                     self.engine.remove_torrent(&old);
                 }
-                let name =
-                    path.file_name()
-                        .and_then(|n| n.to_str())
-                        .ok_or_else(|| PeerError::Io {
-                            context: format!("cannot share {}", path.display()),
-                            source: std::io::Error::other("file name is not UTF-8"),
-                        })?;
-                let bytes =
-                    metainfo::create_single_file(path, name, &self.engine.tracker.announce_url())?;
+                let bytes = make()?;
                 let meta = Metainfo::from_bytes(&bytes)?;
                 let torrent = save_torrent(&torrents, &meta, &bytes)?;
                 info!(
@@ -203,11 +367,12 @@ impl Sharer {
                 self.cache.insert(
                     rel.to_owned(),
                     Shared {
-                        size,
-                        mtime_ns: mtime,
+                        size: sig.size,
+                        mtime_ns: sig.mtime_ns,
                         key: meta.info_hash.hex(),
                         torrent: torrent.clone(),
                         published: false,
+                        files: sig.files,
                     },
                 );
                 changed = true;
@@ -216,7 +381,7 @@ impl Sharer {
         };
         if self.engine.torrent(&meta.info_hash).is_none() {
             self.engine
-                .add_seed(meta.clone(), &[path.to_owned()], path.to_owned())?;
+                .add_seed(meta.clone(), paths, location.to_owned())?;
         }
         let entry = self.cache.get_mut(rel).expect("cached above");
         if !entry.published {
@@ -245,4 +410,197 @@ fn load_cached(torrents: &Path, c: &Shared) -> Option<(Metainfo, Vec<u8>)> {
     let bytes = std::fs::read(torrents.join(&c.torrent)).ok()?;
     let m = Metainfo::from_bytes(&bytes).ok()?;
     (m.info_hash.hex() == c.key).then_some((m, bytes))
+}
+
+/// What `share --folder` did, for the person at the terminal.
+pub struct FolderShared {
+    pub lines: Vec<String>,
+}
+
+fn io_err(context: String, msg: &str) -> PeerError {
+    PeerError::Io {
+        context,
+        source: std::io::Error::other(msg.to_owned()),
+    }
+}
+
+/// Copies a folder tree (regular files and folders; links are left out).
+fn copy_tree(from: &Path, to: &Path) -> Result<(), PeerError> {
+    std::fs::create_dir_all(to).map_err(PeerError::io(format!("cannot create {}", to.display())))?;
+    for entry in walkdir::WalkDir::new(from).follow_links(false).min_depth(1) {
+        let entry = entry.map_err(|e| PeerError::Io {
+            context: format!("cannot read {}", from.display()),
+            source: e.into(),
+        })?;
+        let dest = to.join(entry.path().strip_prefix(from).expect("under the root"));
+        if entry.file_type().is_dir() {
+            std::fs::create_dir_all(&dest)
+                .map_err(PeerError::io(format!("cannot create {}", dest.display())))?;
+        } else if entry.file_type().is_file() {
+            std::fs::copy(entry.path(), &dest)
+                .map_err(PeerError::io(format!("cannot copy {}", entry.path().display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// `share --folder PATH`: registers a folder under `upload/` (copying it in when it is
+/// elsewhere) to be shared whole, makes its torrent and publishes it when the tracker
+/// answers. It needs no running peer and works beside one: the folder is seeded by
+/// the next `serve`, or within seconds by one already running on this home.
+pub fn share_folder(
+    home: &Path,
+    tracker: &TrackerClient,
+    folder: &Path,
+) -> Result<FolderShared, PeerError> {
+    let upload = home.join("upload");
+    let state = home.join(STATE_DIR);
+    let torrents = home.join("torrents");
+    for d in [&upload, &state, &torrents] {
+        std::fs::create_dir_all(d).map_err(PeerError::io(format!("cannot create {}", d.display())))?;
+    }
+    let shown = folder.display().to_string();
+    let src = folder
+        .canonicalize()
+        .map_err(PeerError::io(format!("cannot share {shown}")))?;
+    if !src.is_dir() {
+        return Err(io_err(format!("cannot share {shown}"), "not a folder"));
+    }
+    let upload_abs = upload
+        .canonicalize()
+        .map_err(PeerError::io(format!("cannot read {}", upload.display())))?;
+    if upload_abs.starts_with(&src) {
+        return Err(io_err(
+            format!("cannot share {shown}"),
+            "it holds this peer's upload/ folder; name a folder that does not",
+        ));
+    }
+    let name = folder_name(&src)?.to_owned();
+    let mut lines = Vec::new();
+    let (rel, root, copy_from) = match src.strip_prefix(&upload_abs) {
+        Ok(r) if r.as_os_str().is_empty() => {
+            return Err(io_err(
+                format!("cannot share {shown} as one torrent"),
+                "it is upload/ itself; name a folder inside it",
+            ));
+        }
+        Ok(r) => {
+            let mut comps = Vec::new();
+            for c in r.components() {
+                let c = c.as_os_str();
+                if is_hidden(c) {
+                    return Err(io_err(
+                        format!("cannot share {shown}"),
+                        "hidden folders in upload/ are never shared",
+                    ));
+                }
+                comps.push(c.to_string_lossy().into_owned());
+            }
+            (comps.join("/"), src.clone(), None)
+        }
+        Err(_) => {
+            let dest = upload.join(&name);
+            if dest.exists() {
+                return Err(io_err(
+                    format!("cannot copy {shown} into upload/"),
+                    &format!("upload/{name} already exists; rename one, or share that one"),
+                ));
+            }
+            (name.clone(), dest, Some(src.clone()))
+        }
+    };
+
+    // Registered before any file appears in upload/, so a running scanner never
+    // shares them one by one; copied under a hidden name, which it skips.
+    let mut folders: BTreeSet<String> = std::fs::read(state.join(FOLDERS_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    folders.insert(rel.clone());
+    let folders_path = state.join(FOLDERS_FILE);
+    write_atomic(&folders_path, &serde_json::to_vec_pretty(&folders).expect("json"))
+        .map_err(PeerError::io(format!("cannot write {}", folders_path.display())))?;
+    if let Some(from) = copy_from {
+        let partial = upload.join(format!(".{name}.partial{}", std::process::id()));
+        let copied = copy_tree(&from, &partial).and_then(|()| {
+            std::fs::rename(&partial, &root)
+                .map_err(PeerError::io(format!("cannot move the copy to {}", root.display())))
+        });
+        if let Err(e) = copied {
+            let _ = std::fs::remove_dir_all(&partial);
+            return Err(e);
+        }
+        lines.push(format!("copied {shown} to {}", root.display()));
+    }
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (files, sig) = loop {
+        // Just-copied files count as settling for a second; their contents are final.
+        match folder_files(&root)? {
+            Some(x) => break x,
+            None if std::time::Instant::now() > deadline => {
+                return Err(io_err(
+                    format!("cannot share {shown} yet"),
+                    "files in it are still changing; run share again when they are complete",
+                ));
+            }
+            None => std::thread::sleep(Duration::from_millis(100)),
+        }
+    };
+    if files.is_empty() {
+        return Err(io_err(format!("cannot share {shown}"), "it holds no files"));
+    }
+    let bytes = metainfo::create_multi_file(&root, &name, &files, &tracker.announce_url())?;
+    let meta = Metainfo::from_bytes(&bytes)?;
+    let torrent = save_torrent(&torrents, &meta, &bytes)?;
+    lines.push(format!(
+        "sharing upload/{rel} as one torrent: {torrent}, {} files, {} bytes in {} parts, key {}",
+        files.len(),
+        group_thousands(meta.total_length),
+        meta.num_pieces(),
+        meta.info_hash
+    ));
+    let published = match tracker.publish(&bytes) {
+        Ok(reply) => {
+            lines.push(format!("published to the tracker as {}", reply.torrent));
+            true
+        }
+        Err(e) => {
+            lines.push(format!("not published yet ({e}); serve publishes it"));
+            false
+        }
+    };
+
+    // With no peer running on this home, leave the torrent in the share cache so
+    // the next serve need not hash the folder again; a running one makes its own.
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(state.join("lock"))
+        .map_err(PeerError::io(format!("cannot open {}", state.display())))?;
+    if lock.try_lock().is_ok() {
+        let cache_path = state.join(CACHE_FILE);
+        let mut cache: BTreeMap<String, Shared> = std::fs::read(&cache_path)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        cache.insert(
+            format!("{rel}/"),
+            Shared {
+                size: sig.size,
+                mtime_ns: sig.mtime_ns,
+                key: meta.info_hash.hex(),
+                torrent,
+                published,
+                files: sig.files,
+            },
+        );
+        write_atomic(&cache_path, &serde_json::to_vec_pretty(&cache).expect("json"))
+            .map_err(PeerError::io(format!("cannot write {}", cache_path.display())))?;
+        lines.push("run `serve` on this home to seed it".into());
+    } else {
+        lines.push("the peer running on this home seeds it within seconds".into());
+    }
+    Ok(FolderShared { lines })
 }

@@ -87,8 +87,24 @@ pub struct PeerEntry {
     pub rate_from: u64,
     pub rate_to: u64,
     pub pieces_from: u32,
+    /// Byte counts at the last rate sample.
     seen_down: u64,
     seen_up: u64,
+    /// Byte counts already written into the ledger.
+    booked_down: u64,
+    booked_up: u64,
+}
+
+impl PeerEntry {
+    /// Bytes exchanged since the ledger last heard of this peer.
+    fn unbooked(&mut self) -> Option<LedgerDelta> {
+        let down = self.shared.downloaded.load(Ordering::Relaxed);
+        let up = self.shared.uploaded.load(Ordering::Relaxed);
+        let (dd, du) = (down - self.booked_down, up - self.booked_up);
+        self.booked_down = down;
+        self.booked_up = up;
+        (dd > 0 || du > 0).then(|| (self.peer_id, self.addr.to_string(), dd, du))
+    }
 }
 
 /// A peer address learnt from the tracker, with reconnection backoff.
@@ -269,7 +285,7 @@ impl Torrent {
     /// Removes a peer whose connection ended, giving its pieces back to the picker.
     pub fn unregister(&self, key: PeerKey, pieces: &[u32]) -> Option<LedgerDelta> {
         let mut st = self.lock();
-        let p = st.peers.remove(&key)?;
+        let mut p = st.peers.remove(&key)?;
         st.picker.remove_peer(&p.has);
         for &i in pieces {
             st.picker.release(i, key);
@@ -279,14 +295,7 @@ impl Torrent {
             self.rechoke_on_event(&mut st, now);
         }
         info!("peer {} left {}", p.addr, self.meta.name);
-        let down = p.shared.downloaded.load(Ordering::Relaxed);
-        let up = p.shared.uploaded.load(Ordering::Relaxed);
-        Some((
-            p.peer_id,
-            p.addr.to_string(),
-            down - p.seen_down,
-            up - p.seen_up,
-        ))
+        p.unbooked()
     }
 
     fn update_interest(picker: &PiecePicker, p: &mut PeerEntry) {
@@ -477,7 +486,7 @@ impl Torrent {
             Self::update_interest(&st.picker, p);
         }
         let have = st.picker.have();
-        debug!(
+        info!(
             "piece {index} of {} verified ({}/{})",
             self.meta.name,
             have.count(),
@@ -528,10 +537,9 @@ impl Torrent {
             p.seen_up = up;
             st.downloaded += dd;
             st.uploaded += du;
-            p.history = history(&p.peer_id) + dd;
-            if dd > 0 || du > 0 {
-                deltas.push((p.peer_id, p.addr.to_string(), dd, du));
-            }
+            let booked = p.unbooked();
+            p.history = history(&p.peer_id) + booked.as_ref().map_or(0, |d| d.2);
+            deltas.extend(booked);
         }
         if now.saturating_sub(st.last_rechoke_ms) >= RECHOKE_MS || st.last_rechoke_ms == 0 {
             st.last_rechoke_ms = now.max(1);
@@ -541,6 +549,15 @@ impl Torrent {
             self.apply_unchoke_set(st, &set);
         }
         deltas
+    }
+
+    /// Bytes exchanged since the last tick, for a ledger that must be current now.
+    pub fn ledger_deltas(&self) -> Vec<LedgerDelta> {
+        self.lock()
+            .peers
+            .values_mut()
+            .filter_map(PeerEntry::unbooked)
+            .collect()
     }
 
     /// Writes the resume state if pieces were verified since the last save.
@@ -593,6 +610,8 @@ impl Torrent {
             pieces_from: 0,
             seen_down: 0,
             seen_up: 0,
+            booked_down: 0,
+            booked_up: 0,
         }
     }
 

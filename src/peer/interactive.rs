@@ -1,0 +1,317 @@
+//! The interactive interface: `peer IP PORT` with no command. The server half
+//! stays online behind a prompt; downloads run in the background. Commands are
+//! read with line editing and history on a terminal, and line by line from a
+//! pipe, so the interface can be scripted.
+
+use std::collections::BTreeSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::commands::{self, Options, SavedDownload, human, reopen, resolve, saved_downloads};
+use super::engine::Engine;
+use super::error::PeerError;
+use super::share::{Sharer, save_torrent};
+use super::status;
+use crate::common::metainfo::{Metainfo, group_thousands};
+use crate::common::tracker_proto::SearchMatch;
+
+const HELP: &str = "\
+commands:
+  search WORDS          find files on the tracker (numbered results)
+  download N|NAME|KEY   download in the background (N from the last search)
+  status [--watch]      every torrent: state, progress, rates, peers, piece map
+  peers                 the ledger: peers we exchanged with, most preferred first
+  share PATH            copy a file into upload/ and share it
+  pause NAME | resume NAME
+  show NAME|FILE        a torrent in the assignment's form
+  help                  this text
+  quit                  leave the network (the tracker is told) and exit";
+
+enum Input {
+    Tty(Box<rustyline::DefaultEditor>),
+    Pipe(std::io::Lines<std::io::StdinLock<'static>>),
+}
+
+impl Input {
+    fn open() -> Input {
+        if std::io::stdin().is_terminal()
+            && let Ok(ed) = rustyline::DefaultEditor::new()
+        {
+            return Input::Tty(Box::new(ed));
+        }
+        Input::Pipe(std::io::stdin().lock().lines())
+    }
+
+    /// The next line; None at end of input or Ctrl-D / Ctrl-C.
+    fn line(&mut self, prompt: &str) -> Option<String> {
+        match self {
+            Input::Tty(ed) => match ed.readline(prompt) {
+                Ok(l) => {
+                    let _ = ed.add_history_entry(l.as_str());
+                    Some(l)
+                }
+                Err(_) => None,
+            },
+            Input::Pipe(lines) => lines.next().and_then(Result::ok),
+        }
+    }
+}
+
+struct Ui {
+    engine: Arc<Engine>,
+    last_results: Vec<SearchMatch>,
+    /// Downloads still being checked against what is on disk.
+    checking: Arc<Mutex<BTreeSet<String>>>,
+}
+
+pub fn run(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
+    let engine = opts.start_engine_silently()?;
+    let sig = commands::signals();
+    {
+        // SIGTERM (or SIGINT outside the prompt) leaves as gracefully as `quit`.
+        let engine = engine.clone();
+        std::thread::spawn(move || {
+            if sig.recv().is_ok() {
+                engine.shutdown();
+                std::process::exit(0);
+            }
+        });
+    }
+    let mut input = Input::open();
+    let tty = matches!(input, Input::Tty(_));
+    let saved = saved_downloads(&engine);
+    let (finished, unfinished): (Vec<SavedDownload>, Vec<SavedDownload>) =
+        saved.into_iter().partition(|d| d.is_finished());
+    if !unfinished.is_empty() {
+        println!("{} unfinished download(s):", unfinished.len());
+        for d in &unfinished {
+            println!(
+                "  {:<30} {}/{} parts",
+                d.meta.name,
+                d.have,
+                d.meta.num_pieces()
+            );
+        }
+        let resume = resume_all
+            || (tty
+                && input
+                    .line("resume them now? [Y/n] ")
+                    .is_some_and(|a| !a.trim().to_lowercase().starts_with('n')));
+        if resume {
+            println!("resuming {} download(s)", reopen(&engine, unfinished));
+        } else {
+            println!("left paused; `download NAME` resumes one");
+        }
+    }
+    println!("peer listening on 0.0.0.0:{}", engine.listen_port);
+    reopen(&engine, finished);
+    let mut sharer = Sharer::new(engine.clone());
+    sharer.republish_all();
+    sharer.spawn();
+    println!("type `help` for commands");
+    let mut ui = Ui {
+        engine: engine.clone(),
+        last_results: Vec::new(),
+        checking: Arc::default(),
+    };
+    while let Some(line) = input.line("swarmshare> ") {
+        match ui.exec(line.trim()) {
+            Ok(true) => break,
+            Ok(false) => {}
+            Err(e) => println!("error: {e}"),
+        }
+        let _ = std::io::stdout().flush();
+    }
+    println!("leaving: telling the tracker");
+    engine.shutdown();
+    Ok(())
+}
+
+impl Ui {
+    /// Runs one command; true means quit.
+    fn exec(&mut self, line: &str) -> Result<bool, PeerError> {
+        let (cmd, rest) = line
+            .split_once(char::is_whitespace)
+            .map_or((line, ""), |(c, r)| (c, r.trim()));
+        match cmd {
+            "" => {}
+            "help" | "?" => println!("{HELP}"),
+            "quit" | "exit" | "q" => return Ok(true),
+            "search" if !rest.is_empty() => self.search(rest)?,
+            "download" | "get" if !rest.is_empty() => self.download(rest)?,
+            "status" => self.status(rest == "--watch" || rest == "-w"),
+            "peers" => commands::print_ledger(&self.engine.ledger_rows(), false),
+            "share" if !rest.is_empty() => self.share(rest)?,
+            "pause" | "resume" if !rest.is_empty() => self.pause(rest, cmd == "pause")?,
+            "show" if !rest.is_empty() => self.show(rest)?,
+            _ => println!("unknown or incomplete command {line:?}; type `help`"),
+        }
+        Ok(false)
+    }
+
+    fn search(&mut self, words: &str) -> Result<(), PeerError> {
+        let reply = self.engine.tracker.search(words)?;
+        if reply.results.is_empty() {
+            println!("no match for {words:?}");
+        } else {
+            commands::print_matches(&reply.results);
+            println!("`download N` fetches result N");
+        }
+        self.last_results = reply.results;
+        Ok(())
+    }
+
+    fn download(&mut self, target: &str) -> Result<(), PeerError> {
+        let target = match target.parse::<usize>() {
+            Ok(n) if n >= 1 && n <= self.last_results.len() => self.last_results[n - 1].key.clone(),
+            Ok(n) if n < 1000 => {
+                println!("no result {n}: `search` first, then `download N`");
+                return Ok(());
+            }
+            _ => target.to_owned(),
+        };
+        let (meta, bytes) = resolve(&self.engine.tracker, &target)?;
+        if self.engine.torrent(&meta.info_hash).is_some() {
+            println!("{} is already here; `status` shows it", meta.name);
+            return Ok(());
+        }
+        save_torrent(&self.engine.home.torrents, &meta, &bytes)?;
+        let (engine, checking, name) = (
+            self.engine.clone(),
+            self.checking.clone(),
+            meta.name.clone(),
+        );
+        checking.lock().expect("checking").insert(name.clone());
+        println!(
+            "downloading {name} ({} bytes, {} parts) in the background; `status` to watch",
+            group_thousands(meta.total_length),
+            meta.num_pieces()
+        );
+        std::thread::spawn(move || {
+            let result = engine.add_download(meta);
+            checking.lock().expect("checking").remove(&name);
+            match result {
+                Ok(t) => {
+                    let resumed = t.lock().resumed_pieces;
+                    if resumed > 0 {
+                        println!("{name}: resuming, {resumed} parts already verified on disk");
+                    }
+                    if t.done_rx.recv().is_ok() {
+                        let secs = t.started.elapsed().as_secs_f64();
+                        let got: u64 = t.lock().sources.values().map(|s| s.bytes).sum();
+                        println!(
+                            "\ndownload complete: {name} in {secs:.1} s ({} fetched) -> {}",
+                            human(got),
+                            t.storage.location.display()
+                        );
+                    }
+                }
+                Err(e) => println!("\nerror: {name}: {e}"),
+            }
+        });
+        Ok(())
+    }
+
+    fn status(&self, watch: bool) {
+        if !watch {
+            print!(
+                "{}",
+                status::render(&self.engine, &self.checking.lock().expect("checking"))
+            );
+            return;
+        }
+        // Redraw once a second until Enter (or end of input).
+        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
+        std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = std::io::stdin().read_line(&mut s);
+            let _ = tx.send(());
+        });
+        let tty = std::io::stdout().is_terminal();
+        loop {
+            let view = status::render(&self.engine, &self.checking.lock().expect("checking"));
+            if tty {
+                println!("\x1b[H\x1b[2J{view}(press Enter to stop watching)");
+            } else {
+                println!("{view}");
+            }
+            let _ = std::io::stdout().flush();
+            if rx.recv_timeout(Duration::from_secs(1)).is_ok() {
+                break;
+            }
+        }
+    }
+
+    fn share(&self, path: &str) -> Result<(), PeerError> {
+        let src = std::path::Path::new(path);
+        let meta = std::fs::metadata(src).map_err(PeerError::io(format!("cannot share {path}")))?;
+        if !meta.is_file() {
+            println!("{path} is not a file");
+            return Ok(());
+        }
+        let name = src.file_name().ok_or_else(|| {
+            PeerError::io(format!("cannot share {path}"))(std::io::Error::other("no file name"))
+        })?;
+        let dest = self.engine.home.upload.join(name);
+        if dest.exists() {
+            println!(
+                "upload/{} exists already; it is shared",
+                name.to_string_lossy()
+            );
+            return Ok(());
+        }
+        std::fs::copy(src, &dest)
+            .map_err(PeerError::io(format!("cannot copy {path} into upload/")))?;
+        println!(
+            "copied to {}; it is shared within a few seconds",
+            dest.display()
+        );
+        Ok(())
+    }
+
+    fn find(&self, name: &str) -> Option<Arc<super::torrent::Torrent>> {
+        let all = self.engine.torrents();
+        let lower = name.to_lowercase();
+        let exact = all
+            .iter()
+            .find(|t| t.meta.name.eq_ignore_ascii_case(name) || t.meta.info_hash.hex() == lower)
+            .cloned();
+        exact.or_else(|| {
+            let matches: Vec<_> = all
+                .iter()
+                .filter(|t| t.meta.name.to_lowercase().contains(&lower))
+                .collect();
+            (matches.len() == 1).then(|| matches[0].clone())
+        })
+    }
+
+    fn pause(&self, name: &str, paused: bool) -> Result<(), PeerError> {
+        match self.find(name) {
+            Some(t) => {
+                self.engine.set_paused(&t.meta.info_hash, paused);
+                println!(
+                    "{} {}",
+                    if paused { "paused" } else { "resumed" },
+                    t.meta.name
+                );
+            }
+            None => println!("no single torrent matches {name:?}; `status` lists them"),
+        }
+        Ok(())
+    }
+
+    fn show(&self, what: &str) -> Result<(), PeerError> {
+        if let Some(t) = self.find(what) {
+            print!("{}", t.meta.assignment_form());
+            return Ok(());
+        }
+        let path = std::path::Path::new(what);
+        let m = Metainfo::from_file(path).map_err(|source| PeerError::Torrent {
+            path: path.to_owned(),
+            source,
+        })?;
+        print!("{}", m.assignment_form());
+        Ok(())
+    }
+}
