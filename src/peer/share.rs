@@ -110,9 +110,14 @@ fn rel_path(upload: &Path, rel: &str) -> PathBuf {
     rel.split('/').fold(upload.to_path_buf(), |p, c| p.join(c))
 }
 
-/// The files of a folder in torrent order (sorted, hidden entries and links left out),
-/// as path components, with the folder's signature. `None` while a file is settling.
-fn folder_files(root: &Path) -> Result<Option<(Vec<Vec<String>>, Signature)>, PeerError> {
+/// A folder's files in torrent order, as path components, and its signature.
+struct FolderFiles {
+    files: Vec<Vec<String>>,
+    sig: Signature,
+}
+
+/// Sorted, with hidden entries and links left out; `None` while a file is settling.
+fn folder_files(root: &Path) -> Result<Option<FolderFiles>, PeerError> {
     let mut files = Vec::new();
     let mut sig = Signature {
         size: 0,
@@ -148,7 +153,9 @@ fn folder_files(root: &Path) -> Result<Option<(Vec<Vec<String>>, Signature)>, Pe
             let Some(c) = c else {
                 return Err(PeerError::Io {
                     context: format!("cannot share {}", entry.path().display()),
-                    source: std::io::Error::other("its name is not UTF-8 or not allowed in a torrent"),
+                    source: std::io::Error::other(
+                        "its name is not UTF-8 or not allowed in a torrent",
+                    ),
                 });
             };
             comps.push(c.to_owned());
@@ -157,7 +164,7 @@ fn folder_files(root: &Path) -> Result<Option<(Vec<Vec<String>>, Signature)>, Pe
         sig.files += 1;
         files.push(comps);
     }
-    Ok(Some((files, sig)))
+    Ok(Some(FolderFiles { files, sig }))
 }
 
 fn folder_name(root: &Path) -> Result<&str, PeerError> {
@@ -311,7 +318,7 @@ impl Sharer {
     }
 
     fn share_folder(&mut self, rel: &str, root: &Path) -> Result<bool, PeerError> {
-        let Some((files, sig)) = folder_files(root)? else {
+        let Some(FolderFiles { files, sig }) = folder_files(root)? else {
             return Ok(false);
         };
         if files.is_empty() {
@@ -426,7 +433,8 @@ fn io_err(context: String, msg: &str) -> PeerError {
 
 /// Copies a folder tree (regular files and folders; links are left out).
 fn copy_tree(from: &Path, to: &Path) -> Result<(), PeerError> {
-    std::fs::create_dir_all(to).map_err(PeerError::io(format!("cannot create {}", to.display())))?;
+    std::fs::create_dir_all(to)
+        .map_err(PeerError::io(format!("cannot create {}", to.display())))?;
     for entry in walkdir::WalkDir::new(from).follow_links(false).min_depth(1) {
         let entry = entry.map_err(|e| PeerError::Io {
             context: format!("cannot read {}", from.display()),
@@ -437,8 +445,10 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), PeerError> {
             std::fs::create_dir_all(&dest)
                 .map_err(PeerError::io(format!("cannot create {}", dest.display())))?;
         } else if entry.file_type().is_file() {
-            std::fs::copy(entry.path(), &dest)
-                .map_err(PeerError::io(format!("cannot copy {}", entry.path().display())))?;
+            std::fs::copy(entry.path(), &dest).map_err(PeerError::io(format!(
+                "cannot copy {}",
+                entry.path().display()
+            )))?;
         }
     }
     Ok(())
@@ -457,7 +467,8 @@ pub fn share_folder(
     let state = home.join(STATE_DIR);
     let torrents = home.join("torrents");
     for d in [&upload, &state, &torrents] {
-        std::fs::create_dir_all(d).map_err(PeerError::io(format!("cannot create {}", d.display())))?;
+        std::fs::create_dir_all(d)
+            .map_err(PeerError::io(format!("cannot create {}", d.display())))?;
     }
     let shown = folder.display().to_string();
     let src = folder
@@ -469,12 +480,6 @@ pub fn share_folder(
     let upload_abs = upload
         .canonicalize()
         .map_err(PeerError::io(format!("cannot read {}", upload.display())))?;
-    if upload_abs.starts_with(&src) {
-        return Err(io_err(
-            format!("cannot share {shown}"),
-            "it holds this peer's upload/ folder; name a folder that does not",
-        ));
-    }
     let name = folder_name(&src)?.to_owned();
     let mut lines = Vec::new();
     let (rel, root, copy_from) = match src.strip_prefix(&upload_abs) {
@@ -498,6 +503,13 @@ pub fn share_folder(
             }
             (comps.join("/"), src.clone(), None)
         }
+        Err(_) if upload_abs.starts_with(&src) => {
+            // Copying it into upload/ would copy the copy, forever.
+            return Err(io_err(
+                format!("cannot share {shown}"),
+                "it holds this peer's upload/ folder; name a folder that does not",
+            ));
+        }
         Err(_) => {
             let dest = upload.join(&name);
             if dest.exists() {
@@ -518,13 +530,21 @@ pub fn share_folder(
         .unwrap_or_default();
     folders.insert(rel.clone());
     let folders_path = state.join(FOLDERS_FILE);
-    write_atomic(&folders_path, &serde_json::to_vec_pretty(&folders).expect("json"))
-        .map_err(PeerError::io(format!("cannot write {}", folders_path.display())))?;
+    write_atomic(
+        &folders_path,
+        &serde_json::to_vec_pretty(&folders).expect("json"),
+    )
+    .map_err(PeerError::io(format!(
+        "cannot write {}",
+        folders_path.display()
+    )))?;
     if let Some(from) = copy_from {
         let partial = upload.join(format!(".{name}.partial{}", std::process::id()));
         let copied = copy_tree(&from, &partial).and_then(|()| {
-            std::fs::rename(&partial, &root)
-                .map_err(PeerError::io(format!("cannot move the copy to {}", root.display())))
+            std::fs::rename(&partial, &root).map_err(PeerError::io(format!(
+                "cannot move the copy to {}",
+                root.display()
+            )))
         });
         if let Err(e) = copied {
             let _ = std::fs::remove_dir_all(&partial);
@@ -534,7 +554,7 @@ pub fn share_folder(
     }
 
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    let (files, sig) = loop {
+    let FolderFiles { files, sig } = loop {
         // Just-copied files count as settling for a second; their contents are final.
         match folder_files(&root)? {
             Some(x) => break x,
@@ -596,8 +616,14 @@ pub fn share_folder(
                 files: sig.files,
             },
         );
-        write_atomic(&cache_path, &serde_json::to_vec_pretty(&cache).expect("json"))
-            .map_err(PeerError::io(format!("cannot write {}", cache_path.display())))?;
+        write_atomic(
+            &cache_path,
+            &serde_json::to_vec_pretty(&cache).expect("json"),
+        )
+        .map_err(PeerError::io(format!(
+            "cannot write {}",
+            cache_path.display()
+        )))?;
         lines.push("run `serve` on this home to seed it".into());
     } else {
         lines.push("the peer running on this home seeds it within seconds".into());
