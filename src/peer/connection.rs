@@ -11,13 +11,13 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, RecvTimeoutError};
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, warn};
-use sha1::{Digest, Sha1};
 
 use super::engine::Engine;
 use super::piece_picker::PeerKey;
 use super::torrent::{Outgoing, PeerShared, Torrent};
+use super::verifier::Job;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::BLOCK_SIZE;
 use crate::common::wire::{self, BlockRef, HANDSHAKE_LEN, Handshake, MAX_BLOCK, Message};
@@ -184,6 +184,19 @@ pub struct Connection {
     pub outbound: bool,
 }
 
+/// What the reader half of a connection works with.
+struct Link<'a> {
+    engine: &'a Arc<Engine>,
+    torrent: &'a Arc<Torrent>,
+    key: PeerKey,
+    shared: &'a Arc<PeerShared>,
+    /// The reader's own handle on the writer, so sending never takes the torrent lock.
+    tx: Sender<Outgoing>,
+    /// Piece buffers coming back from the verifier.
+    spare_tx: Sender<Vec<u8>>,
+    spare_rx: Receiver<Vec<u8>>,
+}
+
 impl Connection {
     /// Runs the connection to its end; handshakes are already exchanged.
     pub fn run(self) {
@@ -225,7 +238,16 @@ impl Connection {
                 .name(format!("send {addr}"))
                 .spawn(move || writer_loop(write_half, rx, &engine, &torrent, &shared))
         };
-        drop(tx);
+        let (spare_tx, spare_rx) = crossbeam_channel::unbounded();
+        let link = Link {
+            engine: &engine,
+            torrent: &torrent,
+            key,
+            shared: &shared,
+            tx,
+            spare_tx,
+            spare_rx,
+        };
         let mut dl = Downloader {
             active: Vec::new(),
             outstanding: 0,
@@ -238,10 +260,11 @@ impl Connection {
             window_start: Instant::now(),
             window_bytes: 0,
         };
-        let result = reader_loop(&engine, &torrent, key, &mut stream, &shared, &mut dl);
+        let result = reader_loop(&link, &mut stream, &mut dl);
         if let Err(e) = &result {
             debug!("connection to {addr} ended: {e}");
         }
+        drop(link);
         shared.disconnect();
         let pieces: Vec<u32> = dl.active.iter().map(|a| a.index).collect();
         if let Some(delta) = torrent.unregister(key, &pieces) {
@@ -253,15 +276,15 @@ impl Connection {
     }
 }
 
-fn reader_loop(
-    engine: &Engine,
-    torrent: &Torrent,
-    key: PeerKey,
-    stream: &mut TcpStream,
-    shared: &PeerShared,
-    dl: &mut Downloader,
-) -> io::Result<()> {
+fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> io::Result<()> {
     stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    let Link {
+        engine,
+        torrent,
+        key,
+        shared,
+        ..
+    } = *link;
     let meta = &torrent.meta;
     let n = meta.num_pieces();
     let max_frame = (9 + MAX_BLOCK).max(n.div_ceil(8) as u32 + 1);
@@ -273,14 +296,14 @@ fn reader_loop(
         }
         if shared.has_cancelled.swap(false, Ordering::Acquire) {
             let cancelled = std::mem::take(&mut *shared.cancelled.lock().expect("cancel list"));
-            drop_pieces(torrent, key, shared, dl, &cancelled, false);
+            drop_pieces(link, dl, &cancelled, false);
         }
         let Some((lo, hi)) = frames.next(stream, max_frame)? else {
             if last_message.elapsed() > IDLE_LIMIT {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "peer silent"));
             }
-            check_timeouts(torrent, key, shared, dl)?;
-            fill_pipeline(torrent, key, shared, dl);
+            check_timeouts(link, dl)?;
+            fill_pipeline(link, dl);
             continue;
         };
         last_message = Instant::now();
@@ -293,7 +316,7 @@ fn reader_loop(
                 if let Some(limit) = &engine.download_limit {
                     limit.take(len);
                 }
-                on_block(engine, torrent, key, shared, dl, index, begin, data)?;
+                on_block(link, dl, index, begin, data);
             }
             Message::Choke => {
                 dl.peer_choking = true;
@@ -333,18 +356,14 @@ fn reader_loop(
                     && b.length > 0
                     && b.length <= MAX_BLOCK
                     && b.begin as u64 + b.length as u64 <= meta.piece_len(b.index)
-                    && torrent.lock().picker.have().get(b.index as usize);
+                    && torrent.has_piece(b.index);
                 if !valid {
                     debug!("ignoring invalid request {b:?}");
                 } else if !shared.am_choking.load(Ordering::Relaxed)
                     && shared.queued.load(Ordering::Relaxed) < MAX_QUEUED
                 {
                     shared.queued.fetch_add(1, Ordering::Relaxed);
-                    let _ = torrent
-                        .lock()
-                        .peers
-                        .get(&key)
-                        .map(|p| p.tx.send(Outgoing::Block(b)));
+                    let _ = link.tx.send(Outgoing::Block(b));
                 }
             }
             // Cancels are hints; a block already queued is cheap to send anyway.
@@ -356,24 +375,15 @@ fn reader_loop(
             | Message::AllowedFast(_)
             | Message::Other(_) => {}
         }
-        fill_pipeline(torrent, key, shared, dl);
+        fill_pipeline(link, dl);
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn on_block(
-    engine: &Engine,
-    torrent: &Torrent,
-    key: PeerKey,
-    shared: &PeerShared,
-    dl: &mut Downloader,
-    index: u32,
-    begin: u32,
-    data: &[u8],
-) -> io::Result<()> {
+/// Copies a block into its piece; a whole piece goes to the verifier.
+fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: &[u8]) {
     let Some(pos) = dl.active.iter().position(|a| a.index == index) else {
         // A block we cancelled or never asked for: harmless, ignore it.
-        return Ok(());
+        return;
     };
     let a = &mut dl.active[pos];
     let expected = (a.buf.len() as u64 - begin as u64).min(BLOCK_SIZE);
@@ -383,7 +393,7 @@ fn on_block(
         || data.len() as u64 != expected
         || a.got[block]
     {
-        return Ok(());
+        return;
     }
     a.got[block] = true;
     a.buf[begin as usize..begin as usize + data.len()].copy_from_slice(data);
@@ -394,83 +404,50 @@ fn on_block(
     dl.last_progress = Instant::now();
     dl.count_bytes(data.len());
     dl.timeouts = 0;
-    if !whole {
-        return Ok(());
+    if whole {
+        let a = dl.active.swap_remove(pos);
+        link.engine.verifier.submit(Job {
+            torrent: link.torrent.clone(),
+            key: link.key,
+            index,
+            buf: a.buf,
+            shared: link.shared.clone(),
+            back: link.spare_tx.clone(),
+        });
     }
-    let a = dl.active.swap_remove(pos);
-    let good = <[u8; 20]>::from(Sha1::digest(&a.buf)) == torrent.meta.piece_hashes[index as usize];
-    if good {
-        if let Err(e) = torrent
-            .storage
-            .write_at(index as u64 * torrent.meta.piece_length, &a.buf)
-        {
-            warn!(
-                "cannot write piece {index} to {}: {e}",
-                torrent.storage.location.display()
-            );
-            torrent.release(key, &[index]);
-            engine.report_disk_error(&e);
-            return Err(e);
-        }
-        torrent.piece_verified(key, index);
-    } else if torrent.piece_failed(key, index) {
-        shared.disconnect();
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            "banned: too many bad pieces",
-        ));
-    }
-    dl.spare.push(a.buf);
-    Ok(())
 }
 
-fn drop_pieces(
-    torrent: &Torrent,
-    key: PeerKey,
-    shared: &PeerShared,
-    dl: &mut Downloader,
-    pieces: &[u32],
-    release: bool,
-) {
-    let tx = torrent.lock().peers.get(&key).map(|p| p.tx.clone());
+fn drop_pieces(link: &Link<'_>, dl: &mut Downloader, pieces: &[u32], release: bool) {
     dl.active.retain(|a| {
         if !pieces.contains(&a.index) {
             return true;
         }
         dl.outstanding = dl.outstanding.saturating_sub(a.in_flight);
-        if let Some(tx) = &tx {
-            for (block, got) in a.got.iter().enumerate() {
-                let begin = block as u32 * BLOCK_SIZE as u32;
-                if !got && begin < a.next_offset {
-                    let length = (a.buf.len() as u32 - begin).min(BLOCK_SIZE as u32);
-                    let _ = tx.send(Outgoing::Cancel(BlockRef {
-                        index: a.index,
-                        begin,
-                        length,
-                    }));
-                }
+        for (block, got) in a.got.iter().enumerate() {
+            let begin = block as u32 * BLOCK_SIZE as u32;
+            if !got && begin < a.next_offset {
+                let length = (a.buf.len() as u32 - begin).min(BLOCK_SIZE as u32);
+                let _ = link.tx.send(Outgoing::Cancel(BlockRef {
+                    index: a.index,
+                    begin,
+                    length,
+                }));
             }
         }
         false
     });
     if release {
-        torrent.release(key, pieces);
+        link.torrent.release(link.key, pieces);
     }
-    let _ = shared;
 }
 
-fn check_timeouts(
-    torrent: &Torrent,
-    key: PeerKey,
-    shared: &PeerShared,
-    dl: &mut Downloader,
-) -> io::Result<()> {
+fn check_timeouts(link: &Link<'_>, dl: &mut Downloader) -> io::Result<()> {
     if dl.outstanding == 0 || dl.last_progress.elapsed() < REQUEST_TIMEOUT {
         return Ok(());
     }
     dl.timeouts += 1;
     let pieces: Vec<u32> = dl.active.iter().map(|a| a.index).collect();
-    drop_pieces(torrent, key, shared, dl, &pieces, true);
+    drop_pieces(link, dl, &pieces, true);
     dl.outstanding = 0;
     dl.last_progress = Instant::now();
     dl.snubbed_until = Some(Instant::now() + REQUEST_TIMEOUT);
@@ -484,14 +461,15 @@ fn check_timeouts(
 }
 
 /// Keeps the pipeline full while the peer lets us download.
-fn fill_pipeline(torrent: &Torrent, key: PeerKey, _shared: &PeerShared, dl: &mut Downloader) {
+fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
     if dl.peer_choking || dl.snubbed_until.is_some_and(|t| Instant::now() < t) {
         return;
     }
-    let meta = &torrent.meta;
+    dl.spare.extend(link.spare_rx.try_iter());
+    let meta = &link.torrent.meta;
     let max_active = (MAX_BUFFERED / meta.piece_length).max(1) as usize + 1;
-    let mut requests = Vec::new();
     let depth = dl.depth();
+    let was_idle = dl.outstanding == 0;
     while dl.outstanding < depth {
         if let Some(a) = dl
             .active
@@ -499,11 +477,11 @@ fn fill_pipeline(torrent: &Torrent, key: PeerKey, _shared: &PeerShared, dl: &mut
             .find(|a| (a.next_offset as usize) < a.buf.len())
         {
             let length = (a.buf.len() as u32 - a.next_offset).min(BLOCK_SIZE as u32);
-            requests.push(BlockRef {
+            let _ = link.tx.send(Outgoing::Request(BlockRef {
                 index: a.index,
                 begin: a.next_offset,
                 length,
-            });
+            }));
             a.next_offset += length;
             a.in_flight += 1;
             dl.outstanding += 1;
@@ -512,7 +490,7 @@ fn fill_pipeline(torrent: &Torrent, key: PeerKey, _shared: &PeerShared, dl: &mut
         if dl.active.len() >= max_active {
             break;
         }
-        let Some(index) = torrent.pick(key) else {
+        let Some(index) = link.torrent.pick(link.key) else {
             break;
         };
         let mut buf = dl.spare.pop().unwrap_or_default();
@@ -528,17 +506,9 @@ fn fill_pipeline(torrent: &Torrent, key: PeerKey, _shared: &PeerShared, dl: &mut
             in_flight: 0,
         });
     }
-    if !requests.is_empty() {
-        dl.last_progress = if dl.outstanding == requests.len() {
-            Instant::now()
-        } else {
-            dl.last_progress
-        };
-        if let Some(tx) = torrent.lock().peers.get(&key).map(|p| p.tx.clone()) {
-            for r in requests {
-                let _ = tx.send(Outgoing::Request(r));
-            }
-        }
+    if was_idle && dl.outstanding > 0 {
+        // The request timeout counts from when something was first asked for.
+        dl.last_progress = Instant::now();
     }
 }
 

@@ -18,6 +18,7 @@ use super::resume;
 use super::storage::Storage;
 use super::torrent::{LedgerDelta, Torrent};
 use super::tracker_client::TrackerClient;
+use super::verifier::Verifier;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::rate::TokenBucket;
@@ -61,6 +62,7 @@ pub struct Engine {
     schedules: Mutex<HashMap<InfoHash, AnnounceSchedule>>,
     ledger: Mutex<Ledger>,
     shutdown: AtomicBool,
+    pub verifier: Verifier,
 }
 
 impl Engine {
@@ -90,6 +92,7 @@ impl Engine {
             schedules: Mutex::new(HashMap::new()),
             ledger: Mutex::new(ledger),
             shutdown: AtomicBool::new(false),
+            verifier: Verifier::start(std::thread::available_parallelism().map_or(2, |n| n.get())),
             home,
         });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -151,10 +154,6 @@ impl Engine {
                 .expect("ledger")
                 .record(id, addr, *down, *up);
         }
-    }
-
-    pub fn report_disk_error(&self, e: &std::io::Error) {
-        warn!("disk error: {e}; is the disk full or the download folder read-only?");
     }
 
     fn insert(&self, torrent: Arc<Torrent>, downloading: bool) -> Arc<Torrent> {

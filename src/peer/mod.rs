@@ -19,3 +19,4 @@ pub mod status;
 pub mod storage;
 pub mod torrent;
 pub mod tracker_client;
+pub mod verifier;

@@ -160,6 +160,7 @@ pub struct Torrent {
     pub started: Instant,
     /// For timers that call back into this torrent.
     me: std::sync::Weak<Torrent>,
+    complete: AtomicBool,
 }
 
 impl Torrent {
@@ -184,6 +185,7 @@ impl Torrent {
         me: &std::sync::Weak<Torrent>,
     ) -> Torrent {
         let seed = fastrand::u64(..);
+        let have_all = have.is_complete();
         let (done_tx, done_rx) = crossbeam_channel::bounded(1);
         if have.is_complete() {
             let _ = done_tx.try_send(());
@@ -208,6 +210,7 @@ impl Torrent {
                 first_piece_unix_ms: None,
             }),
             me: me.clone(),
+            complete: AtomicBool::new(have_all),
             meta,
             storage,
             resume_path,
@@ -228,7 +231,12 @@ impl Torrent {
     }
 
     pub fn is_complete(&self) -> bool {
-        self.lock().picker.have().is_complete()
+        self.complete.load(Ordering::Relaxed)
+    }
+
+    /// Whether piece `index` is verified; free of the lock once the torrent is complete.
+    pub fn has_piece(&self, index: u32) -> bool {
+        self.is_complete() || self.lock().picker.have().get(index as usize)
     }
 
     pub fn left(&self) -> u64 {
@@ -493,6 +501,7 @@ impl Torrent {
             have.len()
         );
         if have.is_complete() {
+            self.complete.store(true, Ordering::Relaxed);
             info!("completed {} ({} pieces)", self.meta.name, have.len());
             let _ = self.done_tx.try_send(());
         }
