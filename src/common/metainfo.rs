@@ -136,6 +136,22 @@ impl Metainfo {
         self.piece_length.min(self.total_length - start)
     }
 
+    /// Where each file lives when the torrent is stored under `base`: the file
+    /// itself for a single-file torrent, `base/name/path...` for a multi-file one.
+    pub fn file_paths(&self, base: &Path) -> Vec<std::path::PathBuf> {
+        let top = base.join(&self.name);
+        self.files
+            .iter()
+            .map(|f| {
+                if self.multi_file {
+                    f.path.iter().fold(top.clone(), |a, c| a.join(c))
+                } else {
+                    top.clone()
+                }
+            })
+            .collect()
+    }
+
     /// The assignment's *Name* / *type* split: `got5.mp4` is name `got5`, type `mp4`.
     pub fn name_and_type(&self) -> (String, String) {
         split_name(&self.name)

@@ -529,15 +529,10 @@ impl Engine {
 
 /// Whether any of a torrent's files is already on disk with its full length.
 fn data_present(downloads: &Path, meta: &Metainfo) -> bool {
-    let base = downloads.join(&meta.name);
-    meta.files.iter().any(|f| {
-        let p = if meta.multi_file {
-            f.path.iter().fold(base.clone(), |a, c| a.join(c))
-        } else {
-            base.clone()
-        };
-        std::fs::metadata(p).is_ok_and(|m| m.len() == f.length && f.length > 0)
-    })
+    meta.file_paths(downloads)
+        .iter()
+        .zip(&meta.files)
+        .any(|(p, f)| std::fs::metadata(p).is_ok_and(|m| m.len() == f.length && f.length > 0))
 }
 
 fn local_ipv4s() -> Vec<Ipv4Addr> {

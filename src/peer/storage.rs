@@ -26,19 +26,8 @@ impl Storage {
     /// Opens (creating as needed) the files of `meta` under `downloads`. Every
     /// component was checked when the torrent was parsed, so the joins stay inside.
     pub fn open_for_download(downloads: &Path, meta: &Metainfo) -> io::Result<Storage> {
-        let location = downloads.join(&meta.name);
-        let mut paths = Vec::new();
-        for f in &meta.files {
-            let p = if meta.multi_file {
-                f.path.iter().fold(location.clone(), |a, c| a.join(c))
-            } else {
-                location.clone()
-            };
-            paths.push(p);
-        }
-        let mut segments = Vec::new();
-        let mut start = 0;
-        for (p, f) in paths.iter().zip(&meta.files) {
+        let mut files = Vec::new();
+        for (p, f) in meta.file_paths(downloads).iter().zip(&meta.files) {
             if let Some(parent) = p.parent() {
                 std::fs::create_dir_all(parent)?;
             }
@@ -51,14 +40,9 @@ impl Storage {
             if file.metadata()?.len() != f.length {
                 file.set_len(f.length)?;
             }
-            segments.push(Segment {
-                file,
-                start,
-                length: f.length,
-            });
-            start += f.length;
+            files.push(file);
         }
-        Ok(Storage { segments, location })
+        Ok(Self::from_files(files, meta, downloads.join(&meta.name)))
     }
 
     /// Opens files that are already complete, read-only, for seeding.
@@ -67,8 +51,7 @@ impl Storage {
         meta: &Metainfo,
         location: PathBuf,
     ) -> io::Result<Storage> {
-        let mut segments = Vec::new();
-        let mut start = 0;
+        let mut files = Vec::new();
         for (p, f) in paths.iter().zip(&meta.files) {
             let file = File::open(p)?;
             if file.metadata()?.len() != f.length {
@@ -77,14 +60,28 @@ impl Storage {
                     format!("{} changed size", p.display()),
                 ));
             }
-            segments.push(Segment {
-                file,
-                start,
-                length: f.length,
-            });
-            start += f.length;
+            files.push(file);
         }
-        Ok(Storage { segments, location })
+        Ok(Self::from_files(files, meta, location))
+    }
+
+    /// Lays the files end to end, as the torrent's piece stream does.
+    fn from_files(files: Vec<File>, meta: &Metainfo, location: PathBuf) -> Storage {
+        let mut start = 0;
+        let segments = files
+            .into_iter()
+            .zip(&meta.files)
+            .map(|(file, f)| {
+                let s = Segment {
+                    file,
+                    start,
+                    length: f.length,
+                };
+                start += f.length;
+                s
+            })
+            .collect();
+        Storage { segments, location }
     }
 
     fn each_segment(

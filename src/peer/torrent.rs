@@ -172,54 +172,44 @@ impl Torrent {
         slots: usize,
         resumed: usize,
     ) -> Arc<Torrent> {
-        Arc::new_cyclic(|me| Self::build(meta, storage, have, resume_path, slots, resumed, me))
-    }
-
-    fn build(
-        meta: Metainfo,
-        storage: Storage,
-        have: Bitfield,
-        resume_path: Option<PathBuf>,
-        slots: usize,
-        resumed: usize,
-        me: &std::sync::Weak<Torrent>,
-    ) -> Torrent {
-        let seed = fastrand::u64(..);
-        let have_all = have.is_complete();
-        let (done_tx, done_rx) = crossbeam_channel::bounded(1);
-        if have.is_complete() {
-            let _ = done_tx.try_send(());
-        }
-        Torrent {
-            state: Mutex::new(TorrentState {
-                picker: PiecePicker::new(have, seed),
-                choker: Choker::new(slots, seed ^ 0x5eed),
-                peers: HashMap::new(),
-                sources: BTreeMap::new(),
-                resumed_pieces: resumed,
-                fetched_pieces: 0,
-                resume_dirty: false,
-                paused: false,
-                uploaded: 0,
-                downloaded: 0,
-                addrs: HashMap::new(),
-                strikes: HashMap::new(),
-                banned: HashSet::new(),
-                last_rechoke_ms: 0,
-                recall_pending: false,
-                first_piece_unix_ms: None,
-            }),
-            me: me.clone(),
-            complete: AtomicBool::new(have_all),
-            meta,
-            storage,
-            resume_path,
-            next_key: AtomicU64::new(1),
-            epoch: Instant::now(),
-            done_tx,
-            done_rx,
-            started: Instant::now(),
-        }
+        Arc::new_cyclic(|me| {
+            let seed = fastrand::u64(..);
+            let have_all = have.is_complete();
+            let (done_tx, done_rx) = crossbeam_channel::bounded(1);
+            if have.is_complete() {
+                let _ = done_tx.try_send(());
+            }
+            Torrent {
+                state: Mutex::new(TorrentState {
+                    picker: PiecePicker::new(have, seed),
+                    choker: Choker::new(slots, seed ^ 0x5eed),
+                    peers: HashMap::new(),
+                    sources: BTreeMap::new(),
+                    resumed_pieces: resumed,
+                    fetched_pieces: 0,
+                    resume_dirty: false,
+                    paused: false,
+                    uploaded: 0,
+                    downloaded: 0,
+                    addrs: HashMap::new(),
+                    strikes: HashMap::new(),
+                    banned: HashSet::new(),
+                    last_rechoke_ms: 0,
+                    recall_pending: false,
+                    first_piece_unix_ms: None,
+                }),
+                me: me.clone(),
+                complete: AtomicBool::new(have_all),
+                meta,
+                storage,
+                resume_path,
+                next_key: AtomicU64::new(1),
+                epoch: Instant::now(),
+                done_tx,
+                done_rx,
+                started: Instant::now(),
+            }
+        })
     }
 
     pub fn lock(&self) -> MutexGuard<'_, TorrentState> {
