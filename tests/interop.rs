@@ -1,0 +1,754 @@
+//! Interop with stock BitTorrent clients, which nobody here wrote: aria2c,
+//! libtorrent 2.0 (through tests/interop/lt_client.py), transmission-cli 3.00
+//! and mktorrent. Each case is its own test. Everything runs on 127.0.0.1 with
+//! DHT, LSD, UPnP, NAT-PMP and PEX off; every wait has a deadline; every file
+//! is compared byte for byte; a missing client fails the test, never skips it.
+
+#[path = "interop/clients.rs"]
+mod clients;
+#[path = "interop/scripted.rs"]
+mod scripted;
+mod support;
+
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::Duration;
+
+use clients::*;
+use serde_json::Value;
+use support::*;
+use swarmshare::common::bencode;
+use swarmshare::common::http;
+use swarmshare::common::metainfo::{InfoHash, Metainfo, create_single_file};
+
+const T: Duration = Duration::from_secs(90);
+
+fn announce_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/announce")
+}
+
+fn key_of(torrent: &Path) -> InfoHash {
+    Metainfo::from_file(torrent)
+        .unwrap_or_else(|e| panic!("{} does not parse: {e}", torrent.display()))
+        .info_hash
+}
+
+fn hex_prefix(ascii: &str) -> String {
+    ascii.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Counts {
+    complete: i64,
+    incomplete: i64,
+    downloaded: i64,
+}
+
+/// BEP 48 scrape of our tracker for one torrent.
+fn scrape(port: u16, key: &InfoHash) -> Counts {
+    let addr: SocketAddr = ([127, 0, 0, 1], port).into();
+    let target = format!("/scrape?info_hash={}", http::percent_encode(&key.0));
+    let (status, body) =
+        http::request(addr, "GET", &target, b"", Duration::from_secs(5)).expect("scrape request");
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let v = bencode::decode(&body).expect("scrape reply is bencoded");
+    let files = v
+        .as_dict()
+        .and_then(|d| d.get("files"))
+        .and_then(|f| f.as_dict())
+        .expect("scrape reply has files");
+    let entry = files
+        .entries
+        .iter()
+        .find(|(k, _)| *k == key.0.as_slice())
+        .and_then(|(_, v)| v.as_dict())
+        .expect("scrape reply has an entry for the info-hash");
+    let n = |k: &str| entry.get(k).and_then(|v| v.as_int()).expect(k);
+    Counts {
+        complete: n("complete"),
+        incomplete: n("incomplete"),
+        downloaded: n("downloaded"),
+    }
+}
+
+fn wait_scrape(port: u16, key: &InfoHash, what: &str, pred: impl Fn(Counts) -> bool) -> Counts {
+    let deadline = std::time::Instant::now() + T;
+    loop {
+        let c = scrape(port, key);
+        if pred(c) {
+            return c;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {T:?} waiting for scrape: {what}; last answer {c:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One of our peers serving `content` as `upload/NAME`; returns it and the `.torrent` it made.
+fn our_seeder(tr: u16, root: &Path, name: &str, content: &[u8], extra: &[&str]) -> (Proc, PathBuf) {
+    let h = home(root, "ours-seeder");
+    write(&h.join("upload").join(name), content);
+    let p = serve(tr, &h, extra);
+    wait_listed(tr, name, 1);
+    (p, h.join("torrents").join(format!("{name}.torrent")))
+}
+
+fn ok(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "peer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
+}
+
+/// `peer download --torrent FILE --json` into a fresh home under `root`.
+fn our_download(tr: u16, home: &Path, torrent: &Path) -> Value {
+    let t = torrent.to_str().expect("UTF-8 path");
+    ok(&peer_cmd(
+        tr,
+        home,
+        &["download", "--torrent", t, "--json"],
+        T,
+    ))
+}
+
+fn same_file(got: &Path, want: &[u8], who: &str) {
+    let bytes = std::fs::read(got).unwrap_or_else(|e| panic!("{who}: {}: {e}", got.display()));
+    assert!(
+        bytes == want,
+        "{who}: {} differs from the original ({} bytes, expected {})",
+        got.display(),
+        bytes.len(),
+        want.len()
+    );
+}
+
+/// Files of a folder, relative, sorted.
+fn tree(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = walk(root)
+        .into_iter()
+        .map(|p| p.strip_prefix(root).unwrap().to_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn same_tree(got: &Path, want: &Path, who: &str) {
+    assert_eq!(
+        tree(got),
+        tree(want),
+        "{who}: {} does not hold the same files as {}",
+        got.display(),
+        want.display()
+    );
+    for rel in tree(want) {
+        same_file(
+            &got.join(&rel),
+            &std::fs::read(want.join(&rel)).unwrap(),
+            who,
+        );
+    }
+}
+
+/// A folder with subfolders and sizes that make pieces span files.
+fn album(root: &Path, name: &str) -> PathBuf {
+    let top = root.join(name);
+    write(&top.join("cover.jpg"), &data(100_001, 31));
+    write(&top.join("cd1/01 intro.flac"), &data(700_000, 32));
+    write(&top.join("cd1/02.flac"), &data(1_000_003, 33));
+    write(&top.join("cd2/bonus/03.flac"), &data(524_288, 34));
+    write(&top.join("notes.txt"), b"liner notes\n");
+    top
+}
+
+/// Bytes a download received from peers whose id starts with `prefix` (hex), over
+/// all their connections: a client that dials us while we dial it may send on both.
+fn bytes_from(summary: &Value, prefix: &str) -> u64 {
+    source_ids(summary)
+        .iter()
+        .filter(|(id, _)| id.starts_with(prefix))
+        .map(|(_, b)| b)
+        .sum()
+}
+
+fn source_ids(summary: &Value) -> Vec<(String, u64)> {
+    summary["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .map(|s| {
+            (
+                s["peer_id"].as_str().unwrap_or("").to_owned(),
+                s["bytes"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- ours → stock
+
+#[test]
+fn ours_to_aria2c() {
+    require("aria2c", "aria2");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data((3 << 20) + 12_345, 11);
+    let (_seed, torrent) = our_seeder(tr.port, dir.path(), "to-aria2.bin", &content, &[]);
+
+    let out = dir.path().join("aria2");
+    let mut a = aria2_leech(&torrent, &out, dir.path().join("aria2.log"), &[]);
+    a.wait_success(T);
+    same_file(&out.join("to-aria2.bin"), &content, "aria2c");
+}
+
+#[test]
+fn ours_to_libtorrent() {
+    require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data((2 << 20) + 777, 12);
+    let (_seed, torrent) = our_seeder(tr.port, dir.path(), "to-lt.bin", &content, &[]);
+
+    let save = dir.path().join("lt");
+    let mut lt = Lt::start(
+        &torrent,
+        &save,
+        dir.path().join("lt.log"),
+        LtOptions {
+            exit_on_complete: true,
+            ..Default::default()
+        },
+    );
+    lt.wait_complete(T);
+    same_file(&save.join("to-lt.bin"), &content, "libtorrent");
+}
+
+#[test]
+fn ours_to_transmission() {
+    require("transmission-cli", "transmission-cli");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data((1 << 20) + 4_321, 13);
+    // A first run makes and publishes the torrent transmission is given.
+    let (mut first, torrent) = our_seeder(tr.port, dir.path(), "to-tr.bin", &content, &[]);
+    first.terminate();
+
+    // transmission-cli never dials 127.x peers from a tracker, so our seeder dials it.
+    let port = free_port();
+    let out = dir.path().join("transmission");
+    let mut t = transmission_leech(&torrent, &out, &dir.path().join("tr-config"), port);
+    wait_port_open(port, "transmission-cli listening", T);
+    let connect = format!("127.0.0.1:{port}");
+    let _seed = serve(
+        tr.port,
+        &dir.path().join("ours-seeder"),
+        &["--connect", &connect],
+    );
+    t.wait_success(T);
+    same_file(&out.join("to-tr.bin"), &content, "transmission-cli");
+}
+
+// ---------------------------------------------------------------- stock → ours
+
+#[test]
+fn libtorrent_to_ours_with_a_mktorrent_torrent() {
+    require_libtorrent();
+    require("mktorrent", "mktorrent");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data((3 << 20) + 99, 14);
+    let src = dir.path().join("lt-data");
+    write(&src.join("from-lt.bin"), &content);
+    let torrent = dir.path().join("from-lt.torrent");
+    mktorrent(
+        &src.join("from-lt.bin"),
+        &announce_url(tr.port),
+        &torrent,
+        16,
+    );
+
+    let mut lt = Lt::start(
+        &torrent,
+        &src,
+        dir.path().join("lt.log"),
+        LtOptions {
+            seed: true,
+            ..Default::default()
+        },
+    );
+    lt.wait_event("tracker_reply", T, |_| true);
+    let me = dir.path().join("ours");
+    let s = our_download(tr.port, &me, &torrent);
+    same_file(&me.join("downloads/from-lt.bin"), &content, "our peer");
+    let lt_id = hex_prefix("-LT");
+    assert_eq!(
+        bytes_from(&s, &lt_id),
+        content.len() as u64,
+        "every byte came from the libtorrent seeder: {s}"
+    );
+}
+
+#[test]
+fn aria2c_to_ours_with_a_mktorrent_torrent() {
+    require("aria2c", "aria2");
+    require("mktorrent", "mktorrent");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data((2 << 20) + 5, 15);
+    let src = dir.path().join("aria2-data");
+    write(&src.join("from-aria2.bin"), &content);
+    let torrent = dir.path().join("from-aria2.torrent");
+    mktorrent(
+        &src.join("from-aria2.bin"),
+        &announce_url(tr.port),
+        &torrent,
+        15,
+    );
+    let key = key_of(&torrent);
+
+    let mut a = aria2_seed(&torrent, &src, dir.path().join("aria2.log"));
+    wait_scrape(tr.port, &key, "aria2c announced as a seeder", |c| {
+        c.complete == 1
+    });
+    a.assert_running();
+    let me = dir.path().join("ours");
+    let s = our_download(tr.port, &me, &torrent);
+    same_file(&me.join("downloads/from-aria2.bin"), &content, "our peer");
+    let aria_id = hex_prefix("A2-");
+    assert_eq!(
+        bytes_from(&s, &aria_id),
+        content.len() as u64,
+        "every byte came from the aria2c seeder: {s}"
+    );
+}
+
+// ---------------------------------------------------------------- multi-file
+
+#[test]
+fn multi_file_libtorrent_seeder_to_our_download() {
+    require_libtorrent();
+    require("mktorrent", "mktorrent");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let src = dir.path().join("lt-data");
+    let folder = album(&src, "album");
+    let torrent = dir.path().join("album.torrent");
+    // 32 KiB pieces: many of them straddle two files.
+    mktorrent(&folder, &announce_url(tr.port), &torrent, 15);
+    assert!(Metainfo::from_file(&torrent).unwrap().multi_file);
+
+    let mut lt = Lt::start(
+        &torrent,
+        &src,
+        dir.path().join("lt.log"),
+        LtOptions {
+            seed: true,
+            ..Default::default()
+        },
+    );
+    lt.wait_event("tracker_reply", T, |_| true);
+    let me = dir.path().join("ours");
+    let s = our_download(tr.port, &me, &torrent);
+    assert_eq!(s["size"], 100_001 + 700_000 + 1_000_003 + 524_288 + 12);
+    same_tree(&me.join("downloads/album"), &folder, "our peer");
+}
+
+#[test]
+fn multi_file_our_shared_folder_to_aria2c() {
+    require("aria2c", "aria2");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let folder = album(dir.path(), "concert");
+    let h = home(dir.path(), "ours-seeder");
+    write(&h.join("upload/loose.txt"), b"shared on its own\n");
+
+    // Outside upload/: share --folder copies it in, makes one torrent and publishes it.
+    let f = folder.to_str().unwrap();
+    let out = peer_cmd(tr.port, &h, &["share", "--folder", f], T);
+    assert!(
+        out.status.success(),
+        "share --folder failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = search(tr.port, "concert");
+    assert_eq!(r.results.len(), 1, "published at once: {r:?}");
+    let _seed = serve(tr.port, &h, &[]);
+    wait_listed(tr.port, "concert", 1);
+    wait_listed(tr.port, "loose", 1);
+    // The folder's files are not also shared one by one.
+    assert!(search(tr.port, "flac").results.is_empty());
+    assert!(search(tr.port, "cover").results.is_empty());
+    let index = std::fs::read_to_string(dir.path().join("tracker/search_content.txt")).unwrap();
+    assert_eq!(index.lines().count(), 2, "{index}");
+
+    let torrent = h.join("torrents/concert.torrent");
+    assert!(Metainfo::from_file(&torrent).unwrap().multi_file);
+    let got = dir.path().join("aria2");
+    let mut a = aria2_leech(&torrent, &got, dir.path().join("aria2.log"), &[]);
+    a.wait_success(T);
+    same_tree(&got.join("concert"), &folder, "aria2c");
+}
+
+// ---------------------------------------------------------------- mixed swarm
+
+#[test]
+fn mixed_swarm_of_ours_and_libtorrent() {
+    require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data(4 << 20, 16);
+    // A slow seeder: the leechers must trade pieces among themselves to finish.
+    let (_seed, torrent) = our_seeder(
+        tr.port,
+        dir.path(),
+        "mixed.bin",
+        &content,
+        &["--upload-rate", "384K"],
+    );
+
+    let mut lts: Vec<Lt> = (0..2)
+        .map(|i| {
+            Lt::start(
+                &torrent,
+                &dir.path().join(format!("lt{i}")),
+                dir.path().join(format!("lt{i}.log")),
+                // Slowed a little, so they are still leeching when ours have pieces to give.
+                LtOptions {
+                    download_rate: 512 * 1024,
+                    ..Default::default()
+                },
+            )
+        })
+        .collect();
+    let homes: Vec<PathBuf> = (0..2)
+        .map(|i| dir.path().join(format!("ours{i}")))
+        .collect();
+    let ours: Vec<_> = homes
+        .iter()
+        .map(|h| {
+            let (port, h, t) = (tr.port, h.clone(), torrent.clone());
+            std::thread::spawn(move || our_download(port, &h, &t))
+        })
+        .collect();
+    let summaries: Vec<Value> = ours.into_iter().map(|t| t.join().unwrap()).collect();
+    for lt in &mut lts {
+        lt.wait_complete(T);
+    }
+
+    for (i, h) in homes.iter().enumerate() {
+        same_file(&h.join("downloads/mixed.bin"), &content, "our leecher");
+        same_file(
+            &dir.path().join(format!("lt{i}/mixed.bin")),
+            &content,
+            "libtorrent leecher",
+        );
+    }
+    let lt_id = hex_prefix("-LT");
+    for (i, s) in summaries.iter().enumerate() {
+        let from_lt = bytes_from(s, &lt_id);
+        assert!(
+            from_lt > 0,
+            "our leecher {i} received nothing from a libtorrent leecher: {s}"
+        );
+    }
+    // Our ledgers say what we sent to libtorrent; libtorrent's own counters confirm it.
+    let our_ids: Vec<String> = homes
+        .iter()
+        .map(|h| {
+            let id = std::fs::read(h.join(".swarmshare/peer_id")).unwrap();
+            id.iter().map(|b| format!("{b:02x}")).collect()
+        })
+        .collect();
+    for (i, h) in homes.iter().enumerate() {
+        let ledger = ok(&peer_cmd(tr.port, h, &["peers", "--json"], T));
+        let to_lt: u64 = ledger
+            .as_array()
+            .expect("ledger rows")
+            .iter()
+            .filter(|r| r["peer_id"].as_str().unwrap_or("").starts_with(&lt_id))
+            .map(|r| r["uploaded"].as_u64().unwrap_or(0))
+            .sum();
+        assert!(
+            to_lt > 0,
+            "our leecher {i} uploaded nothing to libtorrent: {ledger}"
+        );
+    }
+    let from_ours: u64 = lts
+        .iter()
+        .flat_map(|lt| {
+            our_ids
+                .iter()
+                .map(|id| lt.last_peers["totals"][id]["down"].as_u64().unwrap_or(0))
+        })
+        .sum();
+    assert!(
+        from_ours > 0,
+        "libtorrent counted no bytes from our leechers: {:?}",
+        lts.iter()
+            .map(|l| &l.last_peers["totals"])
+            .collect::<Vec<_>>()
+    );
+}
+
+// ---------------------------------------------------------------- tracker
+
+#[test]
+fn scrape_counts_stock_clients_and_ours() {
+    require_libtorrent();
+    require("aria2c", "aria2");
+    require("mktorrent", "mktorrent");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data(1 << 20, 17);
+    let src = dir.path().join("lt-data");
+    write(&src.join("scraped.bin"), &content);
+    let torrent = dir.path().join("scraped.torrent");
+    mktorrent(
+        &src.join("scraped.bin"),
+        &announce_url(tr.port),
+        &torrent,
+        15,
+    );
+    let key = key_of(&torrent);
+    assert_eq!(
+        scrape(tr.port, &key),
+        Counts {
+            complete: 0,
+            incomplete: 0,
+            downloaded: 0
+        }
+    );
+
+    // A libtorrent seeder, which scrapes the tracker after every announce.
+    let mut lt = Lt::start(
+        &torrent,
+        &src,
+        dir.path().join("lt.log"),
+        LtOptions {
+            seed: true,
+            scrape: true,
+            ..Default::default()
+        },
+    );
+    wait_scrape(tr.port, &key, "the libtorrent seeder", |c| {
+        c == Counts {
+            complete: 1,
+            incomplete: 0,
+            downloaded: 0,
+        }
+    });
+    lt.wait_event("scrape", T, |v| v["complete"] == 1);
+
+    // aria2c, slowed down so the tracker sees it incomplete first, then completed and gone.
+    let got = dir.path().join("aria2");
+    let mut a = aria2_leech(
+        &torrent,
+        &got,
+        dir.path().join("aria2.log"),
+        &["--max-overall-download-limit=256K"],
+    );
+    wait_scrape(tr.port, &key, "aria2c leeching", |c| c.incomplete == 1);
+    a.wait_success(T);
+    same_file(&got.join("scraped.bin"), &content, "aria2c");
+    wait_scrape(tr.port, &key, "aria2c's completion counted once", |c| {
+        c == Counts {
+            complete: 1,
+            incomplete: 0,
+            downloaded: 1,
+        }
+    });
+
+    // Our peer downloads and stays to seed: two seeders, two completed downloads.
+    let me = dir.path().join("ours");
+    let t = torrent.to_str().unwrap();
+    let mut ours = spawn_peer(tr.port, &me, &["download", "--torrent", t, "--seed"]);
+    wait_scrape(tr.port, &key, "our peer seeding", |c| {
+        c == Counts {
+            complete: 2,
+            incomplete: 0,
+            downloaded: 2,
+        }
+    });
+    same_file(&me.join("downloads/scraped.bin"), &content, "our peer");
+    lt.wait_event("scrape", T, |v| v["complete"] == 2 && v["incomplete"] == 0);
+    // Leaving is counted at once.
+    signal(ours.id(), "TERM");
+    wait_with_deadline(&mut ours, T).expect("our peer left");
+    wait_scrape(tr.port, &key, "our peer gone", |c| c.complete == 1);
+}
+
+#[test]
+fn tracker_failure_reason_reaches_libtorrent() {
+    require_libtorrent();
+    require("mktorrent", "mktorrent");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let src = dir.path().join("lt-data");
+    write(&src.join("refused.bin"), &data(100_000, 18));
+    let torrent = dir.path().join("refused.torrent");
+    // Clients append their parameters after this query, so the tracker sees port=0 first.
+    let url = format!("{}?port=0", announce_url(tr.port));
+    mktorrent(&src.join("refused.bin"), &url, &torrent, 15);
+    let mut lt = Lt::start(
+        &torrent,
+        &src,
+        dir.path().join("lt.log"),
+        LtOptions {
+            seed: true,
+            ..Default::default()
+        },
+    );
+    let ev = lt.wait_event("tracker_error", T, |_| true);
+    let msg = ev["message"].as_str().unwrap_or("");
+    assert!(
+        msg.contains("port out of range"),
+        "libtorrent shows the tracker's failure reason: {msg}"
+    );
+}
+
+// ---------------------------------------------------------------- wire tolerance
+
+/// The next `piece` (or `unchoke` when `id` is 1), skipping what comes before it.
+fn next_of(s: &mut TcpStream, id: u8, who: &str) -> Vec<u8> {
+    loop {
+        match scripted::read_msg(s) {
+            Some(Some((got, payload))) if got == id => return payload,
+            Some(_) => {}
+            None => panic!(
+                "{who} closed the connection, or sent nothing for {:?}",
+                scripted::TIMEOUT
+            ),
+        }
+    }
+}
+
+#[test]
+fn our_seeder_serves_a_peer_speaking_every_common_extension() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data(300_001, 19);
+    let (seed, torrent) = our_seeder(tr.port, dir.path(), "chatty.bin", &content, &[]);
+    let meta = Metainfo::from_file(&torrent).unwrap();
+
+    let mut s = TcpStream::connect(("127.0.0.1", seed.port)).unwrap();
+    s.set_read_timeout(Some(scripted::TIMEOUT)).unwrap();
+    scripted::send(
+        &mut s,
+        &scripted::handshake(&meta.info_hash.0, b"-XX0100-scriptedpeer"),
+    );
+    let (reserved, info_hash) = scripted::read_handshake(&mut s);
+    assert_eq!(info_hash, meta.info_hash.0);
+    assert_eq!(
+        reserved, [0; 8],
+        "our handshake claims no extension we do not honour"
+    );
+    scripted::send(&mut s, &scripted::chatter());
+    scripted::send(&mut s, &scripted::msg(2, &[]));
+    next_of(&mut s, 1, "our seeder");
+
+    let last = meta.num_pieces() as u32 - 1;
+    let last_len = meta.piece_len(last) as u32;
+    let tail_begin = (last_len - 1) / 16_384 * 16_384;
+    for (index, begin, len) in [(0, 0, 16_384), (last, tail_begin, last_len - tail_begin)] {
+        scripted::send(&mut s, &scripted::request(index, begin, len));
+        // More chatter while a request is out: it must not cost the block.
+        scripted::send(&mut s, &scripted::chatter());
+        let block = next_of(&mut s, 7, "our seeder");
+        assert_eq!(
+            (scripted::u32_at(&block, 0), scripted::u32_at(&block, 4)),
+            (index, begin)
+        );
+        let at = (index as u64 * meta.piece_length + begin as u64) as usize;
+        assert!(
+            block[8..] == content[at..at + len as usize],
+            "block {index}/{begin} differs"
+        );
+    }
+}
+
+#[test]
+fn our_download_takes_a_lazy_bitfield_and_chatter_from_a_seeder() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data(200_123, 20);
+    let src = dir.path().join("src/lazy.bin");
+    write(&src, &content);
+    let bytes = create_single_file(&src, "lazy.bin", &announce_url(tr.port)).unwrap();
+    let meta = Metainfo::from_bytes(&bytes).unwrap();
+    let torrent = dir.path().join("lazy.torrent");
+    std::fs::write(&torrent, &bytes).unwrap();
+
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (info_hash, n, piece_length) = (meta.info_hash.0, meta.num_pieces(), meta.piece_length);
+    let data = content.clone();
+    let seeder = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(scripted::TIMEOUT)).unwrap();
+        let (reserved, got) = scripted::read_handshake(&mut s);
+        assert_eq!((reserved, got), ([0; 8], info_hash));
+        scripted::send(
+            &mut s,
+            &scripted::handshake(&info_hash, b"-XX0100-scriptedseed"),
+        );
+        scripted::send(&mut s, &scripted::chatter());
+        // A lazy bitfield: the first and last pieces held back, then sent as haves.
+        let mut bits = vec![0u8; n.div_ceil(8)];
+        for i in 1..n - 1 {
+            bits[i / 8] |= 0x80 >> (i % 8);
+        }
+        scripted::send(&mut s, &scripted::msg(5, &bits));
+        scripted::send(&mut s, &scripted::msg(4, &0u32.to_be_bytes()));
+        scripted::send(&mut s, &scripted::KEEP_ALIVE);
+        scripted::send(&mut s, &scripted::msg(4, &(n as u32 - 1).to_be_bytes()));
+        scripted::send(&mut s, &scripted::msg(1, &[]));
+        let mut served = 0usize;
+        while let Some(m) = scripted::read_msg(&mut s) {
+            let Some((6, p)) = m else { continue };
+            let (index, begin, len) = (
+                scripted::u32_at(&p, 0),
+                scripted::u32_at(&p, 4),
+                scripted::u32_at(&p, 8),
+            );
+            let at = (index as u64 * piece_length + begin as u64) as usize;
+            let mut payload = p[..8].to_vec();
+            payload.extend_from_slice(&data[at..at + len as usize]);
+            scripted::send(&mut s, &scripted::msg(7, &payload));
+            if served == 0 {
+                scripted::send(&mut s, &scripted::chatter());
+            }
+            served += len as usize;
+        }
+        served
+    });
+
+    let me = dir.path().join("ours");
+    let connect = format!("127.0.0.1:{port}");
+    let t = torrent.to_str().unwrap();
+    let s = ok(&peer_cmd(
+        tr.port,
+        &me,
+        &["--connect", &connect, "download", "--torrent", t, "--json"],
+        T,
+    ));
+    same_file(&me.join("downloads/lazy.bin"), &content, "our peer");
+    assert_eq!(s["fetched_pieces"], n);
+    assert!(seeder.join().unwrap() >= content.len());
+}
