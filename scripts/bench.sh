@@ -20,6 +20,7 @@
 #   BENCH_SWARM_RATE=BPS   upload limit of every swarm peer, bytes/s (2000000)
 #   BENCH_LT_SUPERSEED=1   also run libtorrent with BEP 16 super-seeding in the swarm case
 #   BENCH_SWARM_CLIENTS=ours   only these swarm clients (ours, lt, lt-ss): quicker iterations on ours
+#   BENCH_LT_PRESET=default  libtorrent's default settings in the throughput case (else high_performance_seed)
 #   BENCH_WRK_SECS=S       seconds per wrk run (5)        BENCH_TORRENTS=N        search index size (100000)
 #   BENCH_NO_BUILD=1       skip `cargo build --release`   BENCH_BIN=DIR           binaries (target/release)
 #   BENCH_OUT=FILE         where the tables go (BENCHMARKS.md; quick runs write nothing unless set)
