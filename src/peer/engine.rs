@@ -110,6 +110,11 @@ impl Engine {
         Ok(engine)
     }
 
+    /// A seed super-seeds when its upload is limited: that is when it is scarce.
+    fn super_seed(&self) -> bool {
+        self.upload_limit.is_some()
+    }
+
     pub fn is_shutting_down(&self) -> bool {
         self.shutdown.load(Ordering::Relaxed)
     }
@@ -193,7 +198,15 @@ impl Engine {
             PeerError::io(format!("cannot share {}", location.display())),
         )?;
         let n = meta.num_pieces();
-        let t = Torrent::new(meta, storage, Bitfield::full(n), None, self.upload_slots, n);
+        let t = Torrent::new(
+            meta,
+            storage,
+            Bitfield::full(n),
+            None,
+            self.upload_slots,
+            n,
+            self.super_seed(),
+        );
         Ok(self.insert(t, false))
     }
 
@@ -242,6 +255,7 @@ impl Engine {
             Some(resume_path),
             self.upload_slots,
             resumed,
+            self.super_seed(),
         );
         Ok(self.insert(t, resumed < n))
     }

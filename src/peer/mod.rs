@@ -17,6 +17,7 @@ pub mod resume;
 pub mod share;
 pub mod status;
 pub mod storage;
+pub mod super_seed;
 pub mod torrent;
 pub mod tracker_client;
 pub mod verifier;

@@ -18,12 +18,15 @@ use super::ledger::peer_id_text;
 use super::piece_picker::{PeerKey, PiecePicker};
 use super::resume;
 use super::storage::Storage;
+use super::super_seed::SuperSeeder;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::Metainfo;
 use crate::common::wire::BlockRef;
 
 /// Bad pieces a peer may send before it is banned for the session.
 const MAX_STRIKES: u32 = 3;
+/// Ticks (seconds) a super-seeding seeder waits before showing a lone leecher everything.
+const LONE_TICKS: u32 = 2;
 
 /// What a connection's writer thread is asked to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -140,6 +143,10 @@ pub struct TorrentState {
     banned: HashSet<[u8; 20]>,
     last_rechoke_ms: u64,
     recall_pending: bool,
+    /// Set for a seed whose upload is scarce (it has a rate limit): see `super_seed`.
+    super_seed: Option<SuperSeeder>,
+    lone_peer: Option<PeerKey>,
+    lone_ticks: u32,
     /// When the first verified piece arrived, in Unix milliseconds.
     pub first_piece_unix_ms: Option<u64>,
 }
@@ -171,10 +178,12 @@ impl Torrent {
         resume_path: Option<PathBuf>,
         slots: usize,
         resumed: usize,
+        super_seed: bool,
     ) -> Arc<Torrent> {
         Arc::new_cyclic(|me| {
             let seed = fastrand::u64(..);
             let have_all = have.is_complete();
+            let n_pieces = have.len();
             let (done_tx, done_rx) = crossbeam_channel::bounded(1);
             if have.is_complete() {
                 let _ = done_tx.try_send(());
@@ -196,6 +205,10 @@ impl Torrent {
                     banned: HashSet::new(),
                     last_rechoke_ms: 0,
                     recall_pending: false,
+                    super_seed: (super_seed && have_all)
+                        .then(|| SuperSeeder::new(n_pieces, seed ^ 0x55)),
+                    lone_peer: None,
+                    lone_ticks: 0,
                     first_piece_unix_ms: None,
                 }),
                 me: me.clone(),
@@ -262,8 +275,14 @@ impl Torrent {
             );
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        let st = &mut *st;
         let have = st.picker.have();
-        if have.count() > 0 {
+        if let Some(ss) = &mut st.super_seed {
+            // Super-seeding: no bitfield, just the first few pieces to take.
+            for i in ss.top_up(key, &entry.has) {
+                let _ = entry.tx.send(Outgoing::Have(i));
+            }
+        } else if have.count() > 0 {
             let _ = entry.tx.send(Outgoing::Bitfield(have.as_bytes().to_vec()));
         }
         info!(
@@ -285,6 +304,9 @@ impl Torrent {
         let mut st = self.lock();
         let mut p = st.peers.remove(&key)?;
         st.picker.remove_peer(&p.has);
+        if let Some(ss) = &mut st.super_seed {
+            ss.forget(key);
+        }
         for &i in pieces {
             st.picker.release(i, key);
         }
@@ -322,6 +344,11 @@ impl Torrent {
         st.picker.add_peer(&has);
         p.has = has;
         Self::update_interest(&st.picker, p);
+        if let Some(ss) = &mut st.super_seed {
+            for i in ss.top_up(key, &p.has) {
+                let _ = p.tx.send(Outgoing::Have(i));
+            }
+        }
         true
     }
 
@@ -338,6 +365,11 @@ impl Torrent {
             st.picker.add_have(piece as usize);
             if !p.am_interested && !st.picker.have().get(piece as usize) {
                 Self::update_interest(&st.picker, p);
+            }
+            if let Some(ss) = &mut st.super_seed {
+                for i in ss.top_up(key, &p.has) {
+                    let _ = p.tx.send(Outgoing::Have(i));
+                }
             }
         }
         true
@@ -540,6 +572,7 @@ impl Torrent {
             p.history = history(&p.peer_id) + booked.as_ref().map_or(0, |d| d.2);
             deltas.extend(booked);
         }
+        self.open_up_lone_leecher(st);
         if now.saturating_sub(st.last_rechoke_ms) >= RECHOKE_MS || st.last_rechoke_ms == 0 {
             st.last_rechoke_ms = now.max(1);
             let seeding = st.picker.have().is_complete();
@@ -548,6 +581,31 @@ impl Torrent {
             self.apply_unchoke_set(st, &set);
         }
         deltas
+    }
+
+    /// Super-seeding only pays when leechers can share with each other: a peer
+    /// that has been the only interested one for LONE_TICKS ticks is shown everything.
+    fn open_up_lone_leecher(&self, st: &mut TorrentState) {
+        let Some(ss) = &mut st.super_seed else { return };
+        let mut interested = st.peers.iter().filter(|(_, p)| p.peer_interested);
+        let lone = match (interested.next(), interested.next()) {
+            (Some((&k, _)), None) if !ss.is_open(k) => Some(k),
+            _ => None,
+        };
+        st.lone_ticks = if lone.is_some() && lone == st.lone_peer {
+            st.lone_ticks + 1
+        } else {
+            0
+        };
+        st.lone_peer = lone;
+        if let Some(k) = lone
+            && st.lone_ticks >= LONE_TICKS
+            && let Some(p) = st.peers.get(&k)
+        {
+            for i in ss.open_up(k, &p.has) {
+                let _ = p.tx.send(Outgoing::Have(i));
+            }
+        }
     }
 
     /// Bytes exchanged since the last tick, for a ledger that must be current now.
