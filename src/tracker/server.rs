@@ -41,7 +41,6 @@ pub struct Tracker {
     store: Mutex<Store>,
     registry: Mutex<Registry>,
     epoch: Instant,
-    connections: AtomicUsize,
 }
 
 struct Response {
@@ -89,7 +88,6 @@ impl Tracker {
             store: Mutex::new(store),
             registry: Mutex::new(Registry::new(interval_secs)),
             epoch: Instant::now(),
-            connections: AtomicUsize::new(0),
         }))
     }
 
@@ -125,24 +123,37 @@ impl Tracker {
                 }
             })
             .expect("spawn expiry thread");
+        // A cached pool: a connection goes to an idle worker when one is free,
+        // else to a new one. Workers never exit, so the pool is as large as the
+        // busiest moment (at most MAX_CONNECTIONS), and no connection pays for a
+        // thread spawn once the pool is warm.
+        let (tx, rx) = crossbeam_channel::unbounded::<TcpStream>();
+        let idle = Arc::new(AtomicUsize::new(0));
+        let mut workers = 0usize;
         for conn in listener.incoming() {
             let Ok(stream) = conn else { continue };
-            if self.connections.load(Ordering::Relaxed) >= MAX_CONNECTIONS {
+            let reserved = idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
+            if reserved {
+                let _ = tx.send(stream);
+                continue;
+            }
+            if workers >= MAX_CONNECTIONS {
                 debug!("refusing connection: {MAX_CONNECTIONS} already open");
                 continue;
             }
-            self.connections.fetch_add(1, Ordering::Relaxed);
-            let t = Arc::clone(self);
-            let spawned = std::thread::Builder::new()
-                .name("http".into())
-                .spawn(move || {
+            let (t, rx, idle) = (Arc::clone(self), rx.clone(), idle.clone());
+            let spawned = std::thread::Builder::new().name("http".into()).spawn(move || {
+                let mut next = Some(stream);
+                while let Some(stream) = next {
                     if let Err(e) = t.handle_connection(stream) {
                         debug!("connection ended: {e}");
                     }
-                    t.connections.fetch_sub(1, Ordering::Relaxed);
-                });
-            if spawned.is_err() {
-                self.connections.fetch_sub(1, Ordering::Relaxed);
+                    idle.fetch_add(1, Ordering::AcqRel);
+                    next = rx.recv().ok();
+                }
+            });
+            if spawned.is_ok() {
+                workers += 1;
             }
         }
     }
