@@ -63,6 +63,10 @@ pub struct Engine {
     ledger: Mutex<Ledger>,
     shutdown: AtomicBool,
     pub verifier: Verifier,
+    wake_announcer: (
+        crossbeam_channel::Sender<()>,
+        crossbeam_channel::Receiver<()>,
+    ),
 }
 
 impl Engine {
@@ -92,6 +96,7 @@ impl Engine {
             schedules: Mutex::new(HashMap::new()),
             ledger: Mutex::new(ledger),
             shutdown: AtomicBool::new(false),
+            wake_announcer: crossbeam_channel::bounded(1),
             verifier: Verifier::start(std::thread::available_parallelism().map_or(2, |n| n.get())),
             home,
         });
@@ -176,12 +181,15 @@ impl Engine {
                 ..Default::default()
             },
         );
-        self.torrents
+        let t = self
+            .torrents
             .write()
             .expect("torrents")
             .entry(key)
             .or_insert(torrent)
-            .clone()
+            .clone();
+        let _ = self.wake_announcer.0.try_send(());
+        t
     }
 
     /// Shares complete files that are already on disk (from `upload/`).
@@ -515,12 +523,17 @@ impl Engine {
                             Instant::now()
                                 + Duration::from_secs(reply.interval.clamp(1, 3600) as u64),
                         );
-                        let mut st = t.lock();
-                        for (addr, _) in reply.peers {
-                            if !self.is_self(&addr) {
-                                st.addrs.entry(SocketAddr::V4(addr)).or_default();
+                        {
+                            let mut st = t.lock();
+                            for (addr, _) in reply.peers {
+                                if !self.is_self(&addr) {
+                                    st.addrs.entry(SocketAddr::V4(addr)).or_default();
+                                }
                             }
                         }
+                        // Dial new peers now, not at the next tick: it is time to first byte.
+                        drop(sch);
+                        self.redial(&t);
                     }
                     Err(e) => {
                         s.failures += 1;
@@ -536,7 +549,11 @@ impl Engine {
                     }
                 }
             }
-            std::thread::sleep(Duration::from_millis(250));
+            // Sleep until the next round, or until a new torrent wants its first announce.
+            let _ = self
+                .wake_announcer
+                .1
+                .recv_timeout(Duration::from_millis(250));
         }
     }
 }
