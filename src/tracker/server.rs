@@ -132,7 +132,9 @@ impl Tracker {
         let mut workers = 0usize;
         for conn in listener.incoming() {
             let Ok(stream) = conn else { continue };
-            let reserved = idle.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok();
+            let reserved = idle
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
+                .is_ok();
             if reserved {
                 let _ = tx.send(stream);
                 continue;
@@ -142,16 +144,18 @@ impl Tracker {
                 continue;
             }
             let (t, rx, idle) = (Arc::clone(self), rx.clone(), idle.clone());
-            let spawned = std::thread::Builder::new().name("http".into()).spawn(move || {
-                let mut next = Some(stream);
-                while let Some(stream) = next {
-                    if let Err(e) = t.handle_connection(stream) {
-                        debug!("connection ended: {e}");
+            let spawned = std::thread::Builder::new()
+                .name("http".into())
+                .spawn(move || {
+                    let mut next = Some(stream);
+                    while let Some(stream) = next {
+                        if let Err(e) = t.handle_connection(stream) {
+                            debug!("connection ended: {e}");
+                        }
+                        idle.fetch_add(1, Ordering::AcqRel);
+                        next = rx.recv().ok();
                     }
-                    idle.fetch_add(1, Ordering::AcqRel);
-                    next = rx.recv().ok();
-                }
-            });
+                });
             if spawned.is_ok() {
                 workers += 1;
             }
