@@ -149,6 +149,9 @@ pub struct TorrentState {
     lone_ticks: u32,
     /// When the first verified piece arrived, in Unix milliseconds.
     pub first_piece_unix_ms: Option<u64>,
+    /// Address and id of peers that left lately: a piece of theirs may still be
+    /// on the verifier, and is credited to them, not to "?".
+    departed: BTreeMap<PeerKey, (String, String)>,
 }
 
 /// Ledger deltas gathered by a tick: (peer id, address, downloaded, uploaded).
@@ -210,6 +213,7 @@ impl Torrent {
                     lone_peer: None,
                     lone_ticks: 0,
                     first_piece_unix_ms: None,
+                    departed: BTreeMap::new(),
                 }),
                 me: me.clone(),
                 complete: AtomicBool::new(have_all),
@@ -315,6 +319,11 @@ impl Torrent {
             self.rechoke_on_event(&mut st, now);
         }
         info!("peer {} left {}", p.addr, self.meta.name);
+        st.departed
+            .insert(key, (p.addr.to_string(), peer_id_text(&p.peer_id)));
+        while st.departed.len() > 64 {
+            st.departed.pop_first();
+        }
         p.unbooked()
     }
 
@@ -497,7 +506,11 @@ impl Torrent {
                 p.pieces_from += 1;
                 (p.addr.to_string(), peer_id_text(&p.peer_id))
             }
-            None => ("?".into(), String::new()),
+            None => st
+                .departed
+                .get(&key)
+                .cloned()
+                .unwrap_or_else(|| ("?".into(), String::new())),
         };
         let src = st.sources.entry(addr).or_insert_with(|| Source {
             first_piece_unix_ms: now_unix_ms,
