@@ -1136,6 +1136,8 @@ def main():
     for b in ("peer", "tracker_server"):
         shutil.copy2(os.path.join(binaries, b), bin_dir)
     built = time.strftime("%Y-%m-%d %H:%M", time.localtime(os.path.getmtime(os.path.join(binaries, "peer"))))
+    # The tree the binaries came from, taken now: others may commit while we measure.
+    described = git_describe()
 
     def bye(*_):
         raise KeyboardInterrupt
@@ -1161,7 +1163,7 @@ def main():
                     command,
                     time.strftime("%Y-%m-%d %H:%M %Z"),
                     os.cpu_count(),
-                    git_describe(),
+                    described,
                     built,
                     lt_version(),
                     load0,
