@@ -237,7 +237,6 @@ pub struct Lt {
 #[derive(Default)]
 pub struct LtOptions {
     pub seed: bool,
-    pub connect: Vec<SocketAddr>,
     pub upload_rate: u64,
     pub download_rate: u64,
     pub exit_on_complete: bool,
@@ -264,9 +263,6 @@ impl Lt {
         }
         if o.scrape {
             cmd.arg("--scrape");
-        }
-        for c in &o.connect {
-            cmd.arg("--connect").arg(c.to_string());
         }
         cmd.stdout(Stdio::piped())
             .stderr(File::create(&log).expect("create lt log"))

@@ -29,18 +29,12 @@ def say(**fields):
     sys.stdout.flush()
 
 
-def endpoint(s):
-    host, port = s.rsplit(":", 1)
-    return host, int(port)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--torrent", required=True)
     ap.add_argument("--save", required=True, help="folder holding (or receiving) the data")
     ap.add_argument("--seed", action="store_true", help="the data is complete: check and seed it")
     ap.add_argument("--port", type=int, default=0)
-    ap.add_argument("--connect", action="append", default=[], metavar="IP:PORT")
     ap.add_argument("--upload-rate", type=int, default=0, help="bytes/s, 0 = unlimited")
     ap.add_argument("--download-rate", type=int, default=0, help="bytes/s, 0 = unlimited")
     ap.add_argument("--exit-on-complete", action="store_true")
@@ -94,7 +88,6 @@ def main():
     checked = False
     complete = False
     last_peers = 0.0
-    connected = False
     # Byte counts per connection, kept after it closes: a test asks who sent what.
     seen = {}
     while time.time() < deadline:
@@ -129,10 +122,6 @@ def main():
             if args.seed and not st.is_seeding:
                 say(event="error", message="--seed, but the data under --save is not complete")
                 sys.exit(5)
-        if checked and not connected:
-            connected = True
-            for c in args.connect:
-                h.connect_peer(endpoint(c))
         now = time.time()
         if now - last_peers >= 0.5:
             last_peers = now
