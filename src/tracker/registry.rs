@@ -31,13 +31,102 @@ struct PeerRecord {
     key: Option<Vec<u8>>,
 }
 
+/// One torrent's peers, laid out so an announce costs O(numwant), not O(swarm):
+/// a dense list with indexes by id and by address, counts kept as peers change,
+/// and a cursor that hands out a different window of peers each time.
 #[derive(Debug, Default)]
 struct Swarm {
-    peers: HashMap<[u8; 20], PeerRecord>,
+    list: Vec<([u8; 20], PeerRecord)>,
+    by_id: HashMap<[u8; 20], usize>,
+    by_addr: HashMap<SocketAddrV4, [u8; 20]>,
+    seeders: u32,
+    cursor: usize,
     /// Peers dropped for silence: when each last announced.
     expired: HashMap<[u8; 20], u64>,
     /// Completed downloads seen (BEP 48 `downloaded`).
     downloaded: u32,
+}
+
+impl Swarm {
+    fn get(&self, id: &[u8; 20]) -> Option<&PeerRecord> {
+        self.by_id.get(id).map(|&i| &self.list[i].1)
+    }
+
+    fn is_empty(&self) -> bool {
+        self.list.is_empty()
+    }
+
+    fn insert(&mut self, id: [u8; 20], rec: PeerRecord) -> Option<PeerRecord> {
+        // A restarted client may come back under a new id at the same address.
+        if let Some(other) = self.by_addr.get(&rec.addr).copied()
+            && other != id
+        {
+            self.remove(&other);
+        }
+        self.seeders += (rec.left == 0) as u32;
+        self.by_addr.insert(rec.addr, id);
+        match self.by_id.get(&id) {
+            Some(&i) => {
+                let old = std::mem::replace(&mut self.list[i].1, rec);
+                self.seeders -= (old.left == 0) as u32;
+                if old.addr != self.list[i].1.addr {
+                    self.by_addr.remove(&old.addr);
+                }
+                Some(old)
+            }
+            None => {
+                self.by_id.insert(id, self.list.len());
+                self.list.push((id, rec));
+                None
+            }
+        }
+    }
+
+    fn remove(&mut self, id: &[u8; 20]) -> Option<PeerRecord> {
+        let i = self.by_id.remove(id)?;
+        let (_, rec) = self.list.swap_remove(i);
+        if let Some((moved, _)) = self.list.get(i) {
+            self.by_id.insert(*moved, i);
+        }
+        if self.by_addr.get(&rec.addr) == Some(id) {
+            self.by_addr.remove(&rec.addr);
+        }
+        self.seeders -= (rec.left == 0) as u32;
+        Some(rec)
+    }
+
+    /// Up to `want` peers other than the asker, starting where the last answer stopped.
+    /// A seeder is given only leechers: it has no use for other seeders.
+    fn sample(
+        &mut self,
+        want: usize,
+        asker: &[u8; 20],
+        asker_is_seed: bool,
+    ) -> Vec<(SocketAddrV4, [u8; 20])> {
+        let n = self.list.len();
+        let mut out = Vec::with_capacity(want.min(n));
+        let start = if n == 0 { 0 } else { self.cursor % n };
+        for k in 0..n {
+            if out.len() >= want {
+                self.cursor = start + k;
+                return out;
+            }
+            let (id, p) = &self.list[(start + k) % n];
+            if id != asker && !(asker_is_seed && p.left == 0) {
+                out.push((p.addr, *id));
+            }
+        }
+        self.cursor = start + 1;
+        out
+    }
+
+    fn counts(&self) -> SwarmCounts {
+        SwarmCounts {
+            complete: self.seeders,
+            incomplete: self.list.len() as u32 - self.seeders,
+            downloaded: self.downloaded,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -86,7 +175,7 @@ impl Registry {
         if let Some(old) = self
             .swarms
             .get(&a.info_hash)
-            .and_then(|s| s.peers.get(&a.peer_id))
+            .and_then(|s| s.get(&a.peer_id))
             && old.addr != addr
             && old.key.is_some()
             && old.key != a.key
@@ -95,7 +184,7 @@ impl Registry {
         }
         let swarm = self.swarms.entry(a.info_hash).or_default();
         let change = if a.event == Some(Event::Stopped) {
-            let old = swarm.peers.remove(&a.peer_id);
+            let old = swarm.remove(&a.peer_id);
             swarm.expired.remove(&a.peer_id);
             // Some clients (aria2c) go straight to `stopped` when done, never `completed`.
             if a.left == 0 && old.is_some_and(|o| o.left > 0) {
@@ -103,22 +192,17 @@ impl Registry {
             }
             Change::Left
         } else {
-            // A restarted client may come back under a new id at the same address.
-            swarm
-                .peers
-                .retain(|id, p| *id == a.peer_id || p.addr != addr);
             let last_ms = swarm
-                .peers
                 .get(&a.peer_id)
                 .map(|o| o.last_ms)
                 .or_else(|| swarm.expired.remove(&a.peer_id));
-            let old_pace = swarm.peers.get(&a.peer_id).map_or(0, |o| o.pace_ms);
+            let old_pace = swarm.get(&a.peer_id).map_or(0, |o| o.pace_ms);
             // Event announces come early; only regular ones show the peer's pace.
             let pace_ms = match last_ms {
                 Some(last) if a.event.is_none() => now_ms.saturating_sub(last).min(MAX_PACE_MS),
                 _ => old_pace,
             };
-            let old = swarm.peers.insert(
+            let old = swarm.insert(
                 a.peer_id,
                 PeerRecord {
                     addr,
@@ -144,29 +228,15 @@ impl Registry {
             }
         };
         let want = a.numwant.map_or(DEFAULT_NUMWANT, |n| n as usize);
-        let mut peers: Vec<(SocketAddrV4, [u8; 20])> = swarm
-            .peers
-            .iter()
-            .filter(|(id, p)| **id != a.peer_id && p.addr != addr)
-            // A seeder has no use for other seeders.
-            .filter(|(_, p)| a.left > 0 || p.left > 0)
-            .map(|(id, p)| (p.addr, *id))
-            .collect();
-        peers.sort_by_key(|(addr, _)| *addr);
-        if peers.len() > want {
-            // Rotate the window by time so every peer gets handed out in turn.
-            let start = (now_ms / 1000) as usize % peers.len();
-            peers.rotate_left(start);
-            peers.truncate(want);
-        }
-        let counts = count(swarm);
+        let peers = swarm.sample(want, &a.peer_id, a.left == 0);
+        let counts = swarm.counts();
         let reply = AnnounceReply {
             interval: self.interval_secs,
             complete: counts.complete,
             incomplete: counts.incomplete,
             peers,
         };
-        if swarm.peers.is_empty() && swarm.downloaded == 0 && swarm.expired.is_empty() {
+        if swarm.is_empty() && swarm.downloaded == 0 && swarm.expired.is_empty() {
             self.swarms.remove(&a.info_hash);
         }
         Ok((reply, change))
@@ -177,21 +247,26 @@ impl Registry {
         let interval_ms = self.interval_secs as u64 * 1000;
         let mut gone = Vec::new();
         for (hash, swarm) in &mut self.swarms {
-            let expired = &mut swarm.expired;
-            swarm.peers.retain(|id, p| {
-                let keep = now_ms.saturating_sub(p.last_ms) <= 2 * interval_ms.max(p.pace_ms);
-                if !keep {
+            let silent: Vec<[u8; 20]> = swarm
+                .list
+                .iter()
+                .filter(|(_, p)| now_ms.saturating_sub(p.last_ms) > 2 * interval_ms.max(p.pace_ms))
+                .map(|(id, _)| *id)
+                .collect();
+            for id in silent {
+                if let Some(p) = swarm.remove(&id) {
                     gone.push((*hash, p.addr));
-                    if expired.len() < MAX_REMEMBERED {
-                        expired.insert(*id, p.last_ms);
+                    if swarm.expired.len() < MAX_REMEMBERED {
+                        swarm.expired.insert(id, p.last_ms);
                     }
                 }
-                keep
-            });
-            expired.retain(|_, last| now_ms.saturating_sub(*last) <= MAX_PACE_MS);
+            }
+            swarm
+                .expired
+                .retain(|_, last| now_ms.saturating_sub(*last) <= MAX_PACE_MS);
         }
         self.swarms
-            .retain(|_, s| !s.peers.is_empty() || s.downloaded > 0 || !s.expired.is_empty());
+            .retain(|_, s| !s.is_empty() || s.downloaded > 0 || !s.expired.is_empty());
         gone
     }
 
@@ -199,23 +274,14 @@ impl Registry {
         let mut v: Vec<SocketAddrV4> = self
             .swarms
             .get(hash)
-            .map(|s| s.peers.values().map(|p| p.addr).collect())
+            .map(|s| s.list.iter().map(|(_, p)| p.addr).collect())
             .unwrap_or_default();
         v.sort();
         v
     }
 
     pub fn counts(&self, hash: &InfoHash) -> SwarmCounts {
-        self.swarms.get(hash).map(count).unwrap_or_default()
-    }
-}
-
-fn count(s: &Swarm) -> SwarmCounts {
-    let complete = s.peers.values().filter(|p| p.left == 0).count() as u32;
-    SwarmCounts {
-        complete,
-        incomplete: s.peers.len() as u32 - complete,
-        downloaded: s.downloaded,
+        self.swarms.get(hash).map(Swarm::counts).unwrap_or_default()
     }
 }
 
@@ -383,6 +449,41 @@ mod tests {
         assert_eq!(
             r.peers(&InfoHash([1; 20])),
             vec![SocketAddrV4::new(LO, 9999)]
+        );
+    }
+
+    #[test]
+    fn answers_rotate_through_the_swarm_and_indexes_survive_removals() {
+        let mut r = Registry::new(60);
+        for i in 0..10u8 {
+            r.announce(&ann(i, 7000 + i as u16, 5, None), LO, 0)
+                .unwrap();
+        }
+        r.announce(&ann(3, 7003, 5, Some(Event::Stopped)), LO, 1)
+            .unwrap();
+        r.announce(&ann(0, 7000, 5, Some(Event::Stopped)), LO, 1)
+            .unwrap();
+        let mut seen = std::collections::HashSet::new();
+        let mut asker = ann(99, 9999, 5, None);
+        asker.numwant = Some(3);
+        for t in 0..6 {
+            let (reply, _) = r.announce(&asker, LO, 2 + t).unwrap();
+            assert_eq!(reply.peers.len(), 3);
+            seen.extend(reply.peers.iter().map(|(a, _)| a.port()));
+        }
+        let expected: std::collections::HashSet<u16> =
+            [1, 2, 4, 5, 6, 7, 8, 9].iter().map(|i| 7000 + i).collect();
+        assert_eq!(
+            seen, expected,
+            "every other peer handed out in turn, never the stopped ones"
+        );
+        assert_eq!(
+            r.counts(&InfoHash([1; 20])),
+            SwarmCounts {
+                complete: 0,
+                incomplete: 9,
+                downloaded: 0
+            }
         );
     }
 }

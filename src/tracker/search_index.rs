@@ -48,6 +48,14 @@ pub struct SearchIndex {
     entries: Vec<Entry>,
     by_key: HashMap<InfoHash, usize>,
     torrent_names: HashSet<String>,
+    /// For each three-byte run of a lowercased name, the entries containing it,
+    /// in order. A word of three bytes or more can only occur in the entries of
+    /// each of its runs, so a query checks the shortest such list, not every name.
+    trigrams: HashMap<[u8; 3], Vec<u32>>,
+}
+
+fn trigrams(s: &str) -> impl Iterator<Item = [u8; 3]> + '_ {
+    s.as_bytes().windows(3).map(|w| [w[0], w[1], w[2]])
 }
 
 impl SearchIndex {
@@ -80,7 +88,14 @@ impl SearchIndex {
             return false;
         }
         self.torrent_names.insert(e.torrent.clone());
-        self.by_key.insert(e.key, self.entries.len());
+        let id = self.entries.len() as u32;
+        for g in trigrams(&e.lower) {
+            let list = self.trigrams.entry(g).or_default();
+            if list.last() != Some(&id) {
+                list.push(id);
+            }
+        }
+        self.by_key.insert(e.key, id as usize);
         self.entries.push(e);
         true
     }
@@ -93,10 +108,21 @@ impl SearchIndex {
             return vec![e];
         }
         let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
-        self.entries
+        let matches = |e: &&Entry| words.iter().all(|w| e.lower.contains(w.as_str()));
+        let shortest = words
             .iter()
-            .filter(|e| words.iter().all(|w| e.lower.contains(w.as_str())))
-            .collect()
+            .flat_map(|w| trigrams(w))
+            .map(|g| self.trigrams.get(&g).map_or(&[][..], Vec::as_slice))
+            .min_by_key(|list| list.len());
+        match shortest {
+            Some(list) => list
+                .iter()
+                .map(|&i| &self.entries[i as usize])
+                .filter(matches)
+                .collect(),
+            // Only words of one or two letters: nothing to narrow by.
+            None => self.entries.iter().filter(matches).collect(),
+        }
     }
 }
 
@@ -144,6 +170,37 @@ mod tests {
         assert_eq!(idx.search("score")[0].name, "Score");
         assert_eq!(idx.search("").len(), 2);
         assert_eq!(idx.search(&InfoHash([2; 20]).hex())[0].name, "Score");
+    }
+
+    #[test]
+    fn index_finds_the_same_as_a_scan() {
+        let mut idx = SearchIndex::default();
+        let names = [
+            "got5.mp4",
+            "Got6.MP4",
+            "score.txt",
+            "a.b",
+            "xgot5y.iso",
+            "ab",
+            "ünïcode-gøt5.mkv",
+        ];
+        for (i, n) in names.iter().enumerate() {
+            idx.insert(entry(n, i as u8));
+        }
+        for q in [
+            "got5", "GOT", "mp4 got", "t5.", "a", "ab", "b", "ünï", "gøt5", "zzz", "got5 zzz", "o",
+        ] {
+            let mut fast: Vec<&str> = idx.search(q).iter().map(|e| e.file_name.as_str()).collect();
+            let words: Vec<String> = q.split_whitespace().map(str::to_lowercase).collect();
+            let mut slow: Vec<&str> = names
+                .iter()
+                .copied()
+                .filter(|n| words.iter().all(|w| n.to_lowercase().contains(w.as_str())))
+                .collect();
+            fast.sort();
+            slow.sort();
+            assert_eq!(fast, slow, "query {q:?}");
+        }
     }
 
     #[test]

@@ -264,7 +264,7 @@ impl Tracker {
             Change::Joined => info!("{who} joined {} (left {})", a.info_hash, a.left),
             Change::Completed => info!("{who} completed {}", a.info_hash),
             Change::Left => info!("{who} left {}", a.info_hash),
-            Change::Updated => info!("{who} announced {}", a.info_hash),
+            Change::Updated => debug!("{who} announced {}", a.info_hash),
         }
         Response::ok("text/plain", reply.encode(a.compact, a.no_peer_id))
     }
