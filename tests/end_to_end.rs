@@ -199,3 +199,35 @@ fn tracker_restart_keeps_published_torrents() {
     let index = std::fs::read_to_string(data_dir.join("search_content.txt")).unwrap();
     assert_eq!(index.lines().count(), 1, "{index}");
 }
+
+#[test]
+fn a_finished_download_whose_file_changed_is_checked_and_repaired() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 5);
+    let content = data(1 << 20, 6);
+    let a = home(dir.path(), "a");
+    write(&a.join("upload/fix.bin"), &content);
+    let _seed = serve(tr.port, &a, &[]);
+    wait_listed(tr.port, "fix", 1);
+    let c = dir.path().join("c");
+    let out = peer_cmd(tr.port, &c, &["download", "fix.bin", "--json"], T);
+    assert!(out.status.success());
+
+    // Damage the file behind the peer's back, keeping its size.
+    let mut damaged = content.clone();
+    damaged[100_000..100_100].fill(0xAA);
+    std::fs::write(c.join("downloads/fix.bin"), &damaged).unwrap();
+
+    let out = peer_cmd(tr.port, &c, &["download", "fix.bin", "--json"], T);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = json(&out);
+    assert_eq!(
+        s["fetched_pieces"], 1,
+        "only the damaged piece is fetched again: {s}"
+    );
+    assert_eq!(std::fs::read(c.join("downloads/fix.bin")).unwrap(), content);
+}

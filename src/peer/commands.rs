@@ -339,10 +339,7 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
     progress.show(&torrent);
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-    if let Err(e) = engine.announce(
-        &torrent,
-        Some(crate::common::tracker_proto::Event::Completed),
-    ) {
+    if let Err(e) = engine.announce_completed(&torrent) {
         log::warn!("could not tell the tracker about the completion: {e}");
     }
     torrent.save_resume(true);

@@ -494,7 +494,8 @@ fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
             break;
         };
         let mut buf = dl.spare.pop().unwrap_or_default();
-        buf.clear();
+        // Every byte is overwritten by a block before the piece is hashed, so a
+        // reused buffer is not zeroed again.
         buf.resize(meta.piece_len(index) as usize, 0);
         let blocks = buf.len().div_ceil(BLOCK_SIZE as usize);
         dl.active.push(Active {

@@ -97,7 +97,9 @@ impl Engine {
             ledger: Mutex::new(ledger),
             shutdown: AtomicBool::new(false),
             wake_announcer: crossbeam_channel::bounded(1),
-            verifier: Verifier::start(std::thread::available_parallelism().map_or(2, |n| n.get())),
+            // One worker: it overlaps with the socket threads, and two writers of
+            // one file only take turns on its inode lock (measured: spinning).
+            verifier: Verifier::start(1),
             home,
         });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -233,7 +235,7 @@ impl Engine {
         let resume_path = self.home.resume_path(&meta.info_hash);
         let saved = resume::load(&resume_path, &key, n);
         let have = match saved {
-            Some(r) if r.clean && existed => r.have,
+            Some(r) if r.clean && existed && r.stamps == storage.stamps() => r.have,
             // Killed last time, or files touched since: check everything that is on disk.
             _ if existed => {
                 info!("checking {} pieces of {} already on disk", n, meta.name);
@@ -252,10 +254,9 @@ impl Engine {
             _ => Bitfield::new(n),
         };
         let resumed = have.count();
-        resume::save(&resume_path, &key, &have, false).map_err(PeerError::io(format!(
-            "cannot write {}",
-            resume_path.display()
-        )))?;
+        resume::save(&resume_path, &key, &have, false, storage.stamps()).map_err(PeerError::io(
+            format!("cannot write {}", resume_path.display()),
+        ))?;
         let t = Torrent::new(
             meta,
             storage,
@@ -313,6 +314,18 @@ impl Engine {
             key: None,
         };
         self.tracker.announce(&a)
+    }
+
+    /// Tells the tracker a download finished, unless the announcer already has.
+    pub fn announce_completed(&self, t: &Torrent) -> Result<(), PeerError> {
+        {
+            let mut sch = self.schedules.lock().expect("schedules");
+            match sch.get_mut(&t.meta.info_hash) {
+                Some(s) if !s.completed_sent => s.completed_sent = true,
+                _ => return Ok(()),
+            }
+        }
+        self.announce(t, Some(Event::Completed)).map(|_| ())
     }
 
     /// Leaves gracefully: tells the tracker, saves resume state and the ledger, closes connections.
@@ -501,6 +514,8 @@ impl Engine {
                     if !s.started_sent {
                         Some(Some(Event::Started))
                     } else if complete && s.downloading && !s.completed_sent {
+                        // Claimed now, so a completion is announced once by whoever sees it first.
+                        s.completed_sent = true;
                         Some(Some(Event::Completed))
                     } else if s.next_at.is_none_or(|n| Instant::now() >= n) {
                         Some(None)
@@ -537,6 +552,9 @@ impl Engine {
                     }
                     Err(e) => {
                         s.failures += 1;
+                        if event == Some(Event::Completed) {
+                            s.completed_sent = false;
+                        }
                         let wait = (5u64 << s.failures.min(4)).min(60);
                         if s.failures == 1 {
                             warn!("announce of {} failed: {e}; retrying", t.meta.name);

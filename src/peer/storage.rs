@@ -118,12 +118,20 @@ impl Storage {
         })
     }
 
-    /// Makes written data durable before the resume state claims it.
-    pub fn sync(&self) -> io::Result<()> {
-        for s in &self.segments {
-            s.file.sync_data()?;
-        }
-        Ok(())
+    /// Each file's size and modification time (ns), to notice changes between runs.
+    pub fn stamps(&self) -> Vec<(u64, u128)> {
+        self.segments
+            .iter()
+            .map(|s| {
+                let m = s.file.metadata().ok();
+                let mtime = m
+                    .as_ref()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map_or(0, |d| d.as_nanos());
+                (m.map_or(0, |m| m.len()), mtime)
+            })
+            .collect()
     }
 
     /// Reads piece `index` into `buf` (sized to the piece) and checks its hash.

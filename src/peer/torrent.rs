@@ -643,12 +643,10 @@ impl Torrent {
             st.resume_dirty = false;
             st.picker.have().clone()
         };
-        // Data first, then the claim that it is there.
-        if let Err(e) = self.storage.sync() {
-            warn!("cannot sync {}: {e}", self.storage.location.display());
-            return;
-        }
-        if let Err(e) = resume::save(path, &self.meta.info_hash.hex(), &have, clean) {
+        // No sync: a clean state is trusted only while the files' sizes and times
+        // match what it records, and a killed run is checked again in full.
+        let stamps = self.storage.stamps();
+        if let Err(e) = resume::save(path, &self.meta.info_hash.hex(), &have, clean, stamps) {
             warn!("cannot save resume state {}: {e}", path.display());
         }
     }

@@ -30,7 +30,8 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn start(workers: usize) -> Verifier {
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(workers * 2);
+        // One queued piece per worker: memory stays at a few pieces, whatever the file.
+        let (tx, rx) = crossbeam_channel::bounded::<Job>(workers);
         for i in 0..workers {
             let rx: Receiver<Job> = rx.clone();
             let _ = std::thread::Builder::new()
