@@ -20,6 +20,7 @@ use crate::common::metainfo::InfoHash;
 use crate::common::tracker_proto::{Announce, SearchMatch, SearchReply, failure};
 
 const MAX_CONNECTIONS: usize = 1024;
+const INITIAL_WORKERS: usize = 8;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Error)]
@@ -123,50 +124,55 @@ impl Tracker {
                 }
             })
             .expect("spawn expiry thread");
-        // A cached pool: a connection goes to an idle worker when one is free,
-        // else to a new one. Workers never exit, so the pool is as large as the
-        // busiest moment (at most MAX_CONNECTIONS), and no connection pays for a
-        // thread spawn once the pool is warm.
-        let (tx, rx) = crossbeam_channel::unbounded::<TcpStream>();
-        let idle = Arc::new(AtomicUsize::new(0));
-        let mut workers = 0usize;
-        for conn in listener.incoming() {
-            let Ok(stream) = conn else { continue };
-            let reserved = idle
-                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1))
-                .is_ok();
-            if reserved {
-                let _ = tx.send(stream);
-                continue;
-            }
-            if workers >= MAX_CONNECTIONS {
-                debug!("refusing connection: {MAX_CONNECTIONS} already open");
-                continue;
-            }
-            let (t, rx, idle) = (Arc::clone(self), rx.clone(), idle.clone());
-            let spawned = std::thread::Builder::new()
-                .name("http".into())
-                .spawn(move || {
-                    let mut next = Some(stream);
-                    while let Some(stream) = next {
-                        if let Err(e) = t.handle_connection(stream) {
-                            debug!("connection ended: {e}");
-                        }
-                        idle.fetch_add(1, Ordering::AcqRel);
-                        next = rx.recv().ok();
-                    }
-                });
-            if spawned.is_ok() {
-                workers += 1;
-            }
+        // Workers accept on the shared listener themselves, so a connection is
+        // served by the thread that accepted it: no hand-off, no wake-up. When a
+        // worker takes a connection while every other worker is busy, it starts
+        // one more first, so long keep-alive connections never starve new ones
+        // (up to MAX_CONNECTIONS workers, which then never exit).
+        let listener = Arc::new(listener);
+        let pool = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        for _ in 0..INITIAL_WORKERS {
+            Self::spawn_worker(self, &listener, &pool);
         }
     }
 
-    fn handle_connection(&self, mut stream: TcpStream) -> io::Result<()> {
+    fn spawn_worker(
+        self: &Arc<Self>,
+        listener: &Arc<TcpListener>,
+        pool: &Arc<(AtomicUsize, AtomicUsize)>,
+    ) {
+        if pool.0.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
+            pool.0.fetch_sub(1, Ordering::AcqRel);
+            return;
+        }
+        let (t, listener, shared) = (Arc::clone(self), Arc::clone(listener), Arc::clone(pool));
+        let spawned = std::thread::Builder::new()
+            .name("http".into())
+            .spawn(move || {
+                let (workers, busy) = (&shared.0, &shared.1);
+                loop {
+                    let Ok((stream, addr)) = listener.accept() else {
+                        continue;
+                    };
+                    if busy.fetch_add(1, Ordering::AcqRel) + 1 >= workers.load(Ordering::Acquire) {
+                        t.spawn_worker(&listener, &shared);
+                    }
+                    if let Err(e) = t.handle_connection(stream, addr.ip()) {
+                        debug!("connection ended: {e}");
+                    }
+                    busy.fetch_sub(1, Ordering::AcqRel);
+                }
+            });
+        if spawned.is_err() {
+            pool.0.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    fn handle_connection(&self, mut stream: TcpStream, peer: IpAddr) -> io::Result<()> {
+        // Replies are small and written whole, so only reads need a timeout.
         stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-        stream.set_write_timeout(Some(IDLE_TIMEOUT))?;
         stream.set_nodelay(true)?;
-        let peer_ip = match stream.peer_addr()?.ip() {
+        let peer_ip = match peer {
             IpAddr::V4(ip) => ip,
             IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
         };
