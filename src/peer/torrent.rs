@@ -18,7 +18,7 @@ use super::ledger::peer_id_text;
 use super::piece_picker::{PeerKey, PiecePicker};
 use super::resume;
 use super::storage::Storage;
-use super::super_seed::SuperSeeder;
+use super::super_seed::{REVEAL_AHEAD, SuperSeeder};
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::Metainfo;
 use crate::common::wire::BlockRef;
@@ -154,6 +154,17 @@ pub struct TorrentState {
     departed: BTreeMap<PeerKey, (String, String)>,
 }
 
+/// Super-seeding: shows a peer what it may take next, one piece while choked,
+/// REVEAL_AHEAD once it can download.
+fn reveal(ss: &mut Option<SuperSeeder>, picker: &PiecePicker, key: PeerKey, p: &PeerEntry) {
+    if let Some(ss) = ss {
+        let ahead = if p.am_choking { 1 } else { REVEAL_AHEAD };
+        for i in ss.top_up(key, &p.has, ahead, &|i| picker.availability(i)) {
+            let _ = p.tx.send(Outgoing::Have(i));
+        }
+    }
+}
+
 /// Ledger deltas gathered by a tick: (peer id, address, downloaded, uploaded).
 pub type LedgerDelta = ([u8; 20], String, u64, u64);
 
@@ -281,11 +292,9 @@ impl Torrent {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let st = &mut *st;
         let have = st.picker.have();
-        if let Some(ss) = &mut st.super_seed {
-            // Super-seeding: no bitfield, just the first few pieces to take.
-            for i in ss.top_up(key, &entry.has) {
-                let _ = entry.tx.send(Outgoing::Have(i));
-            }
+        if st.super_seed.is_some() {
+            // Super-seeding: no bitfield, just a piece to take.
+            reveal(&mut st.super_seed, &st.picker, key, &entry);
         } else if have.count() > 0 {
             let _ = entry.tx.send(Outgoing::Bitfield(have.as_bytes().to_vec()));
         }
@@ -353,11 +362,7 @@ impl Torrent {
         st.picker.add_peer(&has);
         p.has = has;
         Self::update_interest(&st.picker, p);
-        if let Some(ss) = &mut st.super_seed {
-            for i in ss.top_up(key, &p.has) {
-                let _ = p.tx.send(Outgoing::Have(i));
-            }
-        }
+        reveal(&mut st.super_seed, &st.picker, key, p);
         true
     }
 
@@ -375,11 +380,7 @@ impl Torrent {
             if !p.am_interested && !st.picker.have().get(piece as usize) {
                 Self::update_interest(&st.picker, p);
             }
-            if let Some(ss) = &mut st.super_seed {
-                for i in ss.top_up(key, &p.has) {
-                    let _ = p.tx.send(Outgoing::Have(i));
-                }
-            }
+            reveal(&mut st.super_seed, &st.picker, key, p);
         }
         true
     }
@@ -459,6 +460,11 @@ impl Torrent {
             } else {
                 Outgoing::Choke
             });
+            if unchoke {
+                reveal(&mut st.super_seed, &st.picker, *key, p);
+            } else if let Some(ss) = &mut st.super_seed {
+                ss.shrink(*key, 1);
+            }
             info!(
                 "{} {} on {}",
                 if unchoke { "unchoked" } else { "choked" },
