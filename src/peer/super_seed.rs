@@ -13,7 +13,7 @@ use super::piece_picker::PeerKey;
 use crate::common::bitfield::Bitfield;
 
 /// Pieces shown to a peer and not yet announced back by it.
-pub const REVEAL_AHEAD: usize = 1;
+pub const REVEAL_AHEAD: usize = 2;
 
 pub struct SuperSeeder {
     /// How many peers each piece has been shown to.
