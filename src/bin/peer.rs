@@ -117,7 +117,7 @@ fn main() -> ExitCode {
     let opts = Options {
         tracker,
         home: cli.home.clone(),
-        listen: cli.listen,
+        listen_port: cli.listen,
         upload_rate: cli.upload_rate,
         download_rate: cli.download_rate,
         upload_slots: cli.upload_slots,

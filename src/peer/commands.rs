@@ -2,7 +2,6 @@
 //! arguments; everything a user can ask for lives here.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -24,41 +23,25 @@ use crate::common::tracker_proto::SearchMatch;
 /// The listen port, for log lines: several peers often share one terminal.
 pub static LOG_PORT: AtomicU16 = AtomicU16::new(0);
 
-pub struct Options {
-    pub tracker: TrackerClient,
-    pub home: PathBuf,
-    pub listen: u16,
-    pub upload_rate: Option<u64>,
-    pub download_rate: Option<u64>,
-    pub upload_slots: usize,
-    pub connect: Vec<SocketAddr>,
+/// What every command starts from: the engine's configuration.
+pub type Options = PeerConfig;
+
+/// Starts the engine and says where it listens (on stderr when stdout carries JSON).
+pub fn start_engine(opts: &Options, quiet: bool) -> Result<Arc<Engine>, PeerError> {
+    let engine = start_engine_silently(opts)?;
+    let line = format!("peer listening on 0.0.0.0:{}", engine.listen_port);
+    if quiet {
+        eprintln!("{line}")
+    } else {
+        println!("{line}")
+    }
+    Ok(engine)
 }
 
-impl Options {
-    pub fn start_engine(&self, quiet: bool) -> Result<Arc<Engine>, PeerError> {
-        let engine = self.start_engine_silently()?;
-        let line = format!("peer listening on 0.0.0.0:{}", engine.listen_port);
-        if quiet {
-            eprintln!("{line}")
-        } else {
-            println!("{line}")
-        }
-        Ok(engine)
-    }
-
-    pub fn start_engine_silently(&self) -> Result<Arc<Engine>, PeerError> {
-        let engine = Engine::start(PeerConfig {
-            tracker: self.tracker.clone(),
-            home: self.home.clone(),
-            listen_port: self.listen,
-            upload_rate: self.upload_rate,
-            download_rate: self.download_rate,
-            upload_slots: self.upload_slots,
-            connect: self.connect.clone(),
-        })?;
-        LOG_PORT.store(engine.listen_port, Ordering::Relaxed);
-        Ok(engine)
-    }
+pub fn start_engine_silently(opts: &Options) -> Result<Arc<Engine>, PeerError> {
+    let engine = Engine::start(opts.clone())?;
+    LOG_PORT.store(engine.listen_port, Ordering::Relaxed);
+    Ok(engine)
 }
 
 /// SIGINT and SIGTERM, delivered on a channel.
@@ -80,7 +63,7 @@ pub fn signals() -> Receiver<i32> {
 /// `serve`: share `upload/` and finished downloads until SIGINT/SIGTERM.
 pub fn serve(opts: &Options) -> Result<(), PeerError> {
     let sig = signals();
-    let engine = opts.start_engine(false)?;
+    let engine = start_engine(opts, false)?;
     let mut sharer = Sharer::new(engine.clone());
     sharer.republish_all();
     let shared = sharer.scan();
@@ -291,7 +274,7 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
         (None, Some(target)) => resolve(&opts.tracker, target)?,
         (None, None) => return Err(PeerError::NoMatch(String::new())),
     };
-    let engine = opts.start_engine(args.json)?;
+    let engine = start_engine(opts, args.json)?;
     save_torrent(&engine.home.torrents, &meta, &bytes)?;
     if args.seed {
         let mut sharer = Sharer::new(engine.clone());

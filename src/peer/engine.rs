@@ -28,6 +28,7 @@ use crate::common::tracker_proto::{Announce, Event};
 const MAX_DIALLED: usize = 40;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+#[derive(Clone)]
 pub struct PeerConfig {
     pub tracker: TrackerClient,
     pub home: PathBuf,

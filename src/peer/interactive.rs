@@ -66,7 +66,7 @@ struct Ui {
 }
 
 pub fn run(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
-    let engine = opts.start_engine_silently()?;
+    let engine = commands::start_engine_silently(opts)?;
     let sig = commands::signals();
     {
         // SIGTERM (or SIGINT outside the prompt) leaves as gracefully as `quit`.

@@ -40,7 +40,13 @@ impl SuperSeeder {
 
     /// Tops the peer up to `ahead` pending pieces, least shown first, then least
     /// held by connected peers; returns the ones to announce with `have`.
-    pub fn top_up(&mut self, peer: PeerKey, peer_has: &Bitfield, ahead: usize, held_by: &dyn Fn(usize) -> u32) -> Vec<u32> {
+    pub fn top_up(
+        &mut self,
+        peer: PeerKey,
+        peer_has: &Bitfield,
+        ahead: usize,
+        held_by: &dyn Fn(usize) -> u32,
+    ) -> Vec<u32> {
         if self.open.contains(&peer) {
             return Vec::new();
         }
@@ -177,6 +183,9 @@ mod tests {
         assert_eq!(first, vec![2, 3]);
         s.shrink(1, 1);
         let other = s.top_up(2, &none, 1, &held);
-        assert!(other == vec![2] || other == vec![3], "the given-back piece is shown again: {other:?}");
+        assert!(
+            other == vec![2] || other == vec![3],
+            "the given-back piece is shown again: {other:?}"
+        );
     }
 }
