@@ -76,6 +76,31 @@ impl Response {
     }
 }
 
+/// Asks the kernel to complete `accept` only once the client's request has
+/// arrived, so a worker wakes once per connection, not once for the connection
+/// and again for its request. Most trackers' clients send at once; one that
+/// does not is accepted after a second anyway.
+fn defer_accept(listener: &TcpListener) {
+    use std::os::fd::AsRawFd;
+    let secs: libc::c_int = 1;
+    // SAFETY: a valid socket descriptor and a c_int option of the right size.
+    let rc = unsafe {
+        libc::setsockopt(
+            listener.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_DEFER_ACCEPT,
+            (&secs as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc != 0 {
+        debug!(
+            "TCP_DEFER_ACCEPT not available: {}",
+            io::Error::last_os_error()
+        );
+    }
+}
+
 impl Tracker {
     pub fn open(
         data_dir: &std::path::Path,
@@ -129,6 +154,7 @@ impl Tracker {
         // worker takes a connection while every other worker is busy, it starts
         // one more first, so long keep-alive connections never starve new ones
         // (up to MAX_CONNECTIONS workers, which then never exit).
+        defer_accept(&listener);
         let listener = Arc::new(listener);
         let pool = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         for _ in 0..INITIAL_WORKERS {
