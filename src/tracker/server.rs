@@ -76,29 +76,55 @@ impl Response {
     }
 }
 
-/// Asks the kernel to complete `accept` only once the client's request has
-/// arrived, so a worker wakes once per connection, not once for the connection
-/// and again for its request. Most trackers' clients send at once; one that
-/// does not is accepted after a second anyway.
-fn defer_accept(listener: &TcpListener) {
+/// Sets, once on the listener, what every connection needs. Linux copies the
+/// listener's options to the sockets it accepts, so this saves two system calls
+/// a connection. Returns false if the per-connection options must be set on
+/// each connection instead.
+///
+/// TCP_DEFER_ACCEPT makes the kernel complete `accept` only once the client's
+/// request has arrived, so a worker wakes once per connection, not once for the
+/// connection and again for its request.
+fn tune_listener(listener: &TcpListener) -> bool {
     use std::os::fd::AsRawFd;
-    let secs: libc::c_int = 1;
-    // SAFETY: a valid socket descriptor and a c_int option of the right size.
-    let rc = unsafe {
-        libc::setsockopt(
-            listener.as_raw_fd(),
-            libc::IPPROTO_TCP,
-            libc::TCP_DEFER_ACCEPT,
-            (&secs as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+    let fd = listener.as_raw_fd();
+    let set = |level: libc::c_int, name: libc::c_int, value: &[u8]| {
+        // SAFETY: a valid socket descriptor, and a value of the size the option takes.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                level,
+                name,
+                value.as_ptr().cast(),
+                value.len() as libc::socklen_t,
+            ) == 0
+        }
+    };
+    let one: libc::c_int = 1;
+    let timeout = libc::timeval {
+        tv_sec: IDLE_TIMEOUT.as_secs() as libc::time_t,
+        tv_usec: 0,
+    };
+    // SAFETY: both are plain C values viewed as bytes.
+    let (one, timeout) = unsafe {
+        (
+            std::slice::from_raw_parts(
+                (&one as *const libc::c_int).cast::<u8>(),
+                std::mem::size_of::<libc::c_int>(),
+            ),
+            std::slice::from_raw_parts(
+                (&timeout as *const libc::timeval).cast::<u8>(),
+                std::mem::size_of::<libc::timeval>(),
+            ),
         )
     };
-    if rc != 0 {
+    if !set(libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, one) {
         debug!(
             "TCP_DEFER_ACCEPT not available: {}",
             io::Error::last_os_error()
         );
     }
+    set(libc::IPPROTO_TCP, libc::TCP_NODELAY, one)
+        && set(libc::SOL_SOCKET, libc::SO_RCVTIMEO, timeout)
 }
 
 impl Tracker {
@@ -154,11 +180,11 @@ impl Tracker {
         // worker takes a connection while every other worker is busy, it starts
         // one more first, so long keep-alive connections never starve new ones
         // (up to MAX_CONNECTIONS workers, which then never exit).
-        defer_accept(&listener);
+        let inherited = tune_listener(&listener);
         let listener = Arc::new(listener);
         let pool = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
         for _ in 0..INITIAL_WORKERS {
-            Self::spawn_worker(self, &listener, &pool);
+            Self::spawn_worker(self, &listener, &pool, inherited);
         }
     }
 
@@ -166,6 +192,7 @@ impl Tracker {
         self: &Arc<Self>,
         listener: &Arc<TcpListener>,
         pool: &Arc<(AtomicUsize, AtomicUsize)>,
+        inherited: bool,
     ) {
         if pool.0.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
             pool.0.fetch_sub(1, Ordering::AcqRel);
@@ -181,9 +208,9 @@ impl Tracker {
                         continue;
                     };
                     if busy.fetch_add(1, Ordering::AcqRel) + 1 >= workers.load(Ordering::Acquire) {
-                        t.spawn_worker(&listener, &shared);
+                        t.spawn_worker(&listener, &shared, inherited);
                     }
-                    if let Err(e) = t.handle_connection(stream, addr.ip()) {
+                    if let Err(e) = t.handle_connection(stream, addr.ip(), inherited) {
                         debug!("connection ended: {e}");
                     }
                     busy.fetch_sub(1, Ordering::AcqRel);
@@ -194,10 +221,17 @@ impl Tracker {
         }
     }
 
-    fn handle_connection(&self, mut stream: TcpStream, peer: IpAddr) -> io::Result<()> {
+    fn handle_connection(
+        &self,
+        mut stream: TcpStream,
+        peer: IpAddr,
+        inherited: bool,
+    ) -> io::Result<()> {
         // Replies are small and written whole, so only reads need a timeout.
-        stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
-        stream.set_nodelay(true)?;
+        if !inherited {
+            stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
+            stream.set_nodelay(true)?;
+        }
         let peer_ip = match peer {
             IpAddr::V4(ip) => ip,
             IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
