@@ -204,6 +204,9 @@ fn source_ids(summary: &Value) -> Vec<(String, u64)> {
 
 // ---------------------------------------------------------------- ours → stock
 
+/// Our handshake's reserved bytes: only BEP 10, the extension protocol (byte 5, 0x10).
+const OUR_RESERVED: [u8; 8] = [0, 0, 0, 0, 0, 0x10, 0, 0];
+
 #[test]
 fn ours_to_aria2c() {
     require("aria2c", "aria2");
@@ -656,8 +659,8 @@ fn our_seeder_serves_a_peer_speaking_every_common_extension() {
     let (reserved, info_hash) = scripted::read_handshake(&mut s);
     assert_eq!(info_hash, meta.info_hash.0);
     assert_eq!(
-        reserved, [0; 8],
-        "our handshake claims no extension we do not honour"
+        reserved, OUR_RESERVED,
+        "our handshake claims only the extension protocol, which we use for listen ports"
     );
     scripted::send(&mut s, &scripted::chatter());
     scripted::send(&mut s, &scripted::msg(2, &[]));
@@ -703,7 +706,7 @@ fn our_download_takes_a_lazy_bitfield_and_chatter_from_a_seeder() {
         let (mut s, _) = listener.accept().unwrap();
         s.set_read_timeout(Some(scripted::TIMEOUT)).unwrap();
         let (reserved, got) = scripted::read_handshake(&mut s);
-        assert_eq!((reserved, got), ([0; 8], info_hash));
+        assert_eq!((reserved, got), (OUR_RESERVED, info_hash));
         scripted::send(
             &mut s,
             &scripted::handshake(&info_hash, b"-XX0100-scriptedseed"),

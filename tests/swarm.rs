@@ -137,13 +137,33 @@ fn six_leechers_feed_each_other() {
     let homes: Vec<_> = (0..N)
         .map(|i| dir.path().join(format!("leecher{i}")))
         .collect();
+    // Fixed listen ports, so every source can be checked to be a listen address.
+    let ports: Vec<u16> = (0..N)
+        .map(|_| {
+            std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port()
+        })
+        .collect();
     let children: Vec<Child> = homes
         .iter()
-        .map(|h| {
+        .zip(&ports)
+        .map(|(h, port)| {
+            let port = port.to_string();
             spawn_peer(
                 tr.port,
                 h,
-                &["--upload-rate", "512K", "download", "crowd.bin", "--json"],
+                &[
+                    "--listen",
+                    &port,
+                    "--upload-rate",
+                    "512K",
+                    "download",
+                    "crowd.bin",
+                    "--json",
+                ],
             )
         })
         .collect();
@@ -159,6 +179,18 @@ fn six_leechers_feed_each_other() {
             .filter(|s| s["addr"] != seeder_addr.as_str())
             .map(|s| s["bytes"].as_u64().unwrap())
             .sum();
+        // Peers that dialled us are credited under their listen port (BEP 10 `p`).
+        let listen: Vec<String> = ports
+            .iter()
+            .map(|p| format!("127.0.0.1:{p}"))
+            .chain([seeder_addr.clone()])
+            .collect();
+        for src in j["sources"].as_array().unwrap() {
+            assert!(
+                listen.contains(&src["addr"].as_str().unwrap().to_owned()),
+                "{src} is not a listen address: {j}"
+            );
+        }
         assert!(
             from_others > 0,
             "{} received only from the seeder: {j}",

@@ -9,6 +9,37 @@ pub const PROTOCOL: &[u8; 19] = b"BitTorrent protocol";
 pub const HANDSHAKE_LEN: usize = 68;
 /// The largest block we serve or accept; requests for more are refused (BEP 3 suggests 16 KiB).
 pub const MAX_BLOCK: u32 = 128 * 1024;
+/// BEP 10: byte 5 of the reserved bytes, bit 0x10, announces the extension protocol.
+pub const EXTENSION_PROTOCOL: (usize, u8) = (5, 0x10);
+
+/// Whether a handshake's reserved bytes announce the BEP 10 extension protocol.
+pub fn supports_extensions(reserved: &[u8; 8]) -> bool {
+    reserved[EXTENSION_PROTOCOL.0] & EXTENSION_PROTOCOL.1 != 0
+}
+
+/// Our BEP 10 handshake: no extension messages, only our listen port (`p`), so
+/// a peer that dialled us can be told apart from its ephemeral port.
+pub fn extension_handshake(listen_port: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    super::bencode::Encoder::new(&mut out)
+        .begin_dict()
+        .str("m")
+        .begin_dict()
+        .end()
+        .str("p")
+        .int(listen_port as i64)
+        .str("v")
+        .str(concat!("swarmshare ", env!("CARGO_PKG_VERSION")))
+        .end();
+    out
+}
+
+/// The listen port (`p`) in a peer's BEP 10 handshake, if it gives one.
+pub fn listen_port_of(extension_handshake: &[u8]) -> Option<u16> {
+    let v = super::bencode::decode(extension_handshake).ok()?;
+    let p = v.as_dict()?.get("p")?.as_int()?;
+    u16::try_from(p).ok().filter(|&p| p != 0)
+}
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum WireError {
@@ -81,7 +112,12 @@ pub enum Message<'a> {
     HaveNone,
     Reject(BlockRef),
     AllowedFast(u32),
-    /// BEP 10 extended messages, and any id we do not know: ignored.
+    /// BEP 10 extended message: `id` 0 is the extension handshake.
+    Extended {
+        id: u8,
+        payload: &'a [u8],
+    },
+    /// Any id we do not know: ignored.
     Other(u8),
 }
 
@@ -135,6 +171,13 @@ pub fn decode(frame: &[u8]) -> Result<Message<'_>, WireError> {
         15 => want(0, "have none has a payload").map(|_| Message::HaveNone)?,
         16 => want(12, "reject is not 12 bytes").map(|_| Message::Reject(block(p)))?,
         17 => want(4, "allowed fast is not 4 bytes").map(|_| Message::AllowedFast(u32_at(p, 0)))?,
+        20 => {
+            let (&ext, payload) = p.split_first().ok_or(WireError::Malformed {
+                id,
+                why: "extended message has no id",
+            })?;
+            Message::Extended { id: ext, payload }
+        }
         other => Message::Other(other),
     })
 }
@@ -175,6 +218,7 @@ pub fn encode(msg: &Message<'_>, out: &mut Vec<u8>) {
         Message::HaveNone => simple(out, 15, &[]),
         Message::Reject(b) => simple(out, 16, &[&block(b)]),
         Message::AllowedFast(i) => simple(out, 17, &[&i.to_be_bytes()]),
+        Message::Extended { id, payload } => simple(out, 20, &[&[*id], payload]),
         Message::Other(id) => simple(out, *id, &[]),
     }
 }
@@ -250,7 +294,14 @@ mod tests {
 
     #[test]
     fn unknown_and_extended_ids_are_tolerated() {
-        assert_eq!(decode(&[20, 0, b'd', b'e']).unwrap(), Message::Other(20));
+        assert_eq!(
+            decode(&[20, 0, b'd', b'e']).unwrap(),
+            Message::Extended {
+                id: 0,
+                payload: b"de"
+            }
+        );
+        assert!(decode(&[20]).is_err());
         assert_eq!(decode(&[99]).unwrap(), Message::Other(99));
     }
 
@@ -292,5 +343,19 @@ mod tests {
             &mut out,
         );
         assert_eq!(&out[..13], &piece_header(5, 32768, 10));
+    }
+
+    #[test]
+    fn extension_handshake_carries_the_listen_port() {
+        let h = extension_handshake(6881);
+        assert_eq!(listen_port_of(&h), Some(6881));
+        assert_eq!(listen_port_of(b"d1:md11:ut_metadatai2ee"), None);
+        assert_eq!(listen_port_of(b"d1:pi70000ee"), None);
+        assert_eq!(listen_port_of(b"garbage"), None);
+        let mut reserved = [0u8; 8];
+        assert!(!supports_extensions(&reserved));
+        reserved[5] = 0x10;
+        assert!(supports_extensions(&reserved));
+        round_trip(Message::Extended { id: 0, payload: &h });
     }
 }

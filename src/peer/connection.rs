@@ -53,10 +53,13 @@ pub fn write_handshake(
     info_hash: [u8; 20],
     peer_id: [u8; 20],
 ) -> io::Result<()> {
-    // No reserved bits: we honour no extension, so we claim none.
+    // One reserved bit: the BEP 10 extension protocol, used only to exchange
+    // listen ports. We honour nothing else, so we claim nothing else.
+    let mut reserved = [0u8; 8];
+    reserved[wire::EXTENSION_PROTOCOL.0] |= wire::EXTENSION_PROTOCOL.1;
     stream.write_all(
         &Handshake {
-            reserved: [0; 8],
+            reserved,
             info_hash,
             peer_id,
         }
@@ -182,6 +185,8 @@ pub struct Connection {
     pub peer_id: [u8; 20],
     pub addr: SocketAddr,
     pub outbound: bool,
+    /// The peer's handshake announced the BEP 10 extension protocol.
+    pub extensions: bool,
 }
 
 /// What the reader half of a connection works with.
@@ -207,6 +212,7 @@ impl Connection {
             peer_id,
             addr,
             outbound,
+            extensions,
         } = self;
         let _ = stream.set_nodelay(true);
         let (Ok(write_half), Ok(shared_half)) = (stream.try_clone(), stream.try_clone()) else {
@@ -232,6 +238,12 @@ impl Connection {
                 return;
             }
         };
+        if extensions {
+            let _ = tx.send(Outgoing::Extended(
+                0,
+                wire::extension_handshake(engine.listen_port),
+            ));
+        }
         let writer = {
             let (engine, torrent, shared) = (engine.clone(), torrent.clone(), shared.clone());
             std::thread::Builder::new()
@@ -329,6 +341,11 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
                 dl.last_progress = Instant::now();
                 torrent.on_peer_choke(key, false, &[]);
             }
+            Message::Extended { id: 0, payload } => {
+                if let Some(port) = wire::listen_port_of(payload) {
+                    torrent.on_listen_port(key, port);
+                }
+            }
             Message::Interested => torrent.on_interest(key, true),
             Message::NotInterested => torrent.on_interest(key, false),
             Message::Have(i) => {
@@ -373,6 +390,7 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
             | Message::Suggest(_)
             | Message::Reject(_)
             | Message::AllowedFast(_)
+            | Message::Extended { .. }
             | Message::Other(_) => {}
         }
         fill_pipeline(link, dl);
@@ -602,6 +620,7 @@ fn encode_outgoing(
         Outgoing::Request(b) => Message::Request(b),
         Outgoing::Cancel(b) => Message::Cancel(b),
         Outgoing::Bitfield(ref bytes) => Message::Bitfield(bytes),
+        Outgoing::Extended(id, ref payload) => Message::Extended { id, payload },
     };
     wire::encode(&msg, out);
     Ok(())

@@ -23,6 +23,7 @@ use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::rate::TokenBucket;
 use crate::common::tracker_proto::{Announce, Event};
+use crate::common::wire::supports_extensions;
 
 /// Outbound connections per torrent; inbound ones are not limited here.
 const MAX_DIALLED: usize = 40;
@@ -382,6 +383,7 @@ impl Engine {
             peer_id: hs.peer_id,
             addr,
             outbound: false,
+            extensions: supports_extensions(&hs.reserved),
         }
         .run();
     }
@@ -391,7 +393,7 @@ impl Engine {
         let spawned = std::thread::Builder::new()
             .name(format!("dial {addr}"))
             .spawn(move || {
-                let result = (|| -> std::io::Result<(TcpStream, [u8; 20])> {
+                let result = (|| -> std::io::Result<(TcpStream, [u8; 20], bool)> {
                     let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
                     s.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
                     write_handshake(&mut s, torrent.meta.info_hash.0, e.peer_id)?;
@@ -400,11 +402,11 @@ impl Engine {
                         return Err(std::io::Error::other("wrong torrent, or ourselves"));
                     }
                     s.set_write_timeout(None)?;
-                    Ok((s, hs.peer_id))
+                    Ok((s, hs.peer_id, supports_extensions(&hs.reserved)))
                 })();
                 let ok = result.is_ok();
                 match result {
-                    Ok((stream, peer_id)) => {
+                    Ok((stream, peer_id, extensions)) => {
                         Connection {
                             engine: e.clone(),
                             torrent: torrent.clone(),
@@ -412,6 +414,7 @@ impl Engine {
                             peer_id,
                             addr,
                             outbound: true,
+                            extensions,
                         }
                         .run();
                     }
@@ -475,7 +478,12 @@ impl Engine {
             if st.paused {
                 return;
             }
-            let connected: Vec<SocketAddr> = st.peers.values().map(|p| p.addr).collect();
+            let connected: Vec<SocketAddr> = st
+                .peers
+                .values()
+                .flat_map(|p| [Some(p.addr), p.listen_addr])
+                .flatten()
+                .collect();
             let dialled = st.peers.values().filter(|p| p.outbound).count();
             let mut due = Vec::new();
             for (addr, a) in st.addrs.iter_mut() {

@@ -41,6 +41,8 @@ pub enum Outgoing {
     Cancel(BlockRef),
     /// Serve a block the peer requested: the writer reads it from disk itself.
     Block(BlockRef),
+    /// A BEP 10 extended message (id 0: the extension handshake).
+    Extended(u8, Vec<u8>),
 }
 
 /// Counters and signals a connection's two threads share without the torrent lock.
@@ -90,6 +92,9 @@ pub struct PeerEntry {
     pub rate_from: u64,
     pub rate_to: u64,
     pub pieces_from: u32,
+    /// Where the peer accepts connections, from its BEP 10 handshake: for a peer
+    /// that dialled us, `addr` is only its ephemeral port.
+    pub listen_addr: Option<SocketAddr>,
     /// Byte counts at the last rate sample.
     seen_down: u64,
     seen_up: u64,
@@ -99,6 +104,11 @@ pub struct PeerEntry {
 }
 
 impl PeerEntry {
+    /// The address to credit for what this peer sent: where it listens, if known.
+    pub fn source_addr(&self) -> String {
+        self.listen_addr.unwrap_or(self.addr).to_string()
+    }
+
     /// Bytes exchanged since the ledger last heard of this peer.
     fn unbooked(&mut self) -> Option<LedgerDelta> {
         let down = self.shared.downloaded.load(Ordering::Relaxed);
@@ -329,7 +339,7 @@ impl Torrent {
         }
         info!("peer {} left {}", p.addr, self.meta.name);
         st.departed
-            .insert(key, (p.addr.to_string(), peer_id_text(&p.peer_id)));
+            .insert(key, (p.source_addr(), peer_id_text(&p.peer_id)));
         while st.departed.len() > 64 {
             st.departed.pop_first();
         }
@@ -383,6 +393,13 @@ impl Torrent {
             reveal(&mut st.super_seed, &st.picker, key, p);
         }
         true
+    }
+
+    /// The peer told us its listen port (BEP 10 `p`).
+    pub fn on_listen_port(&self, key: PeerKey, port: u16) {
+        if let Some(p) = self.lock().peers.get_mut(&key) {
+            p.listen_addr = Some(SocketAddr::new(p.addr.ip(), port));
+        }
     }
 
     pub fn on_peer_choke(&self, key: PeerKey, choking: bool, released: &[u32]) {
@@ -510,7 +527,7 @@ impl Torrent {
         let (addr, peer_id) = match st.peers.get_mut(&key) {
             Some(p) => {
                 p.pieces_from += 1;
-                (p.addr.to_string(), peer_id_text(&p.peer_id))
+                (p.source_addr(), peer_id_text(&p.peer_id))
             }
             None => st
                 .departed
@@ -682,6 +699,7 @@ impl Torrent {
             rate_from: 0,
             rate_to: 0,
             pieces_from: 0,
+            listen_addr: None,
             seen_down: 0,
             seen_up: 0,
             booked_down: 0,
