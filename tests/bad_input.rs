@@ -293,3 +293,101 @@ fn wrong_arguments_and_busy_resources_are_clear_errors() {
         stderr(&out)
     );
 }
+
+/// A seeder that claims every piece and answers every request with zeros.
+fn lying_seeder(info_hash: [u8; 20], served: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let served = served.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut hs = [0u8; 68];
+                if s.read_exact(&mut hs).is_err() {
+                    return;
+                }
+                let mut reply = vec![19u8];
+                reply.extend_from_slice(b"BitTorrent protocol");
+                reply.extend_from_slice(&[0; 8]);
+                reply.extend_from_slice(&info_hash);
+                reply.extend_from_slice(b"-XX0000-liar-liar-00");
+                // A bitfield of every piece (64 pieces: 8 bytes of ones).
+                reply.extend_from_slice(&[0, 0, 0, 9, 5]);
+                reply.extend_from_slice(&[0xff; 8]);
+                if s.write_all(&reply).is_err() {
+                    return;
+                }
+                loop {
+                    let mut len = [0u8; 4];
+                    if s.read_exact(&mut len).is_err() {
+                        return;
+                    }
+                    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+                    if s.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    let answer = match body.first() {
+                        Some(2) => vec![0, 0, 0, 1, 1],
+                        Some(6) if body.len() == 13 => {
+                            let n = u32::from_be_bytes(body[9..13].try_into().unwrap());
+                            let mut m = (9 + n).to_be_bytes().to_vec();
+                            m.push(7);
+                            m.extend_from_slice(&body[1..9]);
+                            m.extend(std::iter::repeat_n(0u8, n as usize));
+                            served.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            m
+                        }
+                        _ => continue,
+                    };
+                    if s.write_all(&answer).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+#[test]
+fn bad_pieces_are_refetched_and_their_sender_banned() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("t"), 5);
+    let a = home(dir.path(), "a");
+    let content = data(1 << 20, 12);
+    write(&a.join("upload/honest.bin"), &content);
+    // The honest seeder is slow, so the liar gets asked for many pieces.
+    let _s = serve(tr.port, &a, &["--upload-rate", "256K"]);
+    wait_listed(tr.port, "honest", 1);
+    let key = search(tr.port, "honest").results[0].key.clone();
+    let hash: [u8; 20] = (0..40)
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&key[i..i + 2], 16).unwrap())
+        .collect::<Vec<u8>>()
+        .try_into()
+        .unwrap();
+    let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let liar = lying_seeder(hash, served.clone());
+
+    let liar_addr = format!("127.0.0.1:{liar}");
+    let c = dir.path().join("c");
+    let out = peer_cmd(tr.port, &c, &["--connect", &liar_addr, "download", "honest.bin", "--json"], T);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(std::fs::read(c.join("downloads/honest.bin")).unwrap(), content, "no bad piece kept");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let from_liar: u64 = summary["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["addr"] == liar_addr.as_str())
+        .map(|s| s["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(from_liar, 0, "nothing from the liar counts: {summary}");
+    let lies = served.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(lies >= 3, "the liar was asked ({lies} blocks) and refused");
+    // Banned after three bad pieces: it cannot have been asked for much more
+    // than three pieces plus what was in flight when the third failed.
+    assert!(lies < 64, "the liar kept being asked: {lies} blocks");
+}
