@@ -295,7 +295,10 @@ fn wrong_arguments_and_busy_resources_are_clear_errors() {
 }
 
 /// A seeder that claims every piece and answers every request with zeros.
-fn lying_seeder(info_hash: [u8; 20], served: std::sync::Arc<std::sync::atomic::AtomicUsize>) -> u16 {
+fn lying_seeder(
+    info_hash: [u8; 20],
+    served: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
@@ -373,9 +376,18 @@ fn bad_pieces_are_refetched_and_their_sender_banned() {
 
     let liar_addr = format!("127.0.0.1:{liar}");
     let c = dir.path().join("c");
-    let out = peer_cmd(tr.port, &c, &["--connect", &liar_addr, "download", "honest.bin", "--json"], T);
+    let out = peer_cmd(
+        tr.port,
+        &c,
+        &["--connect", &liar_addr, "download", "honest.bin", "--json"],
+        T,
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    assert_eq!(std::fs::read(c.join("downloads/honest.bin")).unwrap(), content, "no bad piece kept");
+    assert_eq!(
+        std::fs::read(c.join("downloads/honest.bin")).unwrap(),
+        content,
+        "no bad piece kept"
+    );
     let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let from_liar: u64 = summary["sources"]
         .as_array()

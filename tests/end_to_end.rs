@@ -231,3 +231,32 @@ fn a_finished_download_whose_file_changed_is_checked_and_repaired() {
     );
     assert_eq!(std::fs::read(c.join("downloads/fix.bin")).unwrap(), content);
 }
+
+#[test]
+fn a_download_that_finds_no_peer_asks_again_soon() {
+    let dir = tempfile::tempdir().unwrap();
+    // A long interval: only an early re-announce can find the seeder in time.
+    let tr = tracker(&dir.path().join("tracker"), 600);
+    let a = home(dir.path(), "a");
+    let content = data(300_000, 7);
+    write(&a.join("upload/later.bin"), &content);
+    let mut first = serve(tr.port, &a, &[]);
+    wait_listed(tr.port, "later", 1);
+    assert!(first.terminate().success());
+    wait_listed(tr.port, "later", 0);
+
+    // The download starts with nobody to ask; the seeder comes back afterwards.
+    let c = dir.path().join("c");
+    let started = std::time::Instant::now();
+    let mut dl = spawn_peer(tr.port, &c, &["download", "later.bin", "--json"]);
+    wait_listed(tr.port, "later", 1);
+    let _again = serve(tr.port, &a, &[]);
+    let status = wait_with_deadline(&mut dl, Duration::from_secs(40))
+        .expect("download finished long before the 600 s interval");
+    assert!(status.success());
+    assert_eq!(
+        std::fs::read(c.join("downloads/later.bin")).unwrap(),
+        content
+    );
+    assert!(started.elapsed() < Duration::from_secs(40));
+}

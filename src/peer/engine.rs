@@ -48,6 +48,8 @@ struct AnnounceSchedule {
     completed_sent: bool,
     /// Began incomplete in this run, so its completion is news for the tracker.
     downloading: bool,
+    /// Announces in a row that left a download with no peer to talk to.
+    lonely: u32,
     failures: u32,
 }
 
@@ -547,13 +549,26 @@ impl Engine {
                             Instant::now()
                                 + Duration::from_secs(reply.interval.clamp(1, 3600) as u64),
                         );
-                        {
+                        let lonely = {
                             let mut st = t.lock();
                             for (addr, _) in reply.peers {
                                 if !self.is_self(&addr) {
                                     st.addrs.entry(SocketAddr::V4(addr)).or_default();
                                 }
                             }
+                            !st.picker.have().is_complete()
+                                && st.addrs.is_empty()
+                                && st.peers.is_empty()
+                        };
+                        // A download that knows no peer asks again soon, backing off,
+                        // rather than waiting a whole interval (often a seeder is just
+                        // about to announce).
+                        if lonely {
+                            s.lonely += 1;
+                            let soon = Duration::from_secs(1 << s.lonely.min(6));
+                            s.next_at = s.next_at.map(|n| n.min(Instant::now() + soon));
+                        } else {
+                            s.lonely = 0;
                         }
                         // Dial new peers now, not at the next tick: it is time to first byte.
                         drop(sch);
