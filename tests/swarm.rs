@@ -4,14 +4,14 @@
 
 mod support;
 
-use std::process::{Child, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 use support::*;
 
 const T: Duration = Duration::from_secs(120);
 
-fn finish(mut child: Child, what: &str) -> Output {
+fn finish(mut child: Spawned, what: &str) -> Output {
     let status =
         wait_with_deadline(&mut child, T).unwrap_or_else(|| panic!("{what} did not finish"));
     let mut stdout = Vec::new();
@@ -147,7 +147,7 @@ fn six_leechers_feed_each_other() {
                 .port()
         })
         .collect();
-    let children: Vec<Child> = homes
+    let children: Vec<Spawned> = homes
         .iter()
         .zip(&ports)
         .map(|(h, port)| {

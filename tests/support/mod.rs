@@ -189,8 +189,31 @@ pub fn run_bounded(mut cmd: Command, timeout: Duration) -> Output {
     }
 }
 
+/// A child process that is killed when dropped, so a failing test leaks nothing.
+pub struct Spawned(pub Child);
+
+impl std::ops::Deref for Spawned {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Spawned {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A spawned peer command running in the background, killed on drop.
-pub fn spawn_peer(tracker_port: u16, home: &Path, args: &[&str]) -> Child {
+pub fn spawn_peer(tracker_port: u16, home: &Path, args: &[&str]) -> Spawned {
     let mut cmd = Command::new(PEER);
     cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
         .arg(home)
@@ -199,7 +222,7 @@ pub fn spawn_peer(tracker_port: u16, home: &Path, args: &[&str]) -> Child {
         .stderr(Stdio::null())
         .stdin(Stdio::null())
         .env("RUST_LOG", "warn");
-    cmd.spawn().expect("spawn peer")
+    Spawned(cmd.spawn().expect("spawn peer"))
 }
 
 pub fn search(tracker_port: u16, q: &str) -> SearchReply {
