@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use support::*;
 use swarmshare::common::bencode::Encoder;
+use swarmshare::common::metainfo::InfoHash;
 
 const T: Duration = Duration::from_secs(30);
 
@@ -220,10 +221,7 @@ fn garbage_to_a_peer_is_dropped_and_it_keeps_serving() {
     let s = serve(tr.port, &a, &[]);
     wait_listed(tr.port, "solid", 1);
     let key = search(tr.port, "solid").results[0].key.clone();
-    let hash: Vec<u8> = (0..40)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&key[i..i + 2], 16).unwrap())
-        .collect();
+    let hash = InfoHash::from_hex(&key).unwrap().0;
     let addr: std::net::SocketAddr = ([127, 0, 0, 1], s.port).into();
     let mut handshake = vec![19u8];
     handshake.extend_from_slice(b"BitTorrent protocol");
@@ -365,12 +363,7 @@ fn bad_pieces_are_refetched_and_their_sender_banned() {
     let _s = serve(tr.port, &a, &["--upload-rate", "256K"]);
     wait_listed(tr.port, "honest", 1);
     let key = search(tr.port, "honest").results[0].key.clone();
-    let hash: [u8; 20] = (0..40)
-        .step_by(2)
-        .map(|i| u8::from_str_radix(&key[i..i + 2], 16).unwrap())
-        .collect::<Vec<u8>>()
-        .try_into()
-        .unwrap();
+    let hash = InfoHash::from_hex(&key).unwrap().0;
     let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let liar = lying_seeder(hash, served.clone());
 

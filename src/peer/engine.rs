@@ -2,7 +2,7 @@
 //! resume saves, redials), the announcer, and the set of torrents.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -509,9 +509,11 @@ impl Engine {
         }
     }
 
+    /// Our own address in a tracker's list. Only loopback and unspecified are
+    /// recognised: other local addresses would need an interface list, and a
+    /// connection to ourselves is refused at the handshake (same peer id) anyway.
     fn is_self(&self, a: &SocketAddrV4) -> bool {
-        a.port() == self.listen_port
-            && (a.ip().is_loopback() || a.ip().is_unspecified() || local_ipv4s().contains(a.ip()))
+        a.port() == self.listen_port && (a.ip().is_loopback() || a.ip().is_unspecified())
     }
 
     fn announcer_loop(self: Arc<Self>) {
@@ -606,9 +608,4 @@ fn data_present(downloads: &Path, meta: &Metainfo) -> bool {
         .iter()
         .zip(&meta.files)
         .any(|(p, f)| std::fs::metadata(p).is_ok_and(|m| m.len() == f.length && f.length > 0))
-}
-
-fn local_ipv4s() -> Vec<Ipv4Addr> {
-    // Without a crate for interface lists, loopback is what matters on one machine.
-    vec![Ipv4Addr::LOCALHOST]
 }
