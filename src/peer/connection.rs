@@ -15,6 +15,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use log::{debug, warn};
 
 use super::engine::Engine;
+use super::piece_buffer::PieceBuffer;
 use super::piece_picker::PeerKey;
 use super::torrent::{Outgoing, PeerShared, Torrent};
 use super::verifier::Job;
@@ -136,7 +137,7 @@ impl FrameReader {
 /// A piece this connection is fetching.
 struct Active {
     index: u32,
-    buf: Vec<u8>,
+    buf: PieceBuffer,
     next_offset: u32,
     received: u32,
     got: Vec<bool>,
@@ -150,7 +151,7 @@ struct Downloader {
     peer_choking: bool,
     timeouts: u32,
     snubbed_until: Option<Instant>,
-    spare: Vec<Vec<u8>>,
+    spare: Vec<PieceBuffer>,
     /// Bytes per second this peer delivers, smoothed; None until measured.
     rate: Option<f64>,
     window_start: Instant,
@@ -198,8 +199,8 @@ struct Link<'a> {
     /// The reader's own handle on the writer, so sending never takes the torrent lock.
     tx: Sender<Outgoing>,
     /// Piece buffers coming back from the verifier.
-    spare_tx: Sender<Vec<u8>>,
-    spare_rx: Receiver<Vec<u8>>,
+    spare_tx: Sender<PieceBuffer>,
+    spare_rx: Receiver<PieceBuffer>,
 }
 
 impl Connection {
@@ -512,9 +513,7 @@ fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
             break;
         };
         let mut buf = dl.spare.pop().unwrap_or_default();
-        // Every byte is overwritten by a block before the piece is hashed, so a
-        // reused buffer is not zeroed again.
-        buf.resize(meta.piece_len(index) as usize, 0);
+        buf.resize(meta.piece_len(index) as usize);
         let blocks = buf.len().div_ceil(BLOCK_SIZE as usize);
         dl.active.push(Active {
             index,

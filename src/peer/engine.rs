@@ -101,9 +101,7 @@ impl Engine {
             ledger: Mutex::new(ledger),
             shutdown: AtomicBool::new(false),
             wake_announcer: crossbeam_channel::bounded(1),
-            // One worker: it overlaps with the socket threads, and two writers of
-            // one file only take turns on its inode lock (measured: spinning).
-            verifier: Verifier::start(1),
+            verifier: Verifier::start(),
             home,
         });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {

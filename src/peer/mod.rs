@@ -12,6 +12,7 @@ pub mod error;
 pub mod home;
 pub mod interactive;
 pub mod ledger;
+pub mod piece_buffer;
 pub mod piece_picker;
 pub mod resume;
 pub mod share;

@@ -1,10 +1,21 @@
 //! Positional reads and writes of a torrent's bytes across its files.
 //! Pieces are addressed as one stream; a piece may span file boundaries.
+//!
+//! Verified pieces are written with direct I/O where the file system allows
+//! it. A download writes far more than anyone reads back soon, and through the
+//! page cache every 4 KiB costs a fresh page: on a VM whose free memory goes
+//! back to the host, first touch made a 1 GiB download spend 1 to 3 s in the
+//! kernel instead of 0.35 s, and its speed swing between 290 and 1,050 MB/s.
+//! Direct writes cost a DMA instead, and the file ends up on disk rather than
+//! dirty in memory. Reads stay buffered: seeding rereads the same pieces often.
 
 use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::piece_buffer::ALIGN;
 
 use sha1::{Digest, Sha1};
 
@@ -12,12 +23,16 @@ use crate::common::metainfo::Metainfo;
 
 struct Segment {
     file: File,
+    /// The same file opened for direct I/O, when the file system supports it.
+    direct: Option<File>,
     start: u64,
     length: u64,
 }
 
 pub struct Storage {
     segments: Vec<Segment>,
+    /// Cleared for good when a direct write is refused, as some file systems do.
+    direct_ok: AtomicBool,
     /// Where the data lives, for messages: the file, or the top folder.
     pub location: PathBuf,
 }
@@ -40,7 +55,12 @@ impl Storage {
             if file.metadata()?.len() != f.length {
                 file.set_len(f.length)?;
             }
-            files.push(file);
+            let direct = OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_DIRECT)
+                .open(p)
+                .ok();
+            files.push((file, direct));
         }
         Ok(Self::from_files(files, meta, downloads.join(&meta.name)))
     }
@@ -60,20 +80,21 @@ impl Storage {
                     format!("{} changed size", p.display()),
                 ));
             }
-            files.push(file);
+            files.push((file, None));
         }
         Ok(Self::from_files(files, meta, location))
     }
 
     /// Lays the files end to end, as the torrent's piece stream does.
-    fn from_files(files: Vec<File>, meta: &Metainfo, location: PathBuf) -> Storage {
+    fn from_files(files: Vec<(File, Option<File>)>, meta: &Metainfo, location: PathBuf) -> Storage {
         let mut start = 0;
         let segments = files
             .into_iter()
             .zip(&meta.files)
-            .map(|(file, f)| {
+            .map(|((file, direct), f)| {
                 let s = Segment {
                     file,
+                    direct,
                     start,
                     length: f.length,
                 };
@@ -81,25 +102,24 @@ impl Storage {
                 s
             })
             .collect();
-        Storage { segments, location }
+        Storage {
+            segments,
+            direct_ok: AtomicBool::new(true),
+            location,
+        }
     }
 
     fn each_segment(
         &self,
         offset: u64,
         len: usize,
-        mut f: impl FnMut(&File, u64, usize, usize) -> io::Result<()>,
+        mut f: impl FnMut(&Segment, u64, usize, usize) -> io::Result<()>,
     ) -> io::Result<()> {
         let end = offset + len as u64;
         for s in &self.segments {
             let (lo, hi) = (offset.max(s.start), end.min(s.start + s.length));
             if lo < hi {
-                f(
-                    &s.file,
-                    lo - s.start,
-                    (lo - offset) as usize,
-                    (hi - lo) as usize,
-                )?;
+                f(s, lo - s.start, (lo - offset) as usize, (hi - lo) as usize)?;
             }
         }
         Ok(())
@@ -107,14 +127,35 @@ impl Storage {
 
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let len = buf.len();
-        self.each_segment(offset, len, |file, at, from, n| {
-            file.read_exact_at(&mut buf[from..from + n], at)
+        self.each_segment(offset, len, |s, at, from, n| {
+            s.file.read_exact_at(&mut buf[from..from + n], at)
         })
     }
 
+    /// Writes `data` at `offset` in the piece stream. The whole aligned blocks
+    /// of each file's part go straight to disk when they can (memory from a
+    /// `PieceBuffer`, a file offset on a block boundary); the rest, such as a
+    /// file's last partial block, goes through the page cache.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
-        self.each_segment(offset, data.len(), |file, at, from, n| {
-            file.write_all_at(&data[from..from + n], at)
+        self.each_segment(offset, data.len(), |s, at, from, n| {
+            let part = &data[from..from + n];
+            let mut done = 0;
+            if let Some(direct) = &s.direct {
+                let aligned = at.is_multiple_of(ALIGN as u64)
+                    && (part.as_ptr() as usize).is_multiple_of(ALIGN);
+                let blocks = n / ALIGN * ALIGN;
+                if aligned && blocks > 0 && self.direct_ok.load(Ordering::Relaxed) {
+                    match direct.write_all_at(&part[..blocks], at) {
+                        Ok(()) => done = blocks,
+                        // The file system takes no direct I/O after all: from now on, buffered.
+                        Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                            self.direct_ok.store(false, Ordering::Relaxed);
+                        }
+                        Err(e) => return Err(e),
+                    }
+                }
+            }
+            s.file.write_all_at(&part[done..], at + done as u64)
         })
     }
 
@@ -174,5 +215,34 @@ mod tests {
             vec![2u8; 30_000]
         );
         assert!(dl.verify_piece(&meta, 1, &mut buf).unwrap());
+    }
+
+    /// Aligned pieces go the direct way and a file's ragged end the buffered
+    /// way; either way the bytes on disk are the piece's.
+    #[test]
+    fn aligned_pieces_write_through() {
+        use crate::peer::piece_buffer::PieceBuffer;
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        // Piece length 16 KiB; the file ends 100 bytes into a block.
+        let body: Vec<u8> = (0..3 * 16384 + 4096 + 100)
+            .map(|i| (i % 251) as u8)
+            .collect();
+        std::fs::write(src.join("f"), &body).unwrap();
+        let meta = Metainfo::from_bytes(
+            &crate::common::metainfo::create_single_file(&src.join("f"), "f", "x").unwrap(),
+        )
+        .unwrap();
+        let dl = Storage::open_for_download(&d.path().join("dl"), &meta).unwrap();
+        let mut buf = PieceBuffer::default();
+        for i in (0..meta.num_pieces() as u32).rev() {
+            let at = i as u64 * meta.piece_length;
+            let len = meta.piece_len(i) as usize;
+            buf.resize(len);
+            buf.copy_from_slice(&body[at as usize..at as usize + len]);
+            dl.write_at(at, &buf).unwrap();
+        }
+        assert_eq!(std::fs::read(d.path().join("dl/f")).unwrap(), body);
     }
 }
