@@ -8,6 +8,7 @@ here asserts: figures are printed and written to BENCHMARKS.md, never turned int
 
 import hashlib
 import json
+import mmap
 import os
 import random
 import re
@@ -452,8 +453,12 @@ def child_of(pid):
         return None
 
 
-def tcp_ceiling(path, size):
-    """Raw loopback TCP → file: sendfile on one side, recv_into + write on the other."""
+def tcp_ceiling(path, size, direct=False):
+    """Raw loopback TCP → file: sendfile on one side, recv_into + write on the other.
+
+    With direct=True the receiver writes whole MiB with O_DIRECT from page-aligned memory, as our
+    leecher does; buffered, every 4 KiB written takes a fresh page-cache page, which on a VM that
+    hands free memory back to its host is a slow first touch."""
     dst = path + ".tcp"
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
@@ -463,17 +468,26 @@ def tcp_ceiling(path, size):
 
     def receive():
         c, _ = srv.accept()
-        buf = bytearray(MIB)
+        buf = mmap.mmap(-1, MIB)  # page-aligned
         mv = memoryview(buf)
         got = 0
-        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | (os.O_DIRECT if direct else 0), 0o644)
+        fill = 0
         while got < size:
-            n = c.recv_into(buf)
+            n = c.recv_into(mv[fill:])
             if not n:
                 break
-            os.write(fd, mv[:n])
+            fill += n
             got += n
+            if fill == MIB or not direct:
+                os.write(fd, mv[:fill])
+                fill = 0
         os.close(fd)
+        if fill:  # a ragged end: direct I/O takes whole blocks only
+            with open(dst, "ab") as f:
+                f.write(mv[:fill])
+        mv.release()
+        buf.close()
         result["end"] = time.time()
         c.close()
 
@@ -554,7 +568,7 @@ def case_throughput(bench):
     for who in ("ours", "lt"):
         say("warm-up transfer: %s" % who)
         transfer(who, "warmup")
-    res = {"ours": [], "lt": [], "tcp": []}
+    res = {"ours": [], "lt": [], "tcp": [], "tcp_direct": []}
     for run in range(RUNS):
         order = ["ours", "lt"] if run % 2 == 0 else ["lt", "ours"]
         for who in order:
@@ -566,8 +580,11 @@ def case_throughput(bench):
             )
         res["tcp"].append(tcp_ceiling(big, size))
         os.sync()
-        say("run %d raw TCP → file %7.1f MB/s" % (run + 1, res["tcp"][-1]))
-    ceiling = median(res["tcp"])
+        res["tcp_direct"].append(tcp_ceiling(big, size, direct=True))
+        os.sync()
+        say("run %d raw TCP → file %7.1f MB/s buffered, %7.1f MB/s direct" % (run + 1, res["tcp"][-1], res["tcp_direct"][-1]))
+    # The ceiling is the better of the two ways to write what arrives.
+    ceiling = max(median(res["tcp"]), median(res["tcp_direct"]))
     seed_rss = {"ours": proc_status(ours_seed.pid, "VmHWM"), "lt": proc_status(lt_seed.pid, "VmHWM")}
     for p in (ours_seed, lt_seed, tr, ot):
         PROCS.stop(p)
@@ -595,13 +612,14 @@ def case_throughput(bench):
         a, b = max(r[k] for r in res["ours"]) / MIB, max(r[k] for r in res["lt"]) / MIB
         rows.append([label, fmt(a, 1), fmt(b, 1), fmt(ratio(a, b), 2) + "×"])
     rows.append(["each run, MB/s end to end", " ".join(fmt(r["mbps"], 0) for r in res["ours"]), " ".join(fmt(r["mbps"], 0) for r in res["lt"]), ""])
-    rows.append(["raw loopback TCP → file, same runs (MB/s)", fmt(ceiling), "", ""])
+    rows.append(["raw loopback TCP → file, buffered writes, same runs (MB/s)", fmt(median(res["tcp"])), "", ""])
+    rows.append(["raw loopback TCP → file, O_DIRECT writes, same runs (MB/s)", fmt(median(res["tcp_direct"])), "", ""])
     mb_ratio = ratio(med("ours", "mbps"), med("lt", "mbps"))
     cpu_ratio = ratio(med("ours", "cpu"), med("lt", "cpu"))
     ttfb = med("ours", "ttfb")
     targets = [
         ("MB/s ≥ 1.5× libtorrent", mb_ratio is not None and mb_ratio >= 1.5, "%.2f×" % (mb_ratio or 0)),
-        ("≥ 45% of raw TCP", med("ours", "mbps") >= 0.45 * ceiling, "%.0f%%" % (100 * med("ours", "mbps") / ceiling)),
+        ("≥ 45% of raw TCP (the better of its two rows)", med("ours", "mbps") >= 0.45 * ceiling, "%.0f%%" % (100 * med("ours", "mbps") / ceiling)),
         ("first byte ≤ 0.1 s", ttfb is not None and ttfb <= 0.1, "%s s" % fmt(ttfb, 3)),
         ("leecher CPU ≤ libtorrent", cpu_ratio is not None and cpu_ratio <= 1.0, "%.2f×" % (cpu_ratio or 0)),
         ("peak RSS ≤ 32 MiB each side", max(lr_a, sr_a) <= 32, "%.1f / %.1f MiB" % (lr_a, sr_a)),
@@ -613,7 +631,8 @@ def case_throughput(bench):
         "run(s), alternating, medians. "
         "Time to first byte is read from the leecher's TCP socket (sock_diag). Peak RSS is the kernel's high-water "
         "mark; libtorrent's includes the Python interpreter and the file pages it maps, so its anonymous RSS "
-        "(sampled every 20 ms) is given too.\n\n"
+        "(sampled every 20 ms) is given too. Our leecher writes verified pieces with O_DIRECT, past the page cache; "
+        "libtorrent writes through its file mappings. The raw TCP ceiling is measured both ways.\n\n"
         % (SIZE_MIB, lt_version(), piece_len_text(torrent), "with its high_performance_seed settings" if LT_PRESET else "with default settings", RUNS)
         + table(["metric", "swarmshare", "libtorrent", "ours / lt"], rows)
         + "\n\n"
