@@ -396,3 +396,43 @@ fn bad_pieces_are_refetched_and_their_sender_banned() {
     // than three pieces plus what was in flight when the third failed.
     assert!(lies < 64, "the liar kept being asked: {lies} blocks");
 }
+
+/// Clients that connect and dawdle (half a request, nothing at all, an idle
+/// keep-alive connection) hold a thread each, never the tracker: an announce
+/// and a search from someone else are still answered at once.
+#[test]
+fn dawdling_clients_do_not_hold_up_the_tracker() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("t"), 5);
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], tr.port).into();
+    let mut held = Vec::new();
+    for start in [
+        &b"GET /announce?info_hash="[..],
+        b"",
+        b"GET /search?q=x HTTP/1.1\r\n\r\n",
+    ] {
+        for _ in 0..20 {
+            let mut s = TcpStream::connect(addr).unwrap();
+            s.write_all(start).unwrap();
+            held.push(s);
+        }
+    }
+    let hash = "%01".repeat(20);
+    let mut s = TcpStream::connect(addr).unwrap();
+    // Well inside the tracker's 15 s idle timeout, which would free a stuck acceptor.
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET /announce?info_hash={hash}&peer_id=-XX0000-000000000000&port=6881&left=0&compact=1 HTTP/1.1\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reply = String::new();
+    s.read_to_string(&mut reply)
+        .expect("the announce was answered while other clients dawdled");
+    assert!(
+        reply.starts_with("HTTP/1.1 200") && reply.contains("interval"),
+        "{reply}"
+    );
+    assert!(search(tr.port, "anything").results.is_empty());
+    drop(held);
+}

@@ -48,7 +48,13 @@ fn main() -> ExitCode {
         .map(|a| a.to_string())
         .unwrap_or_default();
     let t = tracker.clone();
-    std::thread::spawn(move || t.serve(listener));
+    if let Err(e) = std::thread::Builder::new()
+        .name("accept".into())
+        .spawn(move || t.serve(listener))
+    {
+        eprintln!("tracker_server: cannot start: {e}");
+        return ExitCode::FAILURE;
+    }
     println!("tracker listening on {local}");
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,

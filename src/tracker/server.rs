@@ -1,5 +1,6 @@
-//! The tracker's threaded HTTP shell: one thread per connection (bounded),
-//! keep-alive, and routes onto the pure registry and index.
+//! The tracker's threaded HTTP shell: an accepting thread that answers the
+//! common one-shot announce itself, a pool of threads for everything else (one
+//! per connection, bounded, keep-alive), and routes onto the pure registry and index.
 
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener, TcpStream};
@@ -8,6 +9,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::{Receiver, Sender};
 use log::{debug, info, warn};
 use thiserror::Error;
 
@@ -20,7 +22,7 @@ use crate::common::metainfo::InfoHash;
 use crate::common::tracker_proto::{Announce, SearchMatch, SearchReply, failure};
 
 const MAX_CONNECTIONS: usize = 1024;
-const INITIAL_WORKERS: usize = 8;
+const INITIAL_WORKERS: usize = 2;
 const IDLE_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Error)]
@@ -127,6 +129,100 @@ fn tune_listener(listener: &TcpListener) -> bool {
         && set(libc::SOL_SOCKET, libc::SO_RCVTIMEO, timeout)
 }
 
+/// Threads for the connections the acceptor does not answer itself: keep-alive
+/// clients, searches, publishes, slow senders. A worker serves one connection
+/// at a time, to its end. The pool grows whenever a connection would otherwise
+/// wait for a worker, up to MAX_CONNECTIONS workers, which never exit; past
+/// that, connections wait in the kernel's accept queue.
+struct Pool {
+    tracker: Arc<Tracker>,
+    tx: Sender<(TcpStream, Ipv4Addr, Vec<u8>)>,
+    rx: Receiver<(TcpStream, Ipv4Addr, Vec<u8>)>,
+    workers: usize,
+    idle: Arc<AtomicUsize>,
+    inherited: bool,
+}
+
+impl Pool {
+    fn new(tracker: &Arc<Tracker>, inherited: bool) -> Pool {
+        let (tx, rx) = crossbeam_channel::bounded(MAX_CONNECTIONS);
+        let mut pool = Pool {
+            tracker: Arc::clone(tracker),
+            tx,
+            rx,
+            workers: 0,
+            idle: Arc::new(AtomicUsize::new(0)),
+            inherited,
+        };
+        for _ in 0..INITIAL_WORKERS {
+            pool.spawn();
+        }
+        pool
+    }
+
+    fn hand_off(&mut self, stream: TcpStream, peer_ip: Ipv4Addr, read: Vec<u8>) {
+        if self.tx.len() >= self.idle.load(Ordering::Acquire) {
+            self.spawn();
+        }
+        let _ = self.tx.send((stream, peer_ip, read));
+    }
+
+    fn spawn(&mut self) {
+        if self.workers >= MAX_CONNECTIONS {
+            return;
+        }
+        let (t, rx, idle, inherited) = (
+            Arc::clone(&self.tracker),
+            self.rx.clone(),
+            Arc::clone(&self.idle),
+            self.inherited,
+        );
+        let spawned = std::thread::Builder::new()
+            .name("http".into())
+            .spawn(move || {
+                loop {
+                    idle.fetch_add(1, Ordering::AcqRel);
+                    let Ok((stream, peer_ip, read)) = rx.recv() else {
+                        return;
+                    };
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    if let Err(e) = t.handle_connection(stream, peer_ip, read, inherited) {
+                        debug!("connection ended: {e}");
+                    }
+                }
+            });
+        match spawned {
+            Ok(_) => self.workers += 1,
+            Err(e) => warn!("cannot start another connection thread: {e}"),
+        }
+    }
+}
+
+/// Reads what has already arrived, without waiting.
+fn read_now(stream: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket and a buffer of the length given.
+    let n = unsafe {
+        libc::recv(
+            stream.as_raw_fd(),
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            libc::MSG_DONTWAIT,
+        )
+    };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n as usize)
+}
+
+fn ipv4_of(ip: IpAddr) -> Ipv4Addr {
+    match ip {
+        IpAddr::V4(ip) => ip,
+        IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
+    }
+}
+
 impl Tracker {
     pub fn open(
         data_dir: &std::path::Path,
@@ -152,7 +248,7 @@ impl Tracker {
         self.store.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Binds, then serves until the process ends. Expiry runs on its own thread.
+    /// Opens the data folder and binds the listening socket.
     pub fn bind(config: &TrackerConfig) -> Result<(Arc<Tracker>, TcpListener), TrackerError> {
         let tracker = Tracker::open(&config.data_dir, config.interval_secs)?;
         let addr = SocketAddr::new(config.ip, config.port);
@@ -161,6 +257,7 @@ impl Tracker {
         Ok((tracker, listener))
     }
 
+    /// Serves until the process ends; the calling thread becomes the acceptor.
     pub fn serve(self: &Arc<Self>, listener: TcpListener) {
         let t = Arc::clone(self);
         std::thread::Builder::new()
@@ -175,56 +272,63 @@ impl Tracker {
                 }
             })
             .expect("spawn expiry thread");
-        // Workers accept on the shared listener themselves, so a connection is
-        // served by the thread that accepted it: no hand-off, no wake-up. When a
-        // worker takes a connection while every other worker is busy, it starts
-        // one more first, so long keep-alive connections never starve new ones
-        // (up to MAX_CONNECTIONS workers, which then never exit).
         let inherited = tune_listener(&listener);
-        let listener = Arc::new(listener);
-        let pool = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
-        for _ in 0..INITIAL_WORKERS {
-            Self::spawn_worker(self, &listener, &pool, inherited);
+        let mut pool = Pool::new(self, inherited);
+        loop {
+            let Ok((stream, addr)) = listener.accept() else {
+                continue;
+            };
+            let peer_ip = ipv4_of(addr.ip());
+            // A panic while answering costs that connection, never the acceptor.
+            let rest = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.answer_at_once(&stream, peer_ip)
+            }));
+            if let Ok(Some(read)) = rest {
+                pool.hand_off(stream, peer_ip, read);
+            }
         }
     }
 
-    fn spawn_worker(
-        self: &Arc<Self>,
-        listener: &Arc<TcpListener>,
-        pool: &Arc<(AtomicUsize, AtomicUsize)>,
-        inherited: bool,
-    ) {
-        if pool.0.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-            pool.0.fetch_sub(1, Ordering::AcqRel);
-            return;
+    /// Answers a connection on the accepting thread when that is cheap and
+    /// cannot block: its one request has already arrived whole (TCP_DEFER_ACCEPT
+    /// sees to that), asks to close afterwards, and is an announce or scrape,
+    /// whose small reply fits the socket's send buffer. That is how most clients
+    /// announce, and it costs no thread wake-up: while the acceptor is busy, new
+    /// connections wait in the kernel's queue and are taken without sleeping.
+    /// Anything else goes to a worker with the bytes read so far: `None` means
+    /// the connection is done with.
+    fn answer_at_once(&self, stream: &TcpStream, peer_ip: Ipv4Addr) -> Option<Vec<u8>> {
+        let mut chunk = [0u8; 8192];
+        let n = match read_now(stream, &mut chunk) {
+            Ok(0) => return None,
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(Vec::new()),
+            Err(_) => return None,
+        };
+        if let Ok(Some((req, used))) = http::parse_request(&chunk[..n])
+            && used == n
+            && !req.keep_alive
+            && req.method == "GET"
+            && matches!(req.path.as_str(), "/announce" | "/scrape")
+        {
+            let resp = self.route(&req, peer_ip);
+            let mut out = stream;
+            if let Err(e) =
+                write_response(&mut out, resp.status, resp.content_type, &resp.body, false)
+            {
+                debug!("reply not sent: {e}");
+            }
+            return None;
         }
-        let (t, listener, shared) = (Arc::clone(self), Arc::clone(listener), Arc::clone(pool));
-        let spawned = std::thread::Builder::new()
-            .name("http".into())
-            .spawn(move || {
-                let (workers, busy) = (&shared.0, &shared.1);
-                loop {
-                    let Ok((stream, addr)) = listener.accept() else {
-                        continue;
-                    };
-                    if busy.fetch_add(1, Ordering::AcqRel) + 1 >= workers.load(Ordering::Acquire) {
-                        t.spawn_worker(&listener, &shared, inherited);
-                    }
-                    if let Err(e) = t.handle_connection(stream, addr.ip(), inherited) {
-                        debug!("connection ended: {e}");
-                    }
-                    busy.fetch_sub(1, Ordering::AcqRel);
-                }
-            });
-        if spawned.is_err() {
-            pool.0.fetch_sub(1, Ordering::AcqRel);
-        }
+        Some(chunk[..n].to_vec())
     }
 
+    /// Serves a connection's requests until it closes, starting from bytes already read.
     fn handle_connection(
         &self,
         mut stream: TcpStream,
-        peer: IpAddr,
+        peer_ip: Ipv4Addr,
+        mut buf: Vec<u8>,
         inherited: bool,
     ) -> io::Result<()> {
         // Replies are small and written whole, so only reads need a timeout.
@@ -232,11 +336,6 @@ impl Tracker {
             stream.set_read_timeout(Some(IDLE_TIMEOUT))?;
             stream.set_nodelay(true)?;
         }
-        let peer_ip = match peer {
-            IpAddr::V4(ip) => ip,
-            IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
-        };
-        let mut buf = Vec::with_capacity(4096);
         let mut chunk = [0u8; 8192];
         loop {
             match http::parse_request(&buf) {
