@@ -186,7 +186,11 @@ impl Pool {
                         return;
                     };
                     idle.fetch_sub(1, Ordering::AcqRel);
-                    if let Err(e) = t.handle_connection(stream, peer_ip, read, inherited) {
+                    // As on the acceptor: a panic costs the connection, not the worker.
+                    let served = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        t.handle_connection(stream, peer_ip, read, inherited)
+                    }));
+                    if let Ok(Err(e)) = served {
                         debug!("connection ended: {e}");
                     }
                 }
