@@ -5,7 +5,8 @@
 //! it. A download writes far more than anyone reads back soon, and through the
 //! page cache every 4 KiB costs a fresh page: on a VM whose free memory goes
 //! back to the host, first touch made a 1 GiB download spend 1 to 3 s in the
-//! kernel instead of 0.35 s, and its speed swing between 290 and 1,050 MB/s.
+//! kernel (about 0.3 s with direct writes), and its speed swing between 290 and
+//! 1,050 MB/s from one run to the next.
 //! Direct writes cost a DMA instead, and the file ends up on disk rather than
 //! dirty in memory. Reads stay buffered: seeding rereads the same pieces often.
 

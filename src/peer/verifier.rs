@@ -3,10 +3,10 @@
 //! A connection's reader hands each assembled piece here and goes back to
 //! reading. Two stages follow, each on its own thread: a hasher checks the
 //! piece against its SHA-1, then a writer puts it in place, records it, and
-//! returns the buffer. Hashing is user time and writing is mostly kernel time
-//! (page-cache copies, and on a fresh machine first-touch faults), so on two
-//! cores the stages overlap instead of adding up. One writer, because two
-//! writers of one file only take turns on its inode lock (measured: spinning).
+//! returns the buffer. Hashing takes the CPU while a write mostly waits on the
+//! disk (direct I/O, see `storage`), so the stages overlap instead of adding
+//! up. One writer, because two writers of one file only take turns on its
+//! inode lock (measured: spinning).
 //! Both queues are bounded, so a slow disk slows the readers instead of
 //! filling memory.
 
