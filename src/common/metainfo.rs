@@ -333,6 +333,9 @@ pub fn choose_piece_length(size: u64) -> u64 {
     len
 }
 
+/// A piece on its way to be hashed: its index, a buffer, and how much of it is the piece.
+type ReadPiece = (usize, Vec<u8>, usize);
+
 /// Hashes a sequence of files as one stream cut into pieces. One thread reads
 /// whole pieces while two hash them, so the page-cache copies and SHA-1 share
 /// both cores. A few piece buffers circulate among them, so memory stays at
@@ -340,12 +343,12 @@ pub fn choose_piece_length(size: u64) -> u64 {
 pub fn hash_pieces(paths: &[&Path], piece_length: u64) -> io::Result<(Vec<[u8; 20]>, u64)> {
     // One being read, one being hashed by each of the two hashers.
     const BUFFERS: usize = 3;
-    let (work_tx, work_rx) = crossbeam_channel::bounded::<(usize, Vec<u8>, usize)>(BUFFERS);
+    let (work_tx, work_rx) = crossbeam_channel::bounded::<ReadPiece>(BUFFERS);
     let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(BUFFERS);
     for _ in 0..BUFFERS {
         let _ = free_tx.send(vec![0u8; piece_length as usize]);
     }
-    let hash = move |work: crossbeam_channel::Receiver<(usize, Vec<u8>, usize)>| {
+    let hash = move |work: crossbeam_channel::Receiver<ReadPiece>| {
         let mut done = Vec::new();
         for (index, buf, n) in work {
             done.push((index, <[u8; 20]>::from(Sha1::digest(&buf[..n]))));
@@ -372,7 +375,7 @@ pub fn hash_pieces(paths: &[&Path], piece_length: u64) -> io::Result<(Vec<[u8; 2
 fn read_pieces(
     paths: &[&Path],
     free: &crossbeam_channel::Receiver<Vec<u8>>,
-    work: &crossbeam_channel::Sender<(usize, Vec<u8>, usize)>,
+    work: &crossbeam_channel::Sender<ReadPiece>,
 ) -> io::Result<u64> {
     let next = || {
         free.recv()
