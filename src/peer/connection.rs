@@ -28,8 +28,8 @@ use crate::common::wire::{self, BlockRef, HANDSHAKE_LEN, Handshake, MAX_BLOCK, M
 /// Every request queued at an uploader delays the next one it is asked for, and in a
 /// flash crowd the next one is the rare piece everyone waits on: 2 s here left the
 /// 20-leecher swarm 1.18x the fluid bound, 0.5 s 1.10x. The depth follows the
-/// measured rate, so it must stay above a round trip or it would shrink itself:
-/// 0.5 s covers any link with a round trip under 0.5 s.
+/// measured rate, so it must cover a round trip or it would shrink itself: on a
+/// link slower to answer than that, it holds two round trips' worth instead.
 const PIPELINE_SECONDS: f64 = 0.5;
 const MIN_PIPELINE: usize = 4;
 const START_PIPELINE: usize = 32;
@@ -139,6 +139,15 @@ impl FrameReader {
     }
 }
 
+/// Blocks to keep requested from a peer that delivers `rate` bytes/s.
+fn pipeline_depth(rate: Option<f64>, round_trip: Option<Duration>) -> usize {
+    let Some(rate) = rate else {
+        return START_PIPELINE;
+    };
+    let seconds = PIPELINE_SECONDS.max(2.0 * round_trip.map_or(0.0, |d| d.as_secs_f64()));
+    ((rate * seconds / BLOCK_SIZE as f64) as usize).clamp(MIN_PIPELINE, MAX_PIPELINE)
+}
+
 /// A piece this connection is fetching.
 struct Active {
     index: u32,
@@ -147,6 +156,8 @@ struct Active {
     received: u32,
     got: Vec<bool>,
     in_flight: usize,
+    /// When its first block was asked for.
+    asked: Option<Instant>,
 }
 
 struct Downloader {
@@ -161,15 +172,14 @@ struct Downloader {
     rate: Option<f64>,
     window_start: Instant,
     window_bytes: u64,
+    /// The quickest a piece's first block has come back after it was asked
+    /// for: a round trip, plus whatever queue was ahead of it.
+    round_trip: Option<Duration>,
 }
 
 impl Downloader {
     fn depth(&self) -> usize {
-        match self.rate {
-            None => START_PIPELINE,
-            Some(r) => ((r * PIPELINE_SECONDS / BLOCK_SIZE as f64) as usize)
-                .clamp(MIN_PIPELINE, MAX_PIPELINE),
-        }
+        pipeline_depth(self.rate, self.round_trip)
     }
 
     fn count_bytes(&mut self, n: usize) {
@@ -277,6 +287,7 @@ impl Connection {
             rate: None,
             window_start: Instant::now(),
             window_bytes: 0,
+            round_trip: None,
         };
         let result = reader_loop(&link, &mut stream, &mut dl);
         if let Err(e) = &result {
@@ -420,10 +431,15 @@ fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: 
         return;
     }
     a.got[block] = true;
+    let first_back = if a.received == 0 { a.asked } else { None };
     a.buf[begin as usize..begin as usize + data.len()].copy_from_slice(data);
     a.received += data.len() as u32;
     a.in_flight = a.in_flight.saturating_sub(1);
     let whole = a.received as usize == a.buf.len();
+    if let Some(asked) = first_back {
+        let took = asked.elapsed();
+        dl.round_trip = Some(dl.round_trip.map_or(took, |r| r.min(took)));
+    }
     dl.outstanding = dl.outstanding.saturating_sub(1);
     dl.last_progress = Instant::now();
     dl.count_bytes(data.len());
@@ -508,6 +524,7 @@ fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
             }));
             a.next_offset += length;
             a.in_flight += 1;
+            a.asked.get_or_insert_with(Instant::now);
             dl.outstanding += 1;
             continue;
         }
@@ -527,6 +544,7 @@ fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
             received: 0,
             got: vec![false; blocks],
             in_flight: 0,
+            asked: None,
         });
     }
     if was_idle && dl.outstanding > 0 {
@@ -628,4 +646,21 @@ fn encode_outgoing(
     };
     wire::encode(&msg, out);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pipeline_holds_half_a_second_or_two_round_trips() {
+        let ms = Duration::from_millis;
+        // 2 MB/s over loopback: half a second's worth of 16 KiB blocks.
+        assert_eq!(pipeline_depth(Some(2e6), Some(ms(1))), 61);
+        // The same rate 600 ms away: two round trips' worth, or the pipe would run dry.
+        assert_eq!(pipeline_depth(Some(2e6), Some(ms(600))), 146);
+        assert_eq!(pipeline_depth(None, None), START_PIPELINE);
+        assert_eq!(pipeline_depth(Some(1.0), None), MIN_PIPELINE);
+        assert_eq!(pipeline_depth(Some(1e10), Some(ms(1))), MAX_PIPELINE);
+    }
 }
