@@ -886,16 +886,9 @@ def make_index(dir_, n, announce):
         f.writelines(lines)
 
 
-ANNOUNCE_LUA = r"""
--- Announces from 1000 distinct peers (127.0.0.1, ports 20000-20999) in one swarm, half of them seeds.
-local hash = "%s"
-request = function()
-  local i = math.random(0, 999)
-  local path = string.format(
-    "/announce?info_hash=%%s&peer_id=-BN0001-%%012d&port=%%d&uploaded=0&downloaded=0&left=%%d&numwant=50&compact=1",
-    hash, i, 20000 + i, (i %% 2) * 1000000)
-  return wrk.format("GET", path)
-end
+# What every wrk script ends with: a per-thread random seed, and one summary line that wrk() parses.
+# (%% because the scripts are %-formatted.)
+WRK_REPORT_LUA = r"""
 setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
 init = function(args) math.randomseed(tonumber(seed) or 1) end
 done = function(summary, latency, requests)
@@ -906,21 +899,26 @@ done = function(summary, latency, requests)
 end
 """
 
+
+ANNOUNCE_LUA = r"""
+-- Announces from 1000 distinct peers (127.0.0.1, ports 20000-20999) in one swarm, half of them seeds.
+local hash = "%s"
+request = function()
+  local i = math.random(0, 999)
+  local path = string.format(
+    "/announce?info_hash=%%s&peer_id=-BN0001-%%012d&port=%%d&uploaded=0&downloaded=0&left=%%d&numwant=50&compact=1",
+    hash, i, 20000 + i, (i %% 2) * 1000000)
+  return wrk.format("GET", path)
+end
+""" + WRK_REPORT_LUA
+
 SEARCH_LUA = r"""
 -- Two-word keyword searches, drawn from a fixed list.
 local queries = {%s}
 request = function()
   return wrk.format("GET", "/search?q=" .. queries[math.random(1, #queries)])
 end
-setup = function(thread) thread:set("seed", math.random(1, 1000000)) end
-init = function(args) math.randomseed(tonumber(seed) or 1) end
-done = function(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format("BENCH requests=%%d duration_us=%%d errors=%%d closed=%%d status=%%d p50_us=%%d p99_us=%%d\n",
-    summary.requests, summary.duration, e.connect + e.write + e.timeout, e.read, e.status,
-    latency:percentile(50), latency:percentile(99)))
-end
-"""
+""" + WRK_REPORT_LUA
 
 
 def wrk(port, script, threads, conns, secs, close=False):

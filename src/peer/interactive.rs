@@ -13,7 +13,7 @@ use super::engine::Engine;
 use super::error::PeerError;
 use super::share::{Sharer, save_torrent};
 use super::status;
-use crate::common::metainfo::{Metainfo, group_thousands};
+use crate::common::metainfo::group_thousands;
 use crate::common::tracker_proto::SearchMatch;
 
 const HELP: &str = "\
@@ -306,12 +306,6 @@ impl Ui {
             print!("{}", t.meta.assignment_form());
             return Ok(());
         }
-        let path = std::path::Path::new(what);
-        let m = Metainfo::from_file(path).map_err(|source| PeerError::Torrent {
-            path: path.to_owned(),
-            source,
-        })?;
-        print!("{}", m.assignment_form());
-        Ok(())
+        commands::show(std::path::Path::new(what))
     }
 }
