@@ -39,6 +39,13 @@ pub fn start_engine(opts: &Options, quiet: bool) -> Result<Arc<Engine>, PeerErro
 }
 
 pub fn start_engine_silently(opts: &Options) -> Result<Arc<Engine>, PeerError> {
+    // Past a file-size limit (ulimit -f) the kernel kills the writer with
+    // SIGXFSZ; ignored, the write fails with EFBIG instead, and the download
+    // pauses with what it has rather than dying mid-piece.
+    // SAFETY: setting a signal's disposition to SIG_IGN has no handler to race with.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
     let engine = Engine::start(opts.clone())?;
     LOG_PORT.store(engine.listen_port, Ordering::Relaxed);
     Ok(engine)
@@ -317,6 +324,17 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
                 return Err(PeerError::Interrupted);
             }
             default(Duration::from_millis(250)) => {}
+        }
+        let refused = torrent.lock().pause_reason.clone();
+        if let Some(reason) = refused {
+            progress.finish();
+            engine.shutdown();
+            let kept = torrent.lock().picker.have().count();
+            return Err(PeerError::DiskRefused {
+                reason,
+                kept,
+                pieces: n,
+            });
         }
     }
     progress.show(&torrent);

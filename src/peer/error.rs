@@ -35,6 +35,14 @@ pub enum PeerError {
     Metainfo(#[from] MetainfoError),
     #[error("{context}: {source}")]
     Io { context: String, source: io::Error },
+    #[error(
+        "{reason}; download paused with {kept} of {pieces} parts kept: make room (or fix the folder) and run the same command to resume"
+    )]
+    DiskRefused {
+        reason: String,
+        kept: usize,
+        pieces: usize,
+    },
     #[error("interrupted")]
     Interrupted,
 }

@@ -289,6 +289,8 @@ impl Ui {
     fn pause(&self, name: &str, paused: bool) -> Result<(), PeerError> {
         match self.find(name) {
             Some(t) => {
+                // Either way a person decides now: a disk error's reason is history.
+                t.lock().pause_reason = None;
                 self.engine.set_paused(&t.meta.info_hash, paused);
                 println!(
                     "{} {}",

@@ -53,6 +53,15 @@ pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
             human(up),
             st.peers.len()
         );
+        if st.paused
+            && let Some(reason) = &st.pause_reason
+        {
+            let _ = writeln!(
+                out,
+                "    paused: {reason}; `resume {}` retries",
+                t.meta.name
+            );
+        }
         let mut peers: Vec<_> = st.peers.values().collect();
         peers.sort_by_key(|p| std::cmp::Reverse(p.pieces_from));
         for p in peers {

@@ -184,6 +184,23 @@ impl Storage {
     }
 }
 
+/// What a refused write most likely means, in the words of the person who must fix it.
+/// Every write error stops a download the same way (a disk that refused one piece
+/// will refuse the next); this only picks the advice.
+pub fn write_refusal(e: &io::Error) -> &'static str {
+    match e.raw_os_error() {
+        Some(libc::ENOSPC) => "the disk is full",
+        Some(libc::EDQUOT) => "the disk quota is used up",
+        Some(libc::EFBIG) => {
+            "the file would pass the largest size this file system or this process may write"
+        }
+        Some(libc::EROFS) => "the file system is read-only",
+        Some(libc::EACCES | libc::EPERM) => "the download folder is not writable",
+        Some(libc::EIO) => "the disk reported an I/O error",
+        _ => "the disk refused the write",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

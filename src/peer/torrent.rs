@@ -146,6 +146,9 @@ pub struct TorrentState {
     pub fetched_pieces: usize,
     pub resume_dirty: bool,
     pub paused: bool,
+    /// Why the download paused by itself (the disk refused a piece), for `status`
+    /// and for `download`, which stops on it; None when a person paused it.
+    pub pause_reason: Option<String>,
     pub uploaded: u64,
     pub downloaded: u64,
     pub addrs: HashMap<SocketAddr, AddrState>,
@@ -222,6 +225,7 @@ impl Torrent {
                     fetched_pieces: 0,
                     resume_dirty: false,
                     paused: false,
+                    pause_reason: None,
                     uploaded: 0,
                     downloaded: 0,
                     addrs: HashMap::new(),
@@ -563,6 +567,21 @@ impl Torrent {
             info!("completed {} ({} pieces)", self.meta.name, have.len());
             let _ = self.done_tx.try_send(());
         }
+    }
+
+    /// The disk refused to store piece `index`. The piece goes back unmarked, and
+    /// the download pauses, so nothing is fetched again only to be refused again;
+    /// the pieces still in flight finish or fail quietly. Said once per pause.
+    pub fn disk_refused(&self, key: PeerKey, index: u32, reason: String) {
+        let mut st = self.lock();
+        st.picker.release(index, key);
+        if st.paused && st.pause_reason.is_some() {
+            debug!("{reason}");
+            return;
+        }
+        st.paused = true;
+        warn!("{reason}; {} is paused", self.meta.name);
+        st.pause_reason = Some(reason);
     }
 
     /// A piece failed its hash. Returns true when the sender is now banned.

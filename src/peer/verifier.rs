@@ -8,7 +8,8 @@
 //! up. One writer, because two writers of one file only take turns on its
 //! inode lock (measured: spinning).
 //! Both queues are bounded, so a slow disk slows the readers instead of
-//! filling memory.
+//! filling memory. A disk that refuses a write pauses the download (see
+//! `Torrent::disk_refused`): the piece is never marked, never asked for again.
 
 use std::sync::Arc;
 
@@ -18,6 +19,7 @@ use sha1::{Digest, Sha1};
 
 use super::piece_buffer::PieceBuffer;
 use super::piece_picker::PeerKey;
+use super::storage::write_refusal;
 use super::torrent::{PeerShared, Torrent};
 
 pub struct Job {
@@ -101,11 +103,15 @@ fn write(job: Job) {
     } = job;
     let at = index as u64 * torrent.meta.piece_length;
     if let Err(e) = torrent.storage.write_at(at, &buf) {
-        warn!(
-            "cannot write piece {index} to {}: {e}; is the disk full or the download folder read-only?",
-            torrent.storage.location.display()
+        // Asking a peer for the piece again would only fetch bytes the disk
+        // refuses once more: the download pauses until someone makes room.
+        let reason = format!(
+            "cannot write piece {index} of {} to {}: {e}: {}",
+            torrent.meta.name,
+            torrent.storage.location.display(),
+            write_refusal(&e)
         );
-        torrent.release(key, &[index]);
+        torrent.disk_refused(key, index, reason);
     } else {
         torrent.piece_verified(key, index);
     }
