@@ -286,3 +286,105 @@ fn the_interactive_peer_pauses_shows_why_and_resumes() {
     say("quit");
     wait_with_deadline(&mut child, T).expect("quit ends the interactive peer");
 }
+
+/// A tmpfs mounted for one test, unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    /// Mounts a tmpfs of `size` at `dir`. Needs root, as CI has; without it the
+    /// test fails here, saying so, rather than passing without having run.
+    fn mount(dir: &Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let out = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "this test needs root to mount a small tmpfs (a really full disk); mount said: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Tmpfs(dir.to_owned())
+    }
+
+    fn resize(&self, size: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+/// A really full disk: the download folder is a 6 MiB tmpfs, so writes fail
+/// with ENOSPC. The same clean stop, and after the disk grows the same command
+/// finishes the file.
+#[test]
+fn a_download_onto_a_full_disk_stops_and_resumes_when_there_is_room() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 5);
+    let content = data(SIZE, 13);
+    let a = home(dir.path(), "a");
+    write(&a.join("upload/nospace.bin"), &content);
+    let mut seeder = serve(tr.port, &a, &[]);
+    wait_listed(tr.port, "nospace", 1);
+    let m = &search(tr.port, "nospace").results[0];
+    let (key, n) = (m.key.clone(), m.n_parts as usize);
+    let piece = SIZE / n;
+
+    let c = dir.path().join("c");
+    let disk = Tmpfs::mount(&c.join("downloads"), "6m");
+    let out = peer_cmd(tr.port, &c, &["download", "nospace.bin", "--json"], T);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let last = stderr.lines().last().unwrap_or("");
+    assert!(
+        last.starts_with("peer: cannot write piece")
+            && last.contains("No space left on device")
+            && last.contains("the disk is full"),
+        "{last:?}"
+    );
+    let error_lines = stderr
+        .lines()
+        .filter(|l| l.contains("cannot write"))
+        .count();
+    assert!(error_lines <= 3, "{error_lines} error lines:\n{stderr}");
+    let kept = marked_pieces(&c, &key, &content, piece, "nospace.bin");
+    assert!(!kept.is_empty() && kept.len() < n, "{} kept", kept.len());
+    let (first_down, _) = ledger_bytes(tr.port, &c);
+    println!(
+        "full disk: {} of {n} pieces kept, {first_down} bytes received",
+        kept.len()
+    );
+    assert!(first_down <= SIZE as u64 / 2, "received {first_down} bytes");
+
+    disk.resize("32m");
+    let out = peer_cmd(tr.port, &c, &["download", "nospace.bin", "--json"], T);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = json(&out);
+    assert_eq!(s["resumed_pieces"].as_u64().unwrap() as usize, kept.len());
+    assert!(std::fs::read(c.join("downloads/nospace.bin")).unwrap() == content);
+    seeder.terminate();
+    let (_, sent) = ledger_bytes(tr.port, &a);
+    println!("seeder sent {sent} bytes in all for a {SIZE}-byte file");
+    assert!(
+        sent <= (SIZE + SIZE / 2) as u64,
+        "the seeder sent {sent} bytes"
+    );
+}
