@@ -235,6 +235,33 @@ mod tests {
         assert!(dl.verify_piece(&meta, 1, &mut buf).unwrap());
     }
 
+    /// A full disk's error reaches the caller by either way of writing, with advice.
+    #[test]
+    fn a_full_disk_refuses_with_enospc() {
+        use crate::peer::piece_buffer::PieceBuffer;
+        let body = vec![7u8; 3 * 16384];
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("f"), &body).unwrap();
+        let meta = Metainfo::from_bytes(
+            &crate::common::metainfo::create_single_file(&d.path().join("f"), "f", "x").unwrap(),
+        )
+        .unwrap();
+        let full = || OpenOptions::new().read(true).write(true).open("/dev/full");
+        let direct = OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_DIRECT)
+            .open("/dev/full")
+            .ok();
+        for direct in [None, direct] {
+            let s = Storage::from_files(vec![(full().unwrap(), direct)], &meta, "full".into());
+            let mut buf = PieceBuffer::default();
+            buf.resize(16384);
+            let e = s.write_at(16384, &buf).unwrap_err();
+            assert_eq!(e.raw_os_error(), Some(libc::ENOSPC));
+            assert_eq!(write_refusal(&e), "the disk is full");
+        }
+    }
+
     /// Aligned pieces go the direct way and a file's ragged end the buffered
     /// way; either way the bytes on disk are the piece's.
     #[test]

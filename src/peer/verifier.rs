@@ -9,7 +9,8 @@
 //! inode lock (measured: spinning).
 //! Both queues are bounded, so a slow disk slows the readers instead of
 //! filling memory. A disk that refuses a write pauses the download (see
-//! `Torrent::disk_refused`): the piece is never marked, never asked for again.
+//! `Torrent::disk_refused`): the piece is not marked, and not asked for again
+//! until the download is resumed.
 
 use std::sync::Arc;
 
