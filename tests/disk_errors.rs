@@ -165,15 +165,19 @@ fn a_download_the_disk_refuses_stops_keeps_its_pieces_and_resumes() {
         String::from_utf8_lossy(&out.stderr)
     );
     let s = json(&out);
-    assert_eq!(s["resumed_pieces"].as_u64().unwrap() as usize, kept.len());
-    assert_eq!(
-        s["fetched_pieces"].as_u64().unwrap() as usize,
-        n - kept.len()
+    // More than was marked only if a piece in flight was written after the
+    // state was saved: the next run then checks the file and finds it.
+    let resumed = s["resumed_pieces"].as_u64().unwrap() as usize;
+    assert!(
+        resumed >= kept.len(),
+        "resumed {resumed} of {} kept",
+        kept.len()
     );
+    assert_eq!(s["fetched_pieces"].as_u64().unwrap() as usize, n - resumed);
     assert!(std::fs::read(c.join("downloads/full.bin")).unwrap() == content);
 
     let (all_down, _) = ledger_bytes(tr.port, &c);
-    let missing = content.len() - kept.len() * piece;
+    let missing = content.len() - resumed * piece;
     println!(
         "resumed run: {} bytes received for {missing} missing bytes",
         all_down - first_down
@@ -376,7 +380,13 @@ fn a_download_onto_a_full_disk_stops_and_resumes_when_there_is_room() {
         String::from_utf8_lossy(&out.stderr)
     );
     let s = json(&out);
-    assert_eq!(s["resumed_pieces"].as_u64().unwrap() as usize, kept.len());
+    let resumed = s["resumed_pieces"].as_u64().unwrap() as usize;
+    assert!(
+        resumed >= kept.len(),
+        "resumed {resumed} of {} kept",
+        kept.len()
+    );
+    assert_eq!(s["fetched_pieces"].as_u64().unwrap() as usize, n - resumed);
     assert!(std::fs::read(c.join("downloads/nospace.bin")).unwrap() == content);
     seeder.terminate();
     let (_, sent) = ledger_bytes(tr.port, &a);
