@@ -393,3 +393,60 @@ fn a_download_onto_a_full_disk_stops_and_resumes_when_there_is_room() {
     println!("seeder sent {sent} bytes in all for a {SIZE}-byte file");
     assert!(sent <= 2 * SIZE as u64, "the seeder sent {sent} bytes");
 }
+
+/// `serve` picks up a download the disk refused, pauses on the full disk with
+/// one line, and goes on by itself once the disk has room: the piece it could
+/// not write is offered again, and no traffic is spent finding out.
+#[test]
+fn serve_resumes_by_itself_when_the_disk_has_room_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 5);
+    let content = data(SIZE, 14);
+    let a = home(dir.path(), "a");
+    write(&a.join("upload/later.bin"), &content);
+    let _seeder = serve(tr.port, &a, &[]);
+    wait_listed(tr.port, "later", 1);
+    let m = &search(tr.port, "later").results[0];
+    let (key, n) = (m.key.clone(), m.n_parts as usize);
+
+    let c = dir.path().join("c");
+    let disk = Tmpfs::mount(&c.join("downloads"), "6m");
+    let out = peer_cmd(tr.port, &c, &["download", "later.bin"], T);
+    assert_eq!(out.status.code(), Some(1));
+    let kept = resumed_count(&c, &key);
+
+    let mut cmd = peer_command(tr.port, &c, &["serve"]);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .env("RUST_LOG", "info");
+    let mut server = Spawned(cmd.spawn().expect("spawn serve"));
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let stderr = server.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for l in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(l);
+        }
+    });
+    let mut seen = Vec::new();
+    wait_until("serve to pause on the full disk", T, || {
+        seen.extend(lines.try_iter());
+        seen.iter().any(|l| l.contains("later.bin is paused"))
+    });
+
+    disk.resize("32m");
+    wait_until("the download to finish under serve", T, || {
+        resumed_count(&c, &key) == n
+    });
+    seen.extend(lines.try_iter());
+    assert!(
+        seen.iter().any(|l| l.contains("downloading resumes")),
+        "{seen:#?}"
+    );
+    let refused = seen.iter().filter(|l| l.contains("cannot write")).count();
+    assert_eq!(refused, 1, "{seen:#?}");
+    assert!(std::fs::read(c.join("downloads/later.bin")).unwrap() == content);
+    println!("serve resumed from {kept} of {n} pieces once the disk had room");
+    server.kill().unwrap();
+    server.wait().unwrap();
+}

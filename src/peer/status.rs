@@ -58,7 +58,8 @@ pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
         {
             let _ = writeln!(
                 out,
-                "    paused: {reason}; `resume {}` retries",
+                "    paused: {reason}; tried again every {} s, or now with `resume {}`",
+                super::verifier::RETRY.as_secs(),
                 t.meta.name
             );
         }

@@ -571,17 +571,19 @@ impl Torrent {
 
     /// The disk refused to store piece `index`. The piece goes back unmarked, and
     /// the download pauses, so nothing is fetched again only to be refused again;
-    /// the pieces still in flight finish or fail quietly. Said once per pause.
-    pub fn disk_refused(&self, key: PeerKey, index: u32, reason: String) {
+    /// the pieces still in flight finish or fail quietly. Said once per pause:
+    /// true for the refusal that paused it.
+    pub fn disk_refused(&self, key: PeerKey, index: u32, reason: String) -> bool {
         let mut st = self.lock();
         st.picker.release(index, key);
         if st.paused && st.pause_reason.is_some() {
             debug!("{reason}");
-            return;
+            return false;
         }
         st.paused = true;
         warn!("{reason}; {} is paused", self.meta.name);
         st.pause_reason = Some(reason);
+        true
     }
 
     /// A piece failed its hash. Returns true when the sender is now banned.

@@ -9,13 +9,15 @@
 //! inode lock (measured: spinning).
 //! Both queues are bounded, so a slow disk slows the readers instead of
 //! filling memory. A disk that refuses a write pauses the download (see
-//! `Torrent::disk_refused`): the piece is not marked, and not asked for again
-//! until the download is resumed.
+//! `Torrent::disk_refused`): the piece is not marked, and not asked for again;
+//! it is offered to the disk again now and then, and once the disk takes it
+//! the download resumes.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use log::warn;
+use log::{info, warn};
 use sha1::{Digest, Sha1};
 
 use super::piece_buffer::PieceBuffer;
@@ -112,9 +114,49 @@ fn write(job: Job) {
             torrent.storage.location.display(),
             write_refusal(&e)
         );
-        torrent.disk_refused(key, index, reason);
+        if torrent.disk_refused(key, index, reason) {
+            offer_again(torrent, key, index, buf);
+            return;
+        }
     } else {
         torrent.piece_verified(key, index);
     }
     let _ = back.try_send(buf);
+}
+
+/// How often the piece that paused a download is offered to the disk again.
+pub const RETRY: Duration = Duration::from_secs(5);
+
+/// Keeps the piece that paused the download and offers it to the disk every
+/// RETRY: the write itself is the test that there is room again (free space
+/// says nothing of a quota, a size limit or a read-only mount), and it costs
+/// no traffic. Once it is written the download goes on by itself. It stops
+/// when a person pauses or resumes the torrent instead: their call.
+fn offer_again(torrent: Arc<Torrent>, key: PeerKey, index: u32, buf: PieceBuffer) {
+    let at = index as u64 * torrent.meta.piece_length;
+    let spawned = std::thread::Builder::new()
+        .name("disk retry".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(RETRY);
+                if torrent.lock().pause_reason.is_none() {
+                    return;
+                }
+                if torrent.storage.write_at(at, &buf).is_ok() {
+                    break;
+                }
+            }
+            torrent.piece_verified(key, index);
+            let mut st = torrent.lock();
+            if st.pause_reason.take().is_some() {
+                st.paused = false;
+                info!(
+                    "the disk takes {} again: downloading resumes",
+                    torrent.meta.name
+                );
+            }
+        });
+    if spawned.is_err() {
+        warn!("cannot start a thread to retry the disk; `resume` retries by hand");
+    }
 }
