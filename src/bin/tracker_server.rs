@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
-use swarmshare::tracker::server::{Tracker, TrackerConfig};
+use swarmshare::tracker::server::{DEFAULT_MAX_CONNS_PER_IP, Tracker, TrackerConfig};
 
 /// The swarmshare tracker: HTTP announce (BEP 3/23), scrape, publish and keyword search.
 #[derive(Parser)]
@@ -23,6 +23,9 @@ struct Args {
     /// Seconds between announces that peers are asked to keep; silence for two drops a peer.
     #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=86400))]
     interval: u32,
+    /// Open connections one IP address may hold at once; past it, new ones get 503.
+    #[arg(long, default_value_t = DEFAULT_MAX_CONNS_PER_IP as u64, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    max_conns_per_ip: u64,
 }
 
 fn main() -> ExitCode {
@@ -35,6 +38,7 @@ fn main() -> ExitCode {
         port: args.port,
         data_dir: args.data_dir,
         interval_secs: args.interval,
+        max_conns_per_ip: args.max_conns_per_ip as usize,
     };
     let (tracker, listener) = match Tracker::bind(&config) {
         Ok(x) => x,

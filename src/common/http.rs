@@ -10,6 +10,9 @@ use thiserror::Error;
 
 pub const MAX_HEAD: usize = 16 * 1024;
 pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// One header line; the request line may use the whole head (a scrape of many hashes).
+pub const MAX_HEADER_LINE: usize = 8 * 1024;
+pub const MAX_HEADERS: usize = 64;
 
 #[derive(Debug, Error)]
 pub enum HttpError {
@@ -17,6 +20,8 @@ pub enum HttpError {
     Malformed(&'static str),
     #[error("HTTP request too large")]
     TooLarge,
+    #[error("HTTP request head too large")]
+    HeadTooLarge,
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -50,21 +55,37 @@ impl Request {
 }
 
 /// Parses one request from the front of `buf`. `Ok(None)` means more bytes are needed.
+///
+/// Framing is strict, because a request two parties could read two ways is how
+/// one request gets smuggled inside another: a repeated `Content-Length` (even
+/// the same value), one that is not plain digits, any `Transfer-Encoding`, a
+/// folded or malformed header line, a control character in the head, and heads
+/// past the limits are all errors, and the caller closes the connection.
 pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> {
     let Some(head_end) = find(buf, b"\r\n\r\n") else {
         return if buf.len() > MAX_HEAD {
-            Err(HttpError::TooLarge)
+            Err(HttpError::HeadTooLarge)
         } else {
             Ok(None)
         };
     };
     if head_end > MAX_HEAD {
-        return Err(HttpError::TooLarge);
+        return Err(HttpError::HeadTooLarge);
     }
     let head = std::str::from_utf8(&buf[..head_end])
         .map_err(|_| HttpError::Malformed("head is not UTF-8"))?;
+    if head
+        .bytes()
+        .any(|b| (b < 0x20 && b != b'\t' && b != b'\r' && b != b'\n') || b == 0x7f)
+    {
+        return Err(HttpError::Malformed("control character in the head"));
+    }
     let mut lines = head.split("\r\n");
-    let mut first = lines.next().unwrap_or("").split(' ');
+    let request_line = lines.next().unwrap_or("");
+    if request_line.contains(['\r', '\n']) {
+        return Err(HttpError::Malformed("bad request line"));
+    }
+    let mut first = request_line.split(' ');
     let (Some(method), Some(target), Some(version), None) =
         (first.next(), first.next(), first.next(), first.next())
     else {
@@ -74,19 +95,34 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> 
         return Err(HttpError::Malformed("bad request line"));
     }
     let mut keep_alive = version == "HTTP/1.1";
-    let mut content_length = 0usize;
-    for line in lines {
+    let mut content_length: Option<usize> = None;
+    for (n, line) in lines.enumerate() {
+        if n >= MAX_HEADERS || line.len() > MAX_HEADER_LINE {
+            return Err(HttpError::HeadTooLarge);
+        }
         let (name, value) = line
             .split_once(':')
             .ok_or(HttpError::Malformed("bad header line"))?;
-        let value = value.trim();
+        // A space or tab before the colon, or at the start (a folded line), is refused (RFC 9112 5.1, 5.2).
+        if name.is_empty()
+            || line.contains(['\r', '\n'])
+            || name.bytes().any(|b| b == b' ' || b == b'\t')
+        {
+            return Err(HttpError::Malformed("bad header line"));
+        }
+        let value = value.trim_matches([' ', '\t']);
         if name.eq_ignore_ascii_case("content-length") {
-            content_length = value
-                .parse()
-                .map_err(|_| HttpError::Malformed("bad content-length"))?;
-            if content_length > MAX_BODY {
+            if content_length.is_some() {
+                return Err(HttpError::Malformed("repeated content-length"));
+            }
+            if value.is_empty() || value.len() > 20 || !value.bytes().all(|b| b.is_ascii_digit()) {
+                return Err(HttpError::Malformed("bad content-length"));
+            }
+            let len: usize = value.parse().map_err(|_| HttpError::TooLarge)?;
+            if len > MAX_BODY {
                 return Err(HttpError::TooLarge);
             }
+            content_length = Some(len);
         } else if name.eq_ignore_ascii_case("connection") {
             if value.eq_ignore_ascii_case("close") {
                 keep_alive = false;
@@ -97,6 +133,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> 
             return Err(HttpError::Malformed("transfer-encoding is not supported"));
         }
     }
+    let content_length = content_length.unwrap_or(0);
     let body_start = head_end + 4;
     if buf.len() < body_start + content_length {
         return Ok(None);
@@ -188,7 +225,10 @@ pub fn write_response(
         400 => "Bad Request",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        408 => "Request Timeout",
         413 => "Payload Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
         _ => "Error",
     };
     let head = format!(
@@ -296,8 +336,42 @@ mod tests {
         }
         assert!(matches!(
             parse_request(&vec![b'a'; MAX_HEAD + 1]),
-            Err(HttpError::TooLarge)
+            Err(HttpError::HeadTooLarge)
         ));
+    }
+
+    #[test]
+    fn ambiguous_framing_is_an_error() {
+        let long = format!(
+            "GET / HTTP/1.1\r\nX: {}\r\n\r\n",
+            "a".repeat(MAX_HEADER_LINE)
+        );
+        let many = format!(
+            "GET / HTTP/1.1\r\n{}\r\n",
+            "X: 1\r\n".repeat(MAX_HEADERS + 1)
+        );
+        for bad in [
+            &b"POST / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 0\r\n\r\nx"[..],
+            b"POST / HTTP/1.1\r\nContent-Length: 0\r\ncontent-length: 0\r\n\r\n",
+            b"POST / HTTP/1.1\r\nContent-Length: +1\r\n\r\nx",
+            b"POST / HTTP/1.1\r\nContent-Length: 1 1\r\n\r\nx",
+            b"POST / HTTP/1.1\r\nContent-Length : 1\r\n\r\nx",
+            b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 1\r\n\r\nx",
+            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\nContent-Length: 5\r\n\r\n",
+            long.as_bytes(),
+            many.as_bytes(),
+        ] {
+            assert!(
+                parse_request(bad).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let (r, used) = parse_request(b"GET / HTTP/1.1\r\nContent-Length:\t0 \r\n\r\nGET")
+            .unwrap()
+            .unwrap();
+        assert_eq!((r.body.len(), used), (0, 38));
     }
 
     #[test]

@@ -145,9 +145,16 @@ pub enum Change {
     Left,
 }
 
+/// Every swarm with a peer, plus the little that outlives its peers: the pace
+/// of recently expired ones (bounded per swarm and in time), and the completion
+/// count of published torrents only. A swarm of an unpublished torrent whose
+/// peers are all gone is forgotten, so announces for random info-hashes cost
+/// memory only while their peers are live.
 pub struct Registry {
     swarms: HashMap<InfoHash, Swarm>,
     interval_secs: u32,
+    /// Published torrents: their completion counts are kept when their swarm empties.
+    published: std::collections::HashSet<InfoHash>,
 }
 
 impl Registry {
@@ -155,7 +162,26 @@ impl Registry {
         Registry {
             swarms: HashMap::new(),
             interval_secs: interval_secs.max(1),
+            published: Default::default(),
         }
+    }
+
+    /// Marks a torrent as published, so its completion count outlives its peers.
+    pub fn pin(&mut self, hash: InfoHash) {
+        self.published.insert(hash);
+    }
+
+    /// Swarms held in memory.
+    pub fn swarm_count(&self) -> usize {
+        self.swarms.len()
+    }
+
+    fn worth_keeping(
+        published: &std::collections::HashSet<InfoHash>,
+        hash: &InfoHash,
+        s: &Swarm,
+    ) -> bool {
+        !s.is_empty() || !s.expired.is_empty() || (s.downloaded > 0 && published.contains(hash))
     }
 
     pub fn interval_secs(&self) -> u32 {
@@ -236,7 +262,7 @@ impl Registry {
             incomplete: counts.incomplete,
             peers,
         };
-        if swarm.is_empty() && swarm.downloaded == 0 && swarm.expired.is_empty() {
+        if !Self::worth_keeping(&self.published, &a.info_hash, swarm) {
             self.swarms.remove(&a.info_hash);
         }
         Ok((reply, change))
@@ -265,8 +291,9 @@ impl Registry {
                 .expired
                 .retain(|_, last| now_ms.saturating_sub(*last) <= MAX_PACE_MS);
         }
+        let published = &self.published;
         self.swarms
-            .retain(|_, s| !s.is_empty() || s.downloaded > 0 || !s.expired.is_empty());
+            .retain(|h, s| Self::worth_keeping(published, h, s));
         gone
     }
 
@@ -450,6 +477,33 @@ mod tests {
             r.peers(&InfoHash([1; 20])),
             vec![SocketAddrV4::new(LO, 9999)]
         );
+    }
+
+    #[test]
+    fn an_emptied_swarm_is_forgotten_unless_published() {
+        let mut r = Registry::new(10);
+        let mut other = ann(2, 7002, 0, Some(Event::Completed));
+        other.info_hash = InfoHash([2; 20]);
+        r.pin(InfoHash([2; 20]));
+        r.announce(&ann(1, 7001, 5, Some(Event::Started)), LO, 0)
+            .unwrap();
+        r.announce(&ann(1, 7001, 0, Some(Event::Completed)), LO, 1)
+            .unwrap();
+        r.announce(&other, LO, 1).unwrap();
+        assert_eq!(r.swarm_count(), 2);
+        assert_eq!(r.expire(30_000).len(), 2);
+        // Their paces are remembered for a while, then nothing is left but the published count.
+        r.expire(30_000 + MAX_PACE_MS);
+        assert_eq!(r.swarm_count(), 1);
+        assert_eq!(r.counts(&InfoHash([2; 20])).downloaded, 1);
+        assert_eq!(r.counts(&InfoHash([1; 20])), SwarmCounts::default());
+        // A peer that leaves properly frees its swarm at once.
+        let mut h3 = ann(3, 7003, 0, Some(Event::Started));
+        h3.info_hash = InfoHash([3; 20]);
+        r.announce(&h3, LO, 40_000).unwrap();
+        h3.event = Some(Event::Stopped);
+        r.announce(&h3, LO, 40_001).unwrap();
+        assert_eq!(r.swarm_count(), 1);
     }
 
     #[test]

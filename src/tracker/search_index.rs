@@ -126,6 +126,33 @@ impl SearchIndex {
     }
 }
 
+/// True when `s` holds a byte no name may hold: a control character (below
+/// 0x20, which includes `\n` and `\r`) or DEL. Such a name could forge or
+/// tear lines of `search_content.txt`, or a terminal showing it.
+pub fn has_control_character(s: &str) -> bool {
+    s.bytes().any(|b| b < 0x20 || b == 0x7f)
+}
+
+/// Why a torrent cannot be listed, if its name or a file path has a control character.
+pub fn unlistable_name(m: &Metainfo) -> Option<String> {
+    if has_control_character(&m.name) {
+        return Some(format!(
+            "name {:?} has a control character",
+            m.name.escape_debug().to_string()
+        ));
+    }
+    m.files
+        .iter()
+        .map(|f| f.path.join("/"))
+        .find(|p| has_control_character(p))
+        .map(|p| {
+            format!(
+                "file path {:?} has a control character",
+                p.escape_debug().to_string()
+            )
+        })
+}
+
 /// The torrent file name a `search_content.txt` line refers to.
 pub fn torrent_of_line(line: &str) -> Option<&str> {
     line.rsplit_once(" tor : ")
@@ -200,6 +227,16 @@ mod tests {
             fast.sort();
             slow.sort();
             assert_eq!(fast, slow, "query {q:?}");
+        }
+    }
+
+    #[test]
+    fn control_characters_are_spotted() {
+        for bad in ["a\nb", "a\rb", "\0", "a\x7f", "tab\there", "\x1b[31m"] {
+            assert!(has_control_character(bad), "{bad:?}");
+        }
+        for good in ["got5.mp4", "ünïcode gøt5.mkv", "a b", "~!@#$%^&*()"] {
+            assert!(!has_control_character(good), "{good:?}");
         }
     }
 

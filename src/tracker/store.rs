@@ -1,39 +1,60 @@
 //! The tracker's files: published torrents under `DIR/published/`, and
 //! `DIR/search_content.txt` with one assignment line per torrent.
 //!
+//! The torrent files are the truth; `search_content.txt` is derived from them.
 //! Order of writes: the torrent file lands (atomically) before its line is
-//! appended, and a restart appends any line that a crash left out, so the
-//! two never disagree for long and a line is never written twice.
+//! appended, in one `write`. At start-up the file is checked line by line
+//! against the torrents: a line that is not exactly the line of a stored
+//! torrent (forged, torn, repeated, or naming nothing) is reported and the file
+//! is rewritten from the torrents; otherwise only the lines a crash left out
+//! are appended. Either way a restart never repeats a line.
+//!
+//! `Store` is the in-memory index (cheap to lock, never does I/O while locked
+//! by the server); `Files` does the writing, so a publish's fsync does not hold
+//! up searches.
 
+use std::collections::HashMap;
 use std::fs::{self, OpenOptions};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
 use log::{info, warn};
 
-use super::search_index::{Entry, SearchIndex, torrent_of_line};
-use crate::common::atomic_file::write_atomic;
+use super::search_index::{Entry, SearchIndex, unlistable_name};
+use crate::common::atomic_file::{remove_stale_temps, write_atomic};
 use crate::common::metainfo::{InfoHash, Metainfo};
-use crate::common::tracker_proto::PublishReply;
 
 pub struct Store {
     torrents_dir: PathBuf,
-    search_file: PathBuf,
     index: SearchIndex,
-    /// Torrent names that already have a line in `search_content.txt`.
-    listed: std::collections::HashSet<String>,
+}
+
+/// The writer of the tracker's files; one publish at a time goes through it.
+pub struct Files {
+    torrents_dir: PathBuf,
+    search_file: PathBuf,
+}
+
+/// What a publish found: the torrent already listed, or a new entry to write.
+pub enum Prepared {
+    Listed(Entry),
+    New(Entry),
 }
 
 impl Store {
-    pub fn open(dir: &Path) -> io::Result<Store> {
+    pub fn open(dir: &Path) -> io::Result<(Store, Files)> {
         let torrents_dir = dir.join("published");
         fs::create_dir_all(&torrents_dir)?;
-        let search_file = dir.join("search_content.txt");
+        for name in remove_stale_temps(&torrents_dir)? {
+            warn!("removed {name} from published/: a publish interrupted by a crash");
+        }
+        let files = Files {
+            torrents_dir: torrents_dir.clone(),
+            search_file: dir.join("search_content.txt"),
+        };
         let mut store = Store {
             torrents_dir,
-            search_file,
             index: SearchIndex::default(),
-            listed: Default::default(),
         };
         let mut names: Vec<String> = fs::read_dir(&store.torrents_dir)?
             .filter_map(|e| e.ok())
@@ -43,87 +64,129 @@ impl Store {
         names.sort();
         for name in names {
             match Metainfo::from_file(&store.torrents_dir.join(&name)) {
-                Ok(m) => {
-                    store.index.insert(Entry::new(&m, name));
-                }
-                Err(e) => warn!("ignoring stored torrent {name}: {e}"),
+                Ok(m) => match unlistable_name(&m) {
+                    Some(why) => warn!("ignoring stored torrent {name:?}: {why}"),
+                    None => {
+                        store.index.insert(Entry::new(&m, name));
+                    }
+                },
+                Err(e) => warn!("ignoring stored torrent {name:?}: {e}"),
             }
         }
-        store.listed = match fs::read_to_string(&store.search_file) {
-            Ok(text) => text
-                .lines()
-                .filter_map(torrent_of_line)
-                .map(str::to_owned)
-                .collect(),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Default::default(),
-            Err(e) => return Err(e),
-        };
-        let missing: Vec<Entry> = store
-            .index
-            .entries()
-            .iter()
-            .filter(|e| !store.listed.contains(&e.torrent))
-            .cloned()
-            .collect();
-        for e in missing {
-            store.append_line(&e)?;
-        }
+        files.reconcile(&store.index)?;
         info!(
             "loaded {} published torrents from {}",
             store.index.len(),
             dir.display()
         );
-        Ok(store)
+        Ok((store, files))
     }
 
     pub fn index(&self) -> &SearchIndex {
         &self.index
     }
 
-    /// Stores a peer's `.torrent`; publishing the same content again changes nothing.
-    pub fn publish(&mut self, bytes: &[u8]) -> Result<PublishReply, String> {
-        let m = Metainfo::from_bytes(bytes).map_err(|e| e.to_string())?;
-        if let Some(e) = self.index.get(&m.info_hash) {
-            return Ok(PublishReply {
-                key: e.key.hex(),
-                name: e.file_name.clone(),
-                torrent: e.torrent.clone(),
-                new: false,
-            });
+    /// The first half of a publish, under the store's lock: is it listed already,
+    /// and if not, under which torrent file name will it be.
+    pub fn prepare(&self, m: &Metainfo) -> Prepared {
+        match self.index.get(&m.info_hash) {
+            Some(e) => Prepared::Listed(e.clone()),
+            None => Prepared::New(Entry::new(
+                m,
+                self.index.torrent_name_for(&m.name, &m.info_hash),
+            )),
         }
-        let torrent = self.index.torrent_name_for(&m.name, &m.info_hash);
-        let entry = Entry::new(&m, torrent.clone());
-        write_atomic(&self.torrents_dir.join(&torrent), bytes)
-            .map_err(|e| format!("cannot store torrent: {e}"))?;
-        self.append_line(&entry)
-            .map_err(|e| format!("cannot update search_content.txt: {e}"))?;
-        self.index.insert(entry);
-        Ok(PublishReply {
-            key: m.info_hash.hex(),
-            name: m.name,
-            torrent,
-            new: true,
-        })
     }
 
-    pub fn torrent_bytes(&self, key: &InfoHash) -> Option<Vec<u8>> {
+    /// The last half of a publish, once `Files::write` has made it durable.
+    pub fn insert(&mut self, e: Entry) {
+        self.index.insert(e);
+    }
+
+    /// Where a listed torrent's file is; read it without holding the store.
+    pub fn torrent_path(&self, key: &InfoHash) -> Option<PathBuf> {
         let e = self.index.get(key)?;
-        fs::read(self.torrents_dir.join(&e.torrent)).ok()
+        Some(self.torrents_dir.join(&e.torrent))
+    }
+}
+
+impl Files {
+    /// Stores a new torrent's bytes, then its line. Callers hold the one `Files`
+    /// lock, so entries prepared one at a time never collide.
+    pub fn write(&self, e: &Entry, bytes: &[u8]) -> Result<(), String> {
+        write_atomic(&self.torrents_dir.join(&e.torrent), bytes)
+            .map_err(|err| format!("cannot store torrent: {err}"))?;
+        self.append(&[e])
+            .map_err(|err| format!("cannot update search_content.txt: {err}"))
     }
 
-    /// One `write` of a whole line with O_APPEND, so a crash cannot leave half a line
-    /// mid-file. A line already there (from an earlier run, or a copied file) is not repeated.
-    fn append_line(&mut self, e: &Entry) -> io::Result<()> {
-        if self.listed.contains(&e.torrent) {
+    /// One `write` with O_APPEND for all the lines, so a crash cannot leave half a line mid-file.
+    fn append(&self, entries: &[&Entry]) -> io::Result<()> {
+        if entries.is_empty() {
             return Ok(());
         }
+        let text: String = entries.iter().map(|e| format!("{}\n", e.line())).collect();
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.search_file)?;
-        f.write_all(format!("{}\n", e.line()).as_bytes())?;
-        f.sync_data()?;
-        self.listed.insert(e.torrent.clone());
-        Ok(())
+        f.write_all(text.as_bytes())?;
+        f.sync_data()
+    }
+
+    /// Makes `search_content.txt` hold exactly one line per indexed torrent.
+    fn reconcile(&self, index: &SearchIndex) -> io::Result<()> {
+        let text = match fs::read(&self.search_file) {
+            Ok(b) => b,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(e),
+        };
+        let expected: HashMap<String, usize> = index
+            .entries()
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e.line(), i))
+            .collect();
+        let mut seen = vec![false; index.len()];
+        let mut clean = text.is_empty() || text.ends_with(b"\n");
+        if !clean {
+            warn!("search_content.txt: the last line is cut short");
+        }
+        for (n, line) in text.split(|&b| b == b'\n').enumerate() {
+            if line.is_empty() {
+                continue;
+            }
+            let shown = String::from_utf8_lossy(line);
+            let problem = match std::str::from_utf8(line).ok().and_then(|l| expected.get(l)) {
+                None => "is not the line of a stored torrent",
+                Some(&i) if seen[i] => "repeats an earlier line",
+                Some(&i) => {
+                    seen[i] = true;
+                    continue;
+                }
+            };
+            warn!("search_content.txt line {}: {shown:?} {problem}", n + 1);
+            clean = false;
+        }
+        let missing: Vec<&Entry> = index
+            .entries()
+            .iter()
+            .zip(&seen)
+            .filter(|(_, seen)| !**seen)
+            .map(|(e, _)| e)
+            .collect();
+        if clean {
+            return self.append(&missing);
+        }
+        warn!(
+            "search_content.txt: rewritten from the {} stored torrents",
+            index.len()
+        );
+        let all: String = index
+            .entries()
+            .iter()
+            .map(|e| format!("{}\n", e.line()))
+            .collect();
+        write_atomic(&self.search_file, all.as_bytes())
     }
 }

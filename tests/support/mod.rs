@@ -297,3 +297,100 @@ pub fn resumed_count(home: &Path, key: &str) -> usize {
         .map(|b| b.count_ones() as usize)
         .sum()
 }
+
+/// `tracker_server` on 127.0.0.1 with extra flags.
+pub fn tracker_with(data: &Path, interval: u32, extra: &[&str]) -> Proc {
+    let mut cmd = Command::new(TRACKER);
+    cmd.args([
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--interval",
+        &interval.to_string(),
+        "--data-dir",
+    ])
+    .arg(data)
+    .args(extra);
+    cmd.env("RUST_LOG", "warn");
+    spawn_listening(cmd)
+}
+
+/// A TCP connection to `dst` from the loopback address `src` (any of 127.0.0.0/8),
+/// so a test can play many clients at once. Gives up after `timeout`.
+pub fn connect_from(
+    src: std::net::Ipv4Addr,
+    dst: std::net::SocketAddrV4,
+    timeout: Duration,
+) -> std::io::Result<std::net::TcpStream> {
+    use std::os::fd::FromRawFd;
+    fn sockaddr(a: std::net::SocketAddrV4) -> libc::sockaddr_in {
+        // SAFETY: sockaddr_in is plain data; all zeroes is a valid value.
+        let mut s: libc::sockaddr_in = unsafe { std::mem::zeroed() };
+        s.sin_family = libc::AF_INET as libc::sa_family_t;
+        s.sin_port = a.port().to_be();
+        s.sin_addr.s_addr = u32::from(*a.ip()).to_be();
+        s
+    }
+    let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+    // SAFETY: plain socket calls on a descriptor this function owns; the
+    // TcpStream takes it over (and closes it on every error path).
+    unsafe {
+        let fd = libc::socket(
+            libc::AF_INET,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        );
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let stream = std::net::TcpStream::from_raw_fd(fd);
+        let from = sockaddr(std::net::SocketAddrV4::new(src, 0));
+        if libc::bind(fd, (&from as *const libc::sockaddr_in).cast(), len) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let to = sockaddr(dst);
+        if libc::connect(fd, (&to as *const libc::sockaddr_in).cast(), len) != 0 {
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EINPROGRESS) {
+                return Err(e);
+            }
+            let mut p = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            if libc::poll(&mut p, 1, timeout.as_millis() as libc::c_int) != 1 {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            if let Some(e) = stream.take_error()? {
+                return Err(e);
+            }
+        }
+        stream.set_nonblocking(false)?;
+        Ok(stream)
+    }
+}
+
+/// Sends raw bytes on a fresh connection and reads until the tracker closes it.
+pub fn raw_exchange(port: u16, bytes: &[u8], timeout: Duration) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
+    s.set_read_timeout(Some(timeout))?;
+    s.write_all(bytes)?;
+    let mut out = Vec::new();
+    s.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// Threads in a process, from /proc.
+pub fn thread_count(pid: u32) -> usize {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:"))
+                .and_then(|v| v.trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
