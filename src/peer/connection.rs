@@ -396,6 +396,9 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
                 } else if !shared.am_choking.load(Ordering::Relaxed)
                     && shared.queued.load(Ordering::Relaxed) < MAX_QUEUED
                 {
+                    shared
+                        .last_request_ms
+                        .store(torrent.now_ms().max(1), Ordering::Relaxed);
                     shared.queued.fetch_add(1, Ordering::Relaxed);
                     let _ = link.tx.send(Outgoing::Block(b));
                 }

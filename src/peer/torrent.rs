@@ -52,6 +52,9 @@ pub struct PeerShared {
     /// Requests queued for the writer, bounded against request floods.
     pub queued: AtomicUsize,
     pub am_choking: AtomicBool,
+    /// When the peer last asked for a block while unchoked (torrent ms, 0 never):
+    /// a slot whose holder never asks is taken back.
+    pub last_request_ms: AtomicU64,
     /// Pieces another peer delivered first (endgame): the reader drops and cancels them.
     pub cancelled: Mutex<Vec<u32>>,
     pub has_cancelled: AtomicBool,
@@ -65,6 +68,7 @@ impl PeerShared {
             uploaded: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             am_choking: AtomicBool::new(true),
+            last_request_ms: AtomicU64::new(0),
             cancelled: Mutex::new(Vec::new()),
             has_cancelled: AtomicBool::new(false),
             stream,
@@ -88,6 +92,10 @@ pub struct PeerEntry {
     pub peer_choking: bool,
     pub peer_interested: bool,
     pub waiting_since_ms: u64,
+    /// When we last unchoked it, and how often it then sat on the slot unused.
+    pub unchoked_at_ms: u64,
+    pub wasted: u32,
+    wasted_at_ms: u64,
     pub history: u64,
     pub rate_from: u64,
     pub rate_to: u64,
@@ -437,6 +445,9 @@ impl Torrent {
                 waiting_since_ms: p.waiting_since_ms,
                 newcomer: p.has.count() == 0,
                 unchoked: !p.am_choking,
+                unchoked_at_ms: p.unchoked_at_ms,
+                last_request_ms: p.shared.last_request_ms.load(Ordering::Relaxed),
+                wasted: p.wasted,
             })
             .collect()
     }
@@ -465,12 +476,16 @@ impl Torrent {
     }
 
     fn apply_unchoke_set(&self, st: &mut TorrentState, set: &[PeerKey]) {
+        let now = self.now_ms();
         for (key, p) in st.peers.iter_mut() {
             let unchoke = set.contains(key);
             if unchoke != p.am_choking {
                 continue;
             }
             p.am_choking = !unchoke;
+            if unchoke {
+                p.unchoked_at_ms = now;
+            }
             p.shared.am_choking.store(!unchoke, Ordering::Relaxed);
             let _ = p.tx.send(if unchoke {
                 Outgoing::Unchoke
@@ -609,6 +624,7 @@ impl Torrent {
             deltas.extend(booked);
         }
         self.open_up_lone_leecher(st);
+        self.revoke_idle_slots(st, now);
         if now.saturating_sub(st.last_rechoke_ms) >= RECHOKE_MS || st.last_rechoke_ms == 0 {
             st.last_rechoke_ms = now.max(1);
             let seeding = st.picker.have().is_complete();
@@ -617,6 +633,36 @@ impl Torrent {
             self.apply_unchoke_set(st, &set);
         }
         deltas
+    }
+
+    /// Chokes peers that sit on a slot without asking for anything, and gives
+    /// their slots to the next in line now rather than at the next rechoke.
+    fn revoke_idle_slots(&self, st: &mut TorrentState, now: u64) {
+        for p in st.peers.values_mut() {
+            if p.wasted > 0 && p.shared.last_request_ms.load(Ordering::Relaxed) > p.wasted_at_ms {
+                p.wasted = 0;
+            }
+        }
+        let cands = Self::candidates(st);
+        let idle = Choker::idle_holders(now, &cands);
+        if idle.is_empty() {
+            return;
+        }
+        for k in &idle {
+            st.choker.revoke(*k);
+            if let Some(p) = st.peers.get_mut(k) {
+                p.wasted += 1;
+                p.wasted_at_ms = now;
+                debug!("{} did not use its upload slot", p.addr);
+            }
+        }
+        let keep: Vec<PeerKey> = cands
+            .iter()
+            .filter(|c| c.unchoked && !idle.contains(&c.key))
+            .map(|c| c.key)
+            .collect();
+        self.apply_unchoke_set(st, &keep);
+        self.rechoke_on_event(st, now);
     }
 
     /// Super-seeding only pays when leechers can share with each other: a peer
@@ -695,6 +741,9 @@ impl Torrent {
             peer_choking: true,
             peer_interested: false,
             waiting_since_ms: 0,
+            unchoked_at_ms: 0,
+            wasted: 0,
+            wasted_at_ms: 0,
             history,
             rate_from: 0,
             rate_to: 0,

@@ -1,0 +1,159 @@
+//! Strangers that do not play along: peers that hold upload slots without using
+//! them, connection floods, slow readers that keep many requests out, and
+//! peers that send malformed or unasked-for data. In every case the peer stays
+//! up, drops the bad connection, and an honest download completes byte for byte.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use support::*;
+use swarmshare::common::metainfo::InfoHash;
+
+const T: Duration = Duration::from_secs(60);
+
+/// A tracker and a `serve` seeder of `len` random bytes named `name`; returns
+/// the processes, the content and the info hash.
+fn seeded(
+    dir: &std::path::Path,
+    name: &str,
+    len: usize,
+    extra: &[&str],
+) -> (Proc, Proc, Vec<u8>, [u8; 20]) {
+    let tr = tracker(&dir.join("t"), 5);
+    let a = home(dir, "seeder");
+    let content = data(len, len as u64);
+    write(&a.join("upload").join(name), &content);
+    let s = serve(tr.port, &a, extra);
+    let stem = name.split('.').next().unwrap();
+    wait_listed(tr.port, stem, 1);
+    let key = search(tr.port, stem).results[0].key.clone();
+    let hash = InfoHash::from_hex(&key).unwrap().0;
+    (tr, s, content, hash)
+}
+
+fn download(tracker_port: u16, home: &std::path::Path, name: &str) -> (Duration, Vec<u8>) {
+    let started = Instant::now();
+    let out = peer_cmd(tracker_port, home, &["download", name, "--json"], T);
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "download failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (
+        took,
+        std::fs::read(home.join("downloads").join(name)).unwrap(),
+    )
+}
+
+/// An idle peer: handshakes, says `interested`, never requests anything.
+/// Counts how often it was unchoked and then choked again.
+fn idle_interested(
+    addr: SocketAddr,
+    hash: [u8; 20],
+    n: usize,
+    cycled: Arc<AtomicUsize>,
+    stop: Arc<AtomicBool>,
+) {
+    std::thread::spawn(move || {
+        let Ok(mut s) = TcpStream::connect(addr) else {
+            return;
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
+        let id = format!("-ID0000-{n:012}");
+        if s.write_all(&handshake(hash, id.as_bytes(), [0; 8]))
+            .is_err()
+        {
+            return;
+        }
+        let mut hs = [0u8; 68];
+        if s.read_exact(&mut hs).is_err() {
+            return;
+        }
+        let _ = s.write_all(&[0, 0, 0, 1, 2]);
+        let mut unchoked = false;
+        let mut counted = false;
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        while !stop.load(Ordering::Relaxed) {
+            match s.read(&mut chunk) {
+                Ok(0) => return,
+                Ok(k) => buf.extend_from_slice(&chunk[..k]),
+                Err(_) => continue,
+            }
+            while buf.len() >= 4 {
+                let len = u32::from_be_bytes(buf[..4].try_into().unwrap()) as usize;
+                if buf.len() < 4 + len {
+                    break;
+                }
+                match buf.get(4) {
+                    Some(1) if len == 1 => unchoked = true,
+                    Some(0) if len == 1 && unchoked && !counted => {
+                        counted = true;
+                        cycled.fetch_add(1, Ordering::Relaxed);
+                    }
+                    _ => {}
+                }
+                buf.drain(..4 + len);
+            }
+        }
+    });
+}
+
+fn handshake(hash: [u8; 20], peer_id: &[u8], reserved: [u8; 8]) -> Vec<u8> {
+    let mut h = vec![19u8];
+    h.extend_from_slice(b"BitTorrent protocol");
+    h.extend_from_slice(&reserved);
+    h.extend_from_slice(&hash);
+    h.extend_from_slice(&peer_id[..20]);
+    h
+}
+
+/// Problem 1: peers that take an upload slot and never request lose it within
+/// seconds, so an honest downloader is served at once, even with 20 of them
+/// attached and 300 silent connections besides.
+#[test]
+fn idle_peers_do_not_starve_an_honest_download() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, s, content, hash) = seeded(dir.path(), "slots.bin", 8 << 20, &[]);
+    let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
+    let stop = Arc::new(AtomicBool::new(false));
+    let cycled = Arc::new(AtomicUsize::new(0));
+    for n in 0..20 {
+        idle_interested(addr, hash, n, cycled.clone(), stop.clone());
+    }
+    // The attack in place: every idle peer has been given a slot and lost it.
+    wait_until(
+        "every idle peer to be unchoked and choked again",
+        Duration::from_secs(90),
+        || cycled.load(Ordering::Relaxed) >= 20,
+    );
+    let mut silent = Vec::new();
+    for n in 0..300 {
+        let Ok(mut c) = TcpStream::connect(addr) else {
+            continue;
+        };
+        if n % 2 == 0 {
+            let id = format!("-SL0000-{n:012}");
+            let _ = c.write_all(&handshake(hash, id.as_bytes(), [0; 8]));
+        }
+        silent.push(c);
+    }
+    let (took, got) = download(tr.port, &dir.path().join("honest"), "slots.bin");
+    stop.store(true, Ordering::Relaxed);
+    println!(
+        "honest 8 MiB download with 20 idle and 300 silent peers attached: {:.3} s",
+        took.as_secs_f64()
+    );
+    assert!(got == content, "downloaded bytes differ");
+    assert!(
+        took < Duration::from_secs(5),
+        "the honest download took {took:?} (target: under 3 s)"
+    );
+    drop(silent);
+}
