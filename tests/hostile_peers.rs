@@ -157,3 +157,70 @@ fn idle_peers_do_not_starve_an_honest_download() {
     );
     drop(silent);
 }
+
+fn proc_threads(pid: u32) -> usize {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn proc_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count())
+}
+
+/// Problem 2: 500 connections at once, half silent and half handshaking, cost the seeder threads and descriptors bounded by --max-peers,
+/// not by the number of connections; an honest download still completes.
+#[test]
+fn connection_floods_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, s, content, hash) = seeded(dir.path(), "flood.bin", 1 << 20, &["--max-peers", "30"]);
+    let pid = s.child.id();
+    let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
+    let (base_threads, base_fds) = (proc_threads(pid), proc_fds(pid));
+    let (mut max_threads, mut max_fds) = (0, 0);
+    let mut held = Vec::new();
+    for n in 0..500 {
+        let Ok(mut c) = TcpStream::connect(addr) else {
+            continue;
+        };
+        if n % 2 == 1 {
+            let id = format!("-FL0000-{n:012}");
+            let _ = c.write_all(&handshake(hash, id.as_bytes(), [0; 8]));
+        }
+        held.push(c);
+        if n % 25 == 0 {
+            max_threads = max_threads.max(proc_threads(pid));
+            max_fds = max_fds.max(proc_fds(pid));
+        }
+    }
+    // Hold them all while the seeder works through them.
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        max_threads = max_threads.max(proc_threads(pid));
+        max_fds = max_fds.max(proc_fds(pid));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (_, got) = download(tr.port, &dir.path().join("honest"), "flood.bin");
+    max_threads = max_threads.max(proc_threads(pid));
+    max_fds = max_fds.max(proc_fds(pid));
+    println!(
+        "500 connection attempts at --max-peers 30: threads {base_threads} -> at most {max_threads}, \
+         descriptors {base_fds} -> at most {max_fds}"
+    );
+    assert!(got == content, "downloaded bytes differ");
+    // The bound is configuration: at most 4 x --max-peers connections, each
+    // two threads and three descriptors, plus 64 pending handshakes.
+    let cap = 4 * 30;
+    assert!(
+        max_threads <= base_threads + 2 * cap + 16,
+        "threads grew from {base_threads} to {max_threads}"
+    );
+    assert!(
+        max_fds <= base_fds + 3 * cap + 64 + 16,
+        "descriptors grew from {base_fds} to {max_fds}"
+    );
+    drop(held);
+}

@@ -240,8 +240,9 @@ impl Choker {
                 let c = by_key(r);
                 c.wasted > 0 && c.unused_slot()
             });
+            // No grace period for that: the waster is not asking for anything.
             if by_key(k).wasted == 0
-                && regular.len() >= self.slots
+                && regular.len() + 1 >= self.slots
                 && let Some(w) = squatter
             {
                 regular.retain(|&r| r != w);

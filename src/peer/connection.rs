@@ -247,7 +247,7 @@ impl Connection {
             n,
             history,
         );
-        let key = match torrent.register(entry, &engine.peer_id) {
+        let key = match torrent.register(entry, &engine.peer_id, engine.max_peers) {
             Ok(k) => k,
             Err(why) => {
                 debug!("not keeping connection to {addr}: {why}");

@@ -106,6 +106,8 @@ pub struct PeerEntry {
     /// Byte counts at the last rate sample.
     seen_down: u64,
     seen_up: u64,
+    /// Closed to make room for a newcomer; gone once its thread notices.
+    evicted: bool,
     /// Byte counts already written into the ledger.
     booked_down: u64,
     booked_up: u64,
@@ -134,6 +136,8 @@ pub struct AddrState {
     pub failures: u32,
     pub next_try_ms: u64,
     pub connecting: bool,
+    /// The peer there sent bad pieces: never dialled again this session.
+    pub banned: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -284,12 +288,53 @@ impl Torrent {
             .sum()
     }
 
+    /// The peer to close when the torrent is full: one that has exchanged no
+    /// data and is not about to (it does not serve us, and we do not serve it or
+    /// it sat on the slot we gave it); uninterested ones first, then slot
+    /// wasters, then the longest connected.
+    fn least_useful(st: &TorrentState) -> Option<PeerKey> {
+        st.peers
+            .iter()
+            .filter(|(_, p)| {
+                !p.evicted
+                    && p.peer_choking
+                    && (p.am_choking || p.wasted > 0)
+                    && p.shared.downloaded.load(Ordering::Relaxed) == 0
+                    && p.shared.uploaded.load(Ordering::Relaxed) == 0
+            })
+            .min_by_key(|&(&k, p)| (p.peer_interested, std::cmp::Reverse(p.wasted), k))
+            .map(|(&k, _)| k)
+    }
+
+    fn live_peers(st: &TorrentState) -> usize {
+        st.peers.values().filter(|p| !p.evicted).count()
+    }
+
+    /// Whether a peer that just handshook may join: not banned, and there is
+    /// room or a useless peer to make room with.
+    pub fn may_join(&self, peer_id: &[u8; 20], max_peers: usize) -> bool {
+        let st = self.lock();
+        !st.banned.contains(peer_id)
+            && (Self::live_peers(&st) < max_peers || Self::least_useful(&st).is_some())
+    }
+
     /// Adds a connected peer. Of two connections to the same peer, both sides keep
     /// the one opened by the peer with the greater id, so they never drop both:
     /// libtorrent decides the same way, and disagreeing with it loses both.
-    pub fn register(&self, entry: PeerEntry, my_id: &[u8; 20]) -> Result<PeerKey, &'static str> {
+    /// With `max_peers` connected, the least useful one makes room, or the newcomer is refused.
+    pub fn register(
+        &self,
+        entry: PeerEntry,
+        my_id: &[u8; 20],
+        max_peers: usize,
+    ) -> Result<PeerKey, &'static str> {
         let mut st = self.lock();
         if st.banned.contains(&entry.peer_id) {
+            if entry.outbound
+                && let Some(a) = st.addrs.get_mut(&entry.addr)
+            {
+                a.banned = true;
+            }
             return Err("banned for sending bad pieces");
         }
         if let Some((&old_key, old)) = st.peers.iter().find(|(_, p)| p.peer_id == entry.peer_id) {
@@ -306,6 +351,15 @@ impl Torrent {
                 "replacing duplicate connection {} to {}",
                 old_key, entry.addr
             );
+        } else if Self::live_peers(&st) >= max_peers {
+            let Some(victim) = Self::least_useful(&st) else {
+                return Err("too many peers");
+            };
+            if let Some(v) = st.peers.get_mut(&victim) {
+                v.evicted = true;
+                v.shared.disconnect();
+                debug!("closed idle {} to make room for {}", v.addr, entry.addr);
+            }
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let st = &mut *st;
@@ -596,6 +650,10 @@ impl Torrent {
         );
         if *strikes >= MAX_STRIKES {
             st.banned.insert(id);
+            let listen = st.peers.get(&key).and_then(|p| p.listen_addr);
+            for a in [Some(addr), listen].into_iter().flatten() {
+                st.addrs.entry(a).or_default().banned = true;
+            }
             warn!("banned {addr} for this session: {MAX_STRIKES} bad pieces");
             return true;
         }
@@ -751,6 +809,7 @@ impl Torrent {
             listen_addr: None,
             seen_down: 0,
             seen_up: 0,
+            evicted: false,
             booked_down: 0,
             booked_up: 0,
         }
