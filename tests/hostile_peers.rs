@@ -224,3 +224,107 @@ fn connection_floods_are_bounded() {
     );
     drop(held);
 }
+
+/// Connects to `addr` for `hash`, says interested and waits to be unchoked;
+/// returns the stream and the seeder's reserved bytes.
+fn unchoked_downloader(
+    addr: SocketAddr,
+    hash: [u8; 20],
+    reserved: [u8; 8],
+) -> (TcpStream, [u8; 8]) {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(&handshake(hash, b"-SR0000-slow-reader0", reserved))
+        .unwrap();
+    let mut hs = [0u8; 68];
+    s.read_exact(&mut hs).unwrap();
+    s.write_all(&[0, 0, 0, 1, 2]).unwrap();
+    loop {
+        let body = read_msg(&mut s).expect("unchoke before the connection ends");
+        if body == [1] {
+            break;
+        }
+    }
+    (s, hs[20..28].try_into().unwrap())
+}
+
+/// Reads one whole message body; `None` at EOF or on a read timeout.
+fn read_msg(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).ok()?;
+    let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).ok()?;
+    Some(body)
+}
+
+fn request(index: u32, begin: u32) -> Vec<u8> {
+    let mut m = vec![0, 0, 0, 13, 6];
+    m.extend_from_slice(&index.to_be_bytes());
+    m.extend_from_slice(&begin.to_be_bytes());
+    m.extend_from_slice(&16384u32.to_be_bytes());
+    m
+}
+
+/// Problem 8: a downloader that keeps far more requests out than the seeder
+/// queues, and reads slowly, gets an answer to every one of them (a piece or a
+/// BEP 6 reject), so it never waits on a request that was dropped in silence.
+#[test]
+fn every_request_is_answered_for_a_slow_fast_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tr, s, _content, hash) = seeded(dir.path(), "slow.bin", 4 << 20, &[]);
+    let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
+    let mut fast = [0u8; 8];
+    fast[7] = 0x04;
+    let (mut c, reserved) = unchoked_downloader(addr, hash, fast);
+    assert_eq!(
+        reserved[7] & 0x04,
+        0x04,
+        "the seeder speaks the Fast extension"
+    );
+    // 3000 requests of 16 KiB (47 MiB), well past the seeder's queue of 1024.
+    const N: usize = 3000;
+    // 4 MiB gets 16 KiB pieces: 256 of them.
+    let blocks = (4 << 20) / 16384;
+    let piece_len = 16384u32;
+    let mut writer = c.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            let index = (i % blocks) as u32;
+            if writer.write_all(&request(index, 0)).is_err() {
+                return;
+            }
+        }
+    });
+    let (mut pieces, mut rejects) = (0usize, 0usize);
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    while pieces + rejects < N {
+        let Some(body) = read_msg(&mut c) else {
+            panic!(
+                "stalled: no message for 10 s after {pieces} pieces and {rejects} rejects of {N} requests"
+            );
+        };
+        match body.first() {
+            Some(7) => {
+                assert_eq!(body.len(), 9 + piece_len as usize);
+                pieces += 1;
+                // Read slowly: about 8 MiB/s.
+                if pieces % 64 == 0 {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+            }
+            Some(16) => rejects += 1,
+            _ => {}
+        }
+    }
+    sender.join().unwrap();
+    println!(
+        "{N} requests from a slow reader: {pieces} pieces, {rejects} rejects in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        rejects > 0,
+        "more requests than the seeder queues are rejected"
+    );
+    assert!(pieces >= 1024, "the queue is served: {pieces}");
+}

@@ -44,8 +44,18 @@ const KEEPALIVE: Duration = Duration::from_secs(90);
 /// With no message at all for this long, the peer is gone.
 const IDLE_LIMIT: Duration = Duration::from_secs(180);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Served requests queued per peer before further ones are ignored.
+/// Served requests queued per peer; past this a fast peer's requests are
+/// rejected and a non-fast peer is choked, never ignored in silence.
 const MAX_QUEUED: usize = 1024;
+/// Blocks and rejects queued for a peer: one that keeps asking without reading
+/// our answers is dropped, so its queue cannot grow without bound.
+const MAX_ANSWERS: usize = 2 * MAX_QUEUED;
+/// Pieces a peer may let us fetch while it chokes us (BEP 6 allowed fast); more are ignored.
+const MAX_ALLOWED_FAST: usize = 32;
+/// After a reject, this peer is asked for nothing new for this long, times the
+/// rejects in a row (up to MAX_REJECT_PAUSE): another peer can take the piece.
+const REJECT_PAUSE: Duration = Duration::from_millis(100);
+const MAX_REJECT_PAUSE: Duration = Duration::from_secs(5);
 
 pub fn read_handshake(stream: &mut TcpStream) -> io::Result<Handshake> {
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
@@ -59,10 +69,12 @@ pub fn write_handshake(
     info_hash: [u8; 20],
     peer_id: [u8; 20],
 ) -> io::Result<()> {
-    // One reserved bit: the BEP 10 extension protocol, used only to exchange
-    // listen ports. We honour nothing else, so we claim nothing else.
+    // Two reserved bits: the BEP 10 extension protocol, used only to exchange
+    // listen ports, and the BEP 6 Fast extension, so a request we will not
+    // serve is rejected rather than left to time out. We claim nothing else.
     let mut reserved = [0u8; 8];
     reserved[wire::EXTENSION_PROTOCOL.0] |= wire::EXTENSION_PROTOCOL.1;
+    reserved[wire::FAST_EXTENSION.0] |= wire::FAST_EXTENSION.1;
     stream.write_all(
         &Handshake {
             reserved,
@@ -175,6 +187,9 @@ struct Downloader {
     /// The quickest a piece's first block has come back after it was asked
     /// for: a round trip, plus whatever queue was ahead of it.
     round_trip: Option<Duration>,
+    /// Pieces the peer lets us fetch while it chokes us (BEP 6).
+    allowed: Vec<u32>,
+    rejects_in_a_row: u32,
 }
 
 impl Downloader {
@@ -203,6 +218,8 @@ pub struct Connection {
     pub outbound: bool,
     /// The peer's handshake announced the BEP 10 extension protocol.
     pub extensions: bool,
+    /// The peer's handshake announced the BEP 6 Fast extension (we always do).
+    pub fast: bool,
 }
 
 /// What the reader half of a connection works with.
@@ -229,12 +246,13 @@ impl Connection {
             addr,
             outbound,
             extensions,
+            fast,
         } = self;
         let _ = stream.set_nodelay(true);
         let (Ok(write_half), Ok(shared_half)) = (stream.try_clone(), stream.try_clone()) else {
             return;
         };
-        let shared = Arc::new(PeerShared::new(shared_half));
+        let shared = Arc::new(PeerShared::new(shared_half, fast));
         let (tx, rx) = crossbeam_channel::unbounded();
         let history = engine.ledger_history(&peer_id);
         let n = torrent.meta.num_pieces();
@@ -288,6 +306,8 @@ impl Connection {
             window_start: Instant::now(),
             window_bytes: 0,
             round_trip: None,
+            allowed: Vec::new(),
+            rejects_in_a_row: 0,
         };
         let result = reader_loop(&link, &mut stream, &mut dl);
         if let Err(e) = &result {
@@ -391,16 +411,38 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
                     && b.length <= MAX_BLOCK
                     && b.begin as u64 + b.length as u64 <= meta.piece_len(b.index)
                     && torrent.has_piece(b.index);
-                if !valid {
-                    debug!("ignoring invalid request {b:?}");
-                } else if !shared.am_choking.load(Ordering::Relaxed)
-                    && shared.queued.load(Ordering::Relaxed) < MAX_QUEUED
-                {
+                let unchoked = !shared.am_choking.load(Ordering::Relaxed);
+                let queued = shared.queued.load(Ordering::Relaxed);
+                if valid && unchoked && queued < MAX_QUEUED {
                     shared
                         .last_request_ms
                         .store(torrent.now_ms().max(1), Ordering::Relaxed);
                     shared.queued.fetch_add(1, Ordering::Relaxed);
                     let _ = link.tx.send(Outgoing::Block(b));
+                } else if shared.fast {
+                    if queued >= MAX_ANSWERS {
+                        wait_for_answers(engine, shared)?;
+                    }
+                    shared.queued.fetch_add(1, Ordering::Relaxed);
+                    let _ = link.tx.send(Outgoing::Reject(b));
+                } else if valid && unchoked {
+                    // Over the queue: a BEP 3 peer learns its requests are
+                    // gone only from a choke.
+                    if !shared.throttled.swap(true, Ordering::AcqRel) {
+                        let _ = link.tx.send(Outgoing::Throttle);
+                    }
+                } else {
+                    // Choked, or invalid: BEP 3 says such requests are dropped.
+                    debug!("ignoring request {b:?}");
+                }
+            }
+            Message::Reject(b) => on_reject(link, dl, b),
+            Message::AllowedFast(i) => {
+                if (i as usize) < n
+                    && dl.allowed.len() < MAX_ALLOWED_FAST
+                    && !dl.allowed.contains(&i)
+                {
+                    dl.allowed.push(i);
                 }
             }
             // Cancels are hints; a block already queued is cheap to send anyway.
@@ -408,13 +450,28 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
             | Message::KeepAlive
             | Message::Port(_)
             | Message::Suggest(_)
-            | Message::Reject(_)
-            | Message::AllowedFast(_)
             | Message::Extended { .. }
             | Message::Other(_) => {}
         }
         fill_pipeline(link, dl);
     }
+}
+
+/// A peer asks faster than it reads our answers: stop reading its requests
+/// (TCP pushes back on it) until the writer has sent some, so the queue of
+/// answers stays bounded. One that reads nothing for IDLE_LIMIT is dropped.
+fn wait_for_answers(engine: &Engine, shared: &PeerShared) -> io::Result<()> {
+    let since = Instant::now();
+    while shared.queued.load(Ordering::Relaxed) >= MAX_ANSWERS {
+        if engine.is_shutting_down() || since.elapsed() > IDLE_LIMIT {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "peer does not read our answers",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
 }
 
 /// Copies a block into its piece; a whole piece goes to the verifier.
@@ -447,6 +504,7 @@ fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: 
     dl.last_progress = Instant::now();
     dl.count_bytes(data.len());
     dl.timeouts = 0;
+    dl.rejects_in_a_row = 0;
     if whole {
         let a = dl.active.swap_remove(pos);
         link.engine.verifier.submit(Job {
@@ -458,6 +516,22 @@ fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: 
             back: link.spare_tx.clone(),
         });
     }
+}
+
+/// The peer will not send a block we asked for: its piece goes back to the
+/// picker at once, for another peer, instead of waiting out a timeout.
+fn on_reject(link: &Link<'_>, dl: &mut Downloader, b: BlockRef) {
+    let Some(a) = dl.active.iter().find(|a| a.index == b.index) else {
+        return;
+    };
+    let block = (b.begin as u64 / BLOCK_SIZE) as usize;
+    if b.begin >= a.next_offset || a.got.get(block) != Some(&false) {
+        return;
+    }
+    drop_pieces(link, dl, &[b.index], true);
+    dl.rejects_in_a_row += 1;
+    let pause = (REJECT_PAUSE * dl.rejects_in_a_row).min(MAX_REJECT_PAUSE);
+    dl.snubbed_until = Some(Instant::now() + pause);
 }
 
 fn drop_pieces(link: &Link<'_>, dl: &mut Downloader, pieces: &[u32], release: bool) {
@@ -505,7 +579,8 @@ fn check_timeouts(link: &Link<'_>, dl: &mut Downloader) -> io::Result<()> {
 
 /// Keeps the pipeline full while the peer lets us download.
 fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
-    if dl.peer_choking || dl.snubbed_until.is_some_and(|t| Instant::now() < t) {
+    let choked = dl.peer_choking;
+    if (choked && dl.allowed.is_empty()) || dl.snubbed_until.is_some_and(|t| Instant::now() < t) {
         return;
     }
     dl.spare.extend(link.spare_rx.try_iter());
@@ -514,11 +589,10 @@ fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
     let depth = dl.depth();
     let was_idle = dl.outstanding == 0;
     while dl.outstanding < depth {
-        if let Some(a) = dl
-            .active
-            .iter_mut()
-            .find(|a| (a.next_offset as usize) < a.buf.len())
-        {
+        let allowed = &dl.allowed;
+        if let Some(a) = dl.active.iter_mut().find(|a| {
+            (a.next_offset as usize) < a.buf.len() && (!choked || allowed.contains(&a.index))
+        }) {
             let length = (a.buf.len() as u32 - a.next_offset).min(BLOCK_SIZE as u32);
             let _ = link.tx.send(Outgoing::Request(BlockRef {
                 index: a.index,
@@ -534,7 +608,12 @@ fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
         if dl.active.len() >= max_active {
             break;
         }
-        let Some(index) = link.torrent.pick(link.key) else {
+        let picked = if choked {
+            link.torrent.pick_allowed(link.key, &dl.allowed)
+        } else {
+            link.torrent.pick(link.key)
+        };
+        let Some(index) = picked else {
             break;
         };
         let mut buf = dl.spare.pop().unwrap_or_default();
@@ -612,8 +691,12 @@ fn encode_outgoing(
     let msg = match m {
         Outgoing::Block(b) => {
             shared.queued.fetch_sub(1, Ordering::Relaxed);
-            // Requests queued before a choke are dropped, as BEP 3 says.
+            // Requests queued before a choke are dropped, as BEP 3 says, and
+            // rejected for a fast peer, as BEP 6 says.
             if *choked {
+                if shared.fast {
+                    wire::encode(&Message::Reject(b), out);
+                }
                 return Ok(());
             }
             if let Some(limit) = &engine.upload_limit {
@@ -631,6 +714,24 @@ fn encode_outgoing(
                 .fetch_add(b.length as u64, Ordering::Relaxed);
             return Ok(());
         }
+        Outgoing::Reject(b) => {
+            shared.queued.fetch_sub(1, Ordering::Relaxed);
+            Message::Reject(b)
+        }
+        Outgoing::Throttle => {
+            shared.throttled.store(false, Ordering::Release);
+            if *choked {
+                return Ok(());
+            }
+            wire::encode(&Message::Choke, out);
+            if shared.am_choking.load(Ordering::Relaxed) {
+                *choked = true;
+                return Ok(());
+            }
+            Message::Unchoke
+        }
+        Outgoing::HaveAll => Message::HaveAll,
+        Outgoing::HaveNone => Message::HaveNone,
         Outgoing::Choke => {
             *choked = true;
             Message::Choke

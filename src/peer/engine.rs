@@ -24,7 +24,7 @@ use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::rate::TokenBucket;
 use crate::common::tracker_proto::{Announce, Event};
-use crate::common::wire::{Handshake, supports_extensions};
+use crate::common::wire::{Handshake, supports_extensions, supports_fast};
 
 /// Outbound connections per torrent; inbound ones are not limited here.
 const MAX_DIALLED: usize = 40;
@@ -423,6 +423,7 @@ impl Engine {
                     addr,
                     outbound: false,
                     extensions: supports_extensions(&hs.reserved),
+                    fast: supports_fast(&hs.reserved),
                 }
                 .run();
             });
@@ -443,7 +444,7 @@ impl Engine {
             .name(format!("dial {addr}"))
             .spawn(move || {
                 let _slot = slot;
-                let result = (|| -> std::io::Result<(TcpStream, [u8; 20], bool)> {
+                let result = (|| -> std::io::Result<(TcpStream, [u8; 20], [u8; 8])> {
                     let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
                     s.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
                     write_handshake(&mut s, torrent.meta.info_hash.0, e.peer_id)?;
@@ -452,11 +453,11 @@ impl Engine {
                         return Err(std::io::Error::other("wrong torrent, or ourselves"));
                     }
                     s.set_write_timeout(None)?;
-                    Ok((s, hs.peer_id, supports_extensions(&hs.reserved)))
+                    Ok((s, hs.peer_id, hs.reserved))
                 })();
                 let ok = result.is_ok();
                 match result {
-                    Ok((stream, peer_id, extensions)) => {
+                    Ok((stream, peer_id, reserved)) => {
                         Connection {
                             engine: e.clone(),
                             torrent: torrent.clone(),
@@ -464,7 +465,8 @@ impl Engine {
                             peer_id,
                             addr,
                             outbound: true,
-                            extensions,
+                            extensions: supports_extensions(&reserved),
+                            fast: supports_fast(&reserved),
                         }
                         .run();
                     }

@@ -41,6 +41,14 @@ pub enum Outgoing {
     Cancel(BlockRef),
     /// Serve a block the peer requested: the writer reads it from disk itself.
     Block(BlockRef),
+    /// BEP 6: a request we will not serve.
+    Reject(BlockRef),
+    /// BEP 6 `have all` / `have none`, in place of a bitfield.
+    HaveAll,
+    HaveNone,
+    /// A non-fast peer asked for more than we queue: choke it, which tells it
+    /// its requests are gone, and unchoke it again unless the choker says otherwise.
+    Throttle,
     /// A BEP 10 extended message (id 0: the extension handshake).
     Extended(u8, Vec<u8>),
 }
@@ -58,11 +66,15 @@ pub struct PeerShared {
     /// Pieces another peer delivered first (endgame): the reader drops and cancels them.
     pub cancelled: Mutex<Vec<u32>>,
     pub has_cancelled: AtomicBool,
+    /// Both sides speak BEP 6: requests we will not serve are rejected, never dropped.
+    pub fast: bool,
+    /// A non-fast peer asked for more than we queue: a choke is on its way to say so.
+    pub throttled: AtomicBool,
     pub stream: TcpStream,
 }
 
 impl PeerShared {
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: TcpStream, fast: bool) -> Self {
         PeerShared {
             downloaded: AtomicU64::new(0),
             uploaded: AtomicU64::new(0),
@@ -71,6 +83,8 @@ impl PeerShared {
             last_request_ms: AtomicU64::new(0),
             cancelled: Mutex::new(Vec::new()),
             has_cancelled: AtomicBool::new(false),
+            fast,
+            throttled: AtomicBool::new(false),
             stream,
         }
     }
@@ -364,11 +378,20 @@ impl Torrent {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let st = &mut *st;
         let have = st.picker.have();
+        // A fast peer expects exactly one of bitfield, have all, have none first.
+        let fast = entry.shared.fast;
         if st.super_seed.is_some() {
             // Super-seeding: no bitfield, just a piece to take.
+            if fast {
+                let _ = entry.tx.send(Outgoing::HaveNone);
+            }
             reveal(&mut st.super_seed, &st.picker, key, &entry);
+        } else if fast && have.is_complete() {
+            let _ = entry.tx.send(Outgoing::HaveAll);
         } else if have.count() > 0 {
             let _ = entry.tx.send(Outgoing::Bitfield(have.as_bytes().to_vec()));
+        } else if fast {
+            let _ = entry.tx.send(Outgoing::HaveNone);
         }
         info!(
             "peer {} joined {} ({})",
@@ -569,6 +592,23 @@ impl Torrent {
         }
         let p = st.peers.get(&key)?;
         st.picker.pick(key, &p.has)
+    }
+
+    /// Picks a piece a peer that chokes us lets us fetch anyway (BEP 6 allowed fast).
+    pub fn pick_allowed(&self, key: PeerKey, allowed: &[u32]) -> Option<u32> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if st.paused {
+            return None;
+        }
+        let p = st.peers.get(&key)?;
+        let mut only = Bitfield::new(p.has.len());
+        for &i in allowed {
+            if p.has.get(i as usize) {
+                only.set(i as usize);
+            }
+        }
+        st.picker.pick(key, &only)
     }
 
     pub fn release(&self, key: PeerKey, pieces: &[u32]) {
