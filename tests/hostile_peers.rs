@@ -309,7 +309,7 @@ fn every_request_is_answered_for_a_slow_fast_peer() {
                 assert_eq!(body.len(), 9 + piece_len as usize);
                 pieces += 1;
                 // Read slowly: about 8 MiB/s.
-                if pieces % 64 == 0 {
+                if pieces.is_multiple_of(64) {
                     std::thread::sleep(Duration::from_millis(100));
                 }
             }
@@ -327,4 +327,246 @@ fn every_request_is_answered_for_a_slow_fast_peer() {
         "more requests than the seeder queues are rejected"
     );
     assert!(pieces >= 1024, "the queue is served: {pieces}");
+}
+
+/// Problem 8, for a peer without the Fast extension: past the queue it is
+/// choked (which tells a BEP 3 peer its requests are gone), never left waiting.
+#[test]
+fn a_slow_plain_peer_past_the_queue_is_choked_not_ignored() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_tr, s, _content, hash) = seeded(dir.path(), "plain.bin", 4 << 20, &[]);
+    let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
+    let (mut c, _) = unchoked_downloader(addr, hash, [0; 8]);
+    const N: usize = 3000;
+    let mut writer = c.try_clone().unwrap();
+    let sender = std::thread::spawn(move || {
+        for i in 0..N {
+            if writer.write_all(&request((i % 256) as u32, 0)).is_err() {
+                return;
+            }
+        }
+    });
+    c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut pieces = 0usize;
+    let choked = loop {
+        let Some(body) = read_msg(&mut c) else {
+            panic!("stalled: no message for 10 s after {pieces} pieces of {N} requests");
+        };
+        match body.first() {
+            Some(7) => {
+                pieces += 1;
+                if pieces.is_multiple_of(64) {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                if pieces == N {
+                    break false;
+                }
+            }
+            Some(0) => break true,
+            _ => {}
+        }
+    };
+    println!("plain slow reader: {pieces} pieces, then choked: {choked}");
+    assert!(choked, "requests past the queue are announced by a choke");
+    sender.join().unwrap();
+}
+
+/// What a hostile seeder does once handshakes are exchanged.
+#[derive(Clone, Copy, Debug)]
+enum Hostility {
+    /// Nothing at all, not even a handshake.
+    Silent,
+    /// A message whose length prefix says 4 GiB.
+    HugeLength,
+    /// A bitfield three bytes too long.
+    WrongBitfield,
+    /// Blocks nobody asked for, one after another.
+    Unasked,
+    /// Half a message, then silence.
+    CutShort,
+}
+
+/// A raw seeder that claims every one of `pieces` pieces and then misbehaves;
+/// sets `dropped` once our peer closes a connection to it.
+fn hostile_seeder(
+    how: Hostility,
+    hash: [u8; 20],
+    pieces: usize,
+    dropped: Arc<AtomicBool>,
+) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let dropped = dropped.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(120)));
+                let mut hs = [0u8; 68];
+                if s.read_exact(&mut hs).is_err() {
+                    return;
+                }
+                let mut out = Vec::new();
+                if !matches!(how, Hostility::Silent) {
+                    let id = format!("-HS0000-{:>12}", format!("{how:?}"));
+                    out = handshake(hash, id.as_bytes(), [0; 8]);
+                    let mut bits = vec![0xffu8; pieces.div_ceil(8)];
+                    if matches!(how, Hostility::WrongBitfield) {
+                        bits.extend_from_slice(&[0xff; 3]);
+                    }
+                    out.extend_from_slice(&(1 + bits.len() as u32).to_be_bytes());
+                    out.push(5);
+                    out.extend_from_slice(&bits);
+                    out.extend_from_slice(&[0, 0, 0, 1, 1]);
+                }
+                match how {
+                    Hostility::HugeLength => out.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 7]),
+                    Hostility::CutShort => {
+                        out.extend_from_slice(&(9 + 16384u32).to_be_bytes());
+                        out.extend_from_slice(&[7, 0, 0, 0, 0, 0, 0, 0, 0, 1, 2, 3]);
+                    }
+                    Hostility::Unasked => {
+                        for i in 0..1000u32 {
+                            out.extend_from_slice(&(9 + 16384u32).to_be_bytes());
+                            out.push(7);
+                            out.extend_from_slice(&(i % pieces as u32).to_be_bytes());
+                            // Never a block boundary: nobody asks for these.
+                            out.extend_from_slice(&1u32.to_be_bytes());
+                            out.extend_from_slice(&[0x5a; 16384]);
+                        }
+                    }
+                    _ => {}
+                }
+                let _ = s.write_all(&out);
+                let mut sink = [0u8; 4096];
+                loop {
+                    match s.read(&mut sink) {
+                        Ok(0) => break,
+                        Ok(_) => {}
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
+                        Err(_) => break,
+                    }
+                }
+                dropped.store(true, Ordering::Relaxed);
+            });
+        }
+    });
+    addr
+}
+
+/// Problem 5: next to an honest seeder, five hostile ones. The downloader
+/// drops each of them, stays up, and the file arrives byte for byte.
+#[test]
+fn hostile_seeders_are_dropped_and_the_download_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, _s, content, hash) = seeded(dir.path(), "target.bin", 2 << 20, &[]);
+    let pieces = (2 << 20) / 16384;
+    let kinds = [
+        Hostility::Silent,
+        Hostility::HugeLength,
+        Hostility::WrongBitfield,
+        Hostility::Unasked,
+        Hostility::CutShort,
+    ];
+    let mut args: Vec<String> = Vec::new();
+    let mut flags = Vec::new();
+    for how in kinds {
+        let dropped = Arc::new(AtomicBool::new(false));
+        let addr = hostile_seeder(how, hash, pieces, dropped.clone());
+        args.extend(["--connect".into(), addr.to_string()]);
+        flags.push((how, dropped));
+    }
+    args.extend(["download".into(), "target.bin".into(), "--seed".into()]);
+    let h = dir.path().join("victim");
+    let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+    let mut victim = spawn_peer(tr.port, &h, &argv);
+    let path = h.join("downloads/target.bin");
+    wait_until("the download to complete", T, || {
+        std::fs::read(&path).is_ok_and(|b| b == content)
+    });
+    // Silence is noticed by timeouts: 10 s for a handshake, 20 s mid-message.
+    for (how, dropped) in &flags {
+        wait_until(
+            &format!("the {how:?} seeder to be dropped"),
+            Duration::from_secs(45),
+            || dropped.load(Ordering::Relaxed),
+        );
+    }
+    assert!(
+        victim.try_wait().unwrap().is_none(),
+        "the downloader is still running"
+    );
+}
+
+/// Problem 9: a peer banned for bad pieces is never dialled again.
+#[test]
+fn a_banned_peer_is_never_dialled_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, _s, content, hash) =
+        seeded(dir.path(), "banme.bin", 2 << 20, &["--upload-rate", "256K"]);
+    let pieces = (2 << 20) / 16384;
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let liar = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = accepted.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut s) = conn else { continue };
+                accepted.fetch_add(1, Ordering::Relaxed);
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                    let mut hs = [0u8; 68];
+                    if s.read_exact(&mut hs).is_err() {
+                        return;
+                    }
+                    let mut out = handshake(hash, b"-LI0000-liar-liar-00", [0; 8]);
+                    out.extend_from_slice(&(1 + pieces as u32 / 8).to_be_bytes());
+                    out.push(5);
+                    out.extend(std::iter::repeat_n(0xffu8, pieces / 8));
+                    if s.write_all(&out).is_err() {
+                        return;
+                    }
+                    while let Some(body) = read_msg(&mut s) {
+                        let answer = match body.first() {
+                            Some(2) => vec![0, 0, 0, 1, 1],
+                            Some(6) if body.len() == 13 => {
+                                let n = u32::from_be_bytes(body[9..13].try_into().unwrap());
+                                let mut m = (9 + n).to_be_bytes().to_vec();
+                                m.push(7);
+                                m.extend_from_slice(&body[1..9]);
+                                m.extend(std::iter::repeat_n(0u8, n as usize));
+                                m
+                            }
+                            _ => continue,
+                        };
+                        if s.write_all(&answer).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    };
+    let h = dir.path().join("victim");
+    let started = Instant::now();
+    let out = peer_cmd(
+        tr.port,
+        &h,
+        &["--connect", &liar.to_string(), "download", "banme.bin"],
+        T,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(std::fs::read(h.join("downloads/banme.bin")).unwrap() == content);
+    let n = accepted.load(Ordering::Relaxed);
+    println!(
+        "liar dialled {n} time(s) during a {:.1} s download",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(n, 1, "the banned liar was dialled again");
 }

@@ -43,6 +43,11 @@ const MAX_TIMEOUTS: u32 = 3;
 const KEEPALIVE: Duration = Duration::from_secs(90);
 /// With no message at all for this long, the peer is gone.
 const IDLE_LIMIT: Duration = Duration::from_secs(180);
+/// A message begun and then left unfinished this long: the peer is stuck or hostile.
+const STUCK_LIMIT: Duration = Duration::from_secs(20);
+/// Blocks nobody asked for that a peer may send before it is dropped: a few
+/// arrive honestly after a cancel, a stream of them is a flood.
+const MAX_UNASKED: u32 = 64;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Served requests queued per peer; past this a fast peer's requests are
 /// rejected and a non-fast peer is choked, never ignored in silence.
@@ -90,6 +95,8 @@ struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// When bytes last arrived.
+    last_data: Instant,
 }
 
 impl FrameReader {
@@ -98,7 +105,13 @@ impl FrameReader {
             buf: vec![0; 256 * 1024],
             start: 0,
             end: 0,
+            last_data: Instant::now(),
         }
+    }
+
+    /// Part of a message arrived, and nothing more for STUCK_LIMIT.
+    fn stuck(&self) -> bool {
+        self.end > self.start && self.last_data.elapsed() > STUCK_LIMIT
     }
 
     /// The next whole frame's body range, `None` on a read timeout.
@@ -129,7 +142,10 @@ impl FrameReader {
                         "peer closed the connection",
                     ));
                 }
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    self.last_data = Instant::now();
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -190,6 +206,10 @@ struct Downloader {
     /// Pieces the peer lets us fetch while it chokes us (BEP 6).
     allowed: Vec<u32>,
     rejects_in_a_row: u32,
+    /// Blocks received that we never asked for, and blocks we asked for and
+    /// then gave up on, which may still arrive honestly.
+    unasked: u32,
+    given_up: u32,
 }
 
 impl Downloader {
@@ -237,7 +257,9 @@ struct Link<'a> {
 
 impl Connection {
     /// Runs the connection to its end; handshakes are already exchanged.
-    pub fn run(self) {
+    /// False when the peer broke the protocol or stalled mid-message, so a
+    /// dialler backs off instead of redialling it at once.
+    pub fn run(self) -> bool {
         let Connection {
             engine,
             torrent,
@@ -250,7 +272,7 @@ impl Connection {
         } = self;
         let _ = stream.set_nodelay(true);
         let (Ok(write_half), Ok(shared_half)) = (stream.try_clone(), stream.try_clone()) else {
-            return;
+            return false;
         };
         let shared = Arc::new(PeerShared::new(shared_half, fast));
         let (tx, rx) = crossbeam_channel::unbounded();
@@ -269,7 +291,7 @@ impl Connection {
             Ok(k) => k,
             Err(why) => {
                 debug!("not keeping connection to {addr}: {why}");
-                return;
+                return false;
             }
         };
         if extensions {
@@ -308,6 +330,8 @@ impl Connection {
             round_trip: None,
             allowed: Vec::new(),
             rejects_in_a_row: 0,
+            unasked: 0,
+            given_up: 0,
         };
         let result = reader_loop(&link, &mut stream, &mut dl);
         if let Err(e) = &result {
@@ -322,6 +346,7 @@ impl Connection {
         if let Ok(w) = writer {
             let _ = w.join();
         }
+        !matches!(&result, Err(e) if matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::TimedOut))
     }
 }
 
@@ -351,6 +376,12 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
             if last_message.elapsed() > IDLE_LIMIT {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "peer silent"));
             }
+            if frames.stuck() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "message left unfinished",
+                ));
+            }
             check_timeouts(link, dl)?;
             fill_pipeline(link, dl);
             continue;
@@ -365,11 +396,24 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
                 if let Some(limit) = &engine.download_limit {
                     limit.take(len);
                 }
-                on_block(link, dl, index, begin, data);
+                if !on_block(link, dl, index, begin, data) {
+                    if dl.given_up > 0 {
+                        dl.given_up -= 1;
+                    } else {
+                        dl.unasked += 1;
+                    }
+                    if dl.unasked > MAX_UNASKED {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "blocks nobody asked for",
+                        ));
+                    }
+                }
             }
             Message::Choke => {
                 dl.peer_choking = true;
                 let released: Vec<u32> = dl.active.drain(..).map(|a| a.index).collect();
+                dl.given_up += dl.outstanding as u32;
                 dl.outstanding = 0;
                 torrent.on_peer_choke(key, true, &released);
             }
@@ -474,11 +518,11 @@ fn wait_for_answers(engine: &Engine, shared: &PeerShared) -> io::Result<()> {
     Ok(())
 }
 
-/// Copies a block into its piece; a whole piece goes to the verifier.
-fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: &[u8]) {
+/// Copies a block into its piece; a whole piece goes to the verifier. False
+/// for a block we are not waiting for (cancelled, or never asked for).
+fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: &[u8]) -> bool {
     let Some(pos) = dl.active.iter().position(|a| a.index == index) else {
-        // A block we cancelled or never asked for: harmless, ignore it.
-        return;
+        return false;
     };
     let a = &mut dl.active[pos];
     let expected = (a.buf.len() as u64 - begin as u64).min(BLOCK_SIZE);
@@ -488,7 +532,7 @@ fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: 
         || data.len() as u64 != expected
         || a.got[block]
     {
-        return;
+        return false;
     }
     a.got[block] = true;
     let first_back = if a.received == 0 { a.asked } else { None };
@@ -516,6 +560,7 @@ fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: 
             back: link.spare_tx.clone(),
         });
     }
+    true
 }
 
 /// The peer will not send a block we asked for: its piece goes back to the
@@ -540,6 +585,7 @@ fn drop_pieces(link: &Link<'_>, dl: &mut Downloader, pieces: &[u32], release: bo
             return true;
         }
         dl.outstanding = dl.outstanding.saturating_sub(a.in_flight);
+        dl.given_up += a.in_flight as u32;
         for (block, got) in a.got.iter().enumerate() {
             let begin = block as u32 * BLOCK_SIZE as u32;
             if !got && begin < a.next_offset {

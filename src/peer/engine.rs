@@ -455,23 +455,23 @@ impl Engine {
                     s.set_write_timeout(None)?;
                     Ok((s, hs.peer_id, hs.reserved))
                 })();
-                let ok = result.is_ok();
-                match result {
-                    Ok((stream, peer_id, reserved)) => {
-                        Connection {
-                            engine: e.clone(),
-                            torrent: torrent.clone(),
-                            stream,
-                            peer_id,
-                            addr,
-                            outbound: true,
-                            extensions: supports_extensions(&reserved),
-                            fast: supports_fast(&reserved),
-                        }
-                        .run();
+                let ok = match result {
+                    Ok((stream, peer_id, reserved)) => Connection {
+                        engine: e.clone(),
+                        torrent: torrent.clone(),
+                        stream,
+                        peer_id,
+                        addr,
+                        outbound: true,
+                        extensions: supports_extensions(&reserved),
+                        fast: supports_fast(&reserved),
                     }
-                    Err(err) => debug!("cannot connect to {addr}: {err}"),
-                }
+                    .run(),
+                    Err(err) => {
+                        debug!("cannot connect to {addr}: {err}");
+                        false
+                    }
+                };
                 let now = torrent.now_ms();
                 let mut st = torrent.lock();
                 if let Some(a) = st.addrs.get_mut(&addr) {
