@@ -205,7 +205,7 @@ fn source_ids(summary: &Value) -> Vec<(String, u64)> {
 // ---------------------------------------------------------------- ours → stock
 
 /// Our handshake's reserved bytes: only BEP 10, the extension protocol (byte 5, 0x10).
-const OUR_RESERVED: [u8; 8] = [0, 0, 0, 0, 0, 0x10, 0, 0];
+const OUR_RESERVED: [u8; 8] = [0, 0, 0, 0, 0, 0x10, 0, 0x04];
 
 #[test]
 fn ours_to_aria2c() {
@@ -660,7 +660,7 @@ fn our_seeder_serves_a_peer_speaking_every_common_extension() {
     assert_eq!(info_hash, meta.info_hash.0);
     assert_eq!(
         reserved, OUR_RESERVED,
-        "our handshake claims only the extension protocol, which we use for listen ports"
+        "our handshake claims only the extension protocol (for listen ports) and the Fast extension"
     );
     scripted::send(&mut s, &scripted::chatter());
     scripted::send(&mut s, &scripted::msg(2, &[]));

@@ -36,6 +36,9 @@ struct Cli {
     /// Peers unchoked at once, besides the optimistic unchoke.
     #[arg(long, global = true, default_value_t = 4)]
     upload_slots: usize,
+    /// Peers connected at once per torrent (four times as many over all torrents).
+    #[arg(long, global = true, default_value_t = 50)]
+    max_peers: usize,
     /// Also dial this peer for every torrent, even while seeding (repeatable).
     #[arg(long, global = true, value_name = "ADDR")]
     connect: Vec<SocketAddr>,
@@ -121,6 +124,7 @@ fn main() -> ExitCode {
         upload_rate: cli.upload_rate,
         download_rate: cli.download_rate,
         upload_slots: cli.upload_slots,
+        max_peers: cli.max_peers,
         connect: cli.connect.clone(),
     };
     let result = match &cli.command {

@@ -1,7 +1,8 @@
 //! The BEP 3 peer wire protocol: handshake and message codec, with no I/O.
 //!
-//! Messages the client does not use (BEP 6 fast, BEP 10 extended, `port`, and
-//! ids nobody knows yet) are decoded and tolerated, never a reason to disconnect.
+//! Messages the client does not use (BEP 10 extended ones other than the
+//! handshake, `port`, `suggest`, and ids nobody knows yet) are decoded and
+//! tolerated, never a reason to disconnect.
 
 use thiserror::Error;
 
@@ -11,10 +12,17 @@ pub const HANDSHAKE_LEN: usize = 68;
 pub const MAX_BLOCK: u32 = 128 * 1024;
 /// BEP 10: byte 5 of the reserved bytes, bit 0x10, announces the extension protocol.
 pub const EXTENSION_PROTOCOL: (usize, u8) = (5, 0x10);
+/// BEP 6: byte 7 of the reserved bytes, bit 0x04, announces the Fast extension.
+pub const FAST_EXTENSION: (usize, u8) = (7, 0x04);
 
 /// Whether a handshake's reserved bytes announce the BEP 10 extension protocol.
 pub fn supports_extensions(reserved: &[u8; 8]) -> bool {
     reserved[EXTENSION_PROTOCOL.0] & EXTENSION_PROTOCOL.1 != 0
+}
+
+/// Whether a handshake's reserved bytes announce the BEP 6 Fast extension.
+pub fn supports_fast(reserved: &[u8; 8]) -> bool {
+    reserved[FAST_EXTENSION.0] & FAST_EXTENSION.1 != 0
 }
 
 /// Our BEP 10 handshake: no extension messages, only our listen port (`p`), so

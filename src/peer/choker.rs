@@ -6,6 +6,9 @@
 //! A seeder, which downloads from nobody, ranks by ledger and rotates the rest
 //! round-robin. Every 30 s the optimistic slot moves to a random choked,
 //! interested peer; newcomers are three times as likely to get it.
+//! A peer given a slot that sends no request within IDLE_SLOT_MS loses it at
+//! once and ranks behind every peer that has not wasted one, until it requests:
+//! idle peers cannot hold the slots honest downloaders need.
 //! Pure: time is passed in, randomness is seeded.
 
 use std::cmp::Ordering;
@@ -18,6 +21,11 @@ pub const OPTIMISTIC_MS: u64 = 30_000;
 /// that peers asking at about the same moment are ranked rather than raced.
 pub const GRACE_MS: u64 = 1000;
 const NEWCOMER_WEIGHT: usize = 3;
+/// An unchoked peer that has not requested anything this long after its unchoke
+/// is not using its slot. Several round trips, even on a slow link.
+pub const IDLE_SLOT_MS: u64 = 4_000;
+/// Peers that have requested from us before are this much likelier to get the optimistic slot.
+const REQUESTER_WEIGHT: usize = 3;
 
 /// What the choker knows of one connected peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +41,24 @@ pub struct Candidate {
     /// Has no pieces yet: favoured for the optimistic slot.
     pub newcomer: bool,
     pub unchoked: bool,
+    /// When it was last unchoked (meaningful while `unchoked`).
+    pub unchoked_at_ms: u64,
+    /// When it last requested a block while unchoked; 0 if never.
+    pub last_request_ms: u64,
+    /// Slots it lost for not using them, since it last requested.
+    pub wasted: u32,
+}
+
+impl Candidate {
+    /// Holds a slot and has not requested since it got it.
+    fn unused_slot(&self) -> bool {
+        self.unchoked && self.last_request_ms < self.unchoked_at_ms
+    }
+
+    /// Holds a slot it has not used for IDLE_SLOT_MS.
+    pub fn idle_holder(&self, now_ms: u64) -> bool {
+        self.unused_slot() && now_ms >= self.unchoked_at_ms + IDLE_SLOT_MS
+    }
 }
 
 pub struct Choker {
@@ -78,7 +104,15 @@ impl Choker {
 
     /// Interested peers, best first.
     pub fn rank(&self, seeding: bool, peers: &[Candidate]) -> Vec<PeerKey> {
-        let mut v: Vec<&Candidate> = peers.iter().filter(|c| c.interested).collect();
+        let mut v: Vec<&Candidate> = peers
+            .iter()
+            .filter(|c| c.interested && c.wasted == 0)
+            .collect();
+        let mut wasters: Vec<&Candidate> = peers
+            .iter()
+            .filter(|c| c.interested && c.wasted > 0)
+            .collect();
+        wasters.sort_by_key(|c| (c.wasted, c.unchoked_at_ms, c.key));
         v.sort_by(|a, b| Self::compare(seeding, a, b));
         if seeding {
             // Preferred peers (with history) keep their order; the rest take turns.
@@ -90,7 +124,23 @@ impl Choker {
                 rest.rotate_left(k);
             }
         }
-        v.into_iter().map(|c| c.key).collect()
+        v.into_iter().chain(wasters).map(|c| c.key).collect()
+    }
+
+    /// Peers to choke now because they hold a slot they do not use.
+    pub fn idle_holders(now_ms: u64, peers: &[Candidate]) -> Vec<PeerKey> {
+        peers
+            .iter()
+            .filter(|c| c.idle_holder(now_ms))
+            .map(|c| c.key)
+            .collect()
+    }
+
+    /// Frees the optimistic slot when its holder lost it for idling.
+    pub fn revoke(&mut self, key: PeerKey) {
+        if self.optimistic == Some(key) {
+            self.optimistic = None;
+        }
     }
 
     /// The periodic rechoke (every RECHOKE_MS): returns the full set of peers to unchoke.
@@ -120,20 +170,29 @@ impl Choker {
     }
 
     fn draw_optimistic(&mut self, peers: &[Candidate], regular: &[PeerKey]) -> Option<PeerKey> {
-        let pool: Vec<&Candidate> = peers
+        let mut pool: Vec<&Candidate> = peers
             .iter()
             .filter(|c| c.interested && !regular.contains(&c.key))
             .collect();
-        let total: usize = pool
-            .iter()
-            .map(|c| if c.newcomer { NEWCOMER_WEIGHT } else { 1 })
-            .sum();
+        // Peers that wasted a slot get the optimistic one only when nobody else wants it.
+        if pool.iter().any(|c| c.wasted == 0) {
+            pool.retain(|c| c.wasted == 0);
+        }
+        let weight = |c: &Candidate| {
+            (if c.newcomer { NEWCOMER_WEIGHT } else { 1 })
+                * (if c.last_request_ms > 0 {
+                    REQUESTER_WEIGHT
+                } else {
+                    1
+                })
+        };
+        let total: usize = pool.iter().map(|c| weight(c)).sum();
         if total == 0 {
             return None;
         }
         let mut ticket = self.rng.usize(..total);
         for c in pool {
-            let w = if c.newcomer { NEWCOMER_WEIGHT } else { 1 };
+            let w = weight(c);
             if ticket < w {
                 return Some(c.key);
             }
@@ -175,6 +234,21 @@ impl Choker {
             if regular.contains(&k) || Some(k) == self.optimistic {
                 continue;
             }
+            // A slot given back to a peer that wasted one before, and still unused,
+            // goes at once to a peer that has not wasted one.
+            let squatter = regular.iter().copied().rev().find(|&r| {
+                let c = by_key(r);
+                c.wasted > 0 && c.unused_slot()
+            });
+            // No grace period for that: the waster is not asking for anything.
+            if by_key(k).wasted == 0
+                && regular.len() + 1 >= self.slots
+                && let Some(w) = squatter
+            {
+                regular.retain(|&r| r != w);
+                regular.push(k);
+                continue;
+            }
             if regular.len() + 1 < self.slots {
                 regular.push(k);
                 continue;
@@ -193,7 +267,9 @@ impl Choker {
                 .iter()
                 .copied()
                 .min_by(|&a, &b| by_key(a).history.cmp(&by_key(b).history).then(b.cmp(&a)));
+            // A slot waster never takes a slot from a peer that uses one.
             if let Some(w) = worst
+                && by_key(k).wasted == 0
                 && by_key(k).history > by_key(w).history
             {
                 regular.retain(|&r| r != w);
@@ -218,6 +294,9 @@ mod tests {
             waiting_since_ms: 0,
             newcomer: false,
             unchoked: false,
+            unchoked_at_ms: 0,
+            last_request_ms: 0,
+            wasted: 0,
         }
     }
 
@@ -403,5 +482,94 @@ mod tests {
         }];
         assert!(c.rechoke(0, false, &peers).is_empty());
         assert!(c.on_interest_change(0, false, &peers).0.is_empty());
+    }
+
+    #[test]
+    fn an_unused_slot_is_idle_after_idle_slot_ms() {
+        let holder = Candidate {
+            unchoked: true,
+            unchoked_at_ms: 1000,
+            ..cand(1)
+        };
+        let user = Candidate {
+            last_request_ms: 1500,
+            ..holder
+        };
+        let choked = Candidate {
+            unchoked: false,
+            ..holder
+        };
+        let peers = [
+            holder,
+            Candidate { key: 2, ..user },
+            Candidate { key: 3, ..choked },
+        ];
+        assert!(Choker::idle_holders(1000 + IDLE_SLOT_MS - 1, &peers).is_empty());
+        assert_eq!(Choker::idle_holders(1000 + IDLE_SLOT_MS, &peers), vec![1]);
+        // A request from an earlier unchoke does not count for this one.
+        let stale = Candidate {
+            last_request_ms: 999,
+            ..holder
+        };
+        assert_eq!(Choker::idle_holders(1000 + IDLE_SLOT_MS, &[stale]), vec![1]);
+    }
+
+    #[test]
+    fn slot_wasters_rank_last_and_yield_at_once() {
+        let mut c = Choker::new(2, 1);
+        let waster = |k| Candidate {
+            wasted: 1,
+            unchoked: true,
+            unchoked_at_ms: 5000,
+            history: 1 << 20,
+            ..cand(k)
+        };
+        let fresh = Candidate {
+            waiting_since_ms: 9000,
+            ..cand(3)
+        };
+        let peers = [waster(1), waster(2), fresh];
+        assert_eq!(c.rank(true, &peers), vec![3, 1, 2]);
+        assert_eq!(c.rank(false, &peers), vec![3, 1, 2]);
+        // Both slots held by wasters that still have not asked: the newcomer
+        // takes one at once, with no grace period and no rechoke.
+        let (set, recall) = c.on_interest_change(6000, true, &peers);
+        assert_eq!(recall, None);
+        assert!(set.contains(&3) && set.len() == 2, "{set:?}");
+        // A waster that now uses its slot keeps it.
+        let using = |k| Candidate {
+            last_request_ms: 5500,
+            ..waster(k)
+        };
+        let (set, _) = c.on_interest_change(6000, true, &[using(1), using(2), fresh]);
+        assert_eq!(set, vec![1, 2]);
+    }
+
+    #[test]
+    fn optimistic_slot_avoids_wasters_and_prefers_requesters() {
+        let mut c = Choker::new(0, 5);
+        let peers = [
+            Candidate {
+                wasted: 2,
+                ..cand(1)
+            },
+            cand(2),
+            Candidate {
+                last_request_ms: 100,
+                ..cand(3)
+            },
+        ];
+        c.rechoke(0, false, &peers);
+        let mut wins = [0u32; 4];
+        for i in 1..=4000 {
+            c.rechoke(i * OPTIMISTIC_MS, false, &peers);
+            wins[c.optimistic().unwrap() as usize] += 1;
+        }
+        assert_eq!(wins[1], 0, "a slot waster is never drawn while others wait");
+        let share = wins[3] as f64 / 4000.0;
+        assert!((0.70..0.80).contains(&share), "expected ~0.75, got {share}");
+        // Alone, a waster still gets the slot rather than leaving it empty.
+        c.rechoke(5000 * OPTIMISTIC_MS, false, &peers[..1]);
+        assert_eq!(c.optimistic(), Some(1));
     }
 }

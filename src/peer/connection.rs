@@ -43,9 +43,24 @@ const MAX_TIMEOUTS: u32 = 3;
 const KEEPALIVE: Duration = Duration::from_secs(90);
 /// With no message at all for this long, the peer is gone.
 const IDLE_LIMIT: Duration = Duration::from_secs(180);
+/// A message begun and then left unfinished this long: the peer is stuck or hostile.
+const STUCK_LIMIT: Duration = Duration::from_secs(20);
+/// Blocks nobody asked for that a peer may send before it is dropped: a few
+/// arrive honestly after a cancel, a stream of them is a flood.
+const MAX_UNASKED: u32 = 64;
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// Served requests queued per peer before further ones are ignored.
+/// Served requests queued per peer; past this a fast peer's requests are
+/// rejected and a non-fast peer is choked, never ignored in silence.
 const MAX_QUEUED: usize = 1024;
+/// Blocks and rejects queued for a peer: one that keeps asking without reading
+/// our answers is dropped, so its queue cannot grow without bound.
+const MAX_ANSWERS: usize = 2 * MAX_QUEUED;
+/// Pieces a peer may let us fetch while it chokes us (BEP 6 allowed fast); more are ignored.
+const MAX_ALLOWED_FAST: usize = 32;
+/// After a reject, this peer is asked for nothing new for this long, times the
+/// rejects in a row (up to MAX_REJECT_PAUSE): another peer can take the piece.
+const REJECT_PAUSE: Duration = Duration::from_millis(100);
+const MAX_REJECT_PAUSE: Duration = Duration::from_secs(5);
 
 pub fn read_handshake(stream: &mut TcpStream) -> io::Result<Handshake> {
     stream.set_read_timeout(Some(HANDSHAKE_TIMEOUT))?;
@@ -59,10 +74,12 @@ pub fn write_handshake(
     info_hash: [u8; 20],
     peer_id: [u8; 20],
 ) -> io::Result<()> {
-    // One reserved bit: the BEP 10 extension protocol, used only to exchange
-    // listen ports. We honour nothing else, so we claim nothing else.
+    // Two reserved bits: the BEP 10 extension protocol, used only to exchange
+    // listen ports, and the BEP 6 Fast extension, so a request we will not
+    // serve is rejected rather than left to time out. We claim nothing else.
     let mut reserved = [0u8; 8];
     reserved[wire::EXTENSION_PROTOCOL.0] |= wire::EXTENSION_PROTOCOL.1;
+    reserved[wire::FAST_EXTENSION.0] |= wire::FAST_EXTENSION.1;
     stream.write_all(
         &Handshake {
             reserved,
@@ -78,6 +95,8 @@ struct FrameReader {
     buf: Vec<u8>,
     start: usize,
     end: usize,
+    /// When bytes last arrived.
+    last_data: Instant,
 }
 
 impl FrameReader {
@@ -86,7 +105,13 @@ impl FrameReader {
             buf: vec![0; 256 * 1024],
             start: 0,
             end: 0,
+            last_data: Instant::now(),
         }
+    }
+
+    /// Part of a message arrived, and nothing more for STUCK_LIMIT.
+    fn stuck(&self) -> bool {
+        self.end > self.start && self.last_data.elapsed() > STUCK_LIMIT
     }
 
     /// The next whole frame's body range, `None` on a read timeout.
@@ -117,7 +142,10 @@ impl FrameReader {
                         "peer closed the connection",
                     ));
                 }
-                Ok(n) => self.end += n,
+                Ok(n) => {
+                    self.end += n;
+                    self.last_data = Instant::now();
+                }
                 Err(e)
                     if matches!(
                         e.kind(),
@@ -175,6 +203,13 @@ struct Downloader {
     /// The quickest a piece's first block has come back after it was asked
     /// for: a round trip, plus whatever queue was ahead of it.
     round_trip: Option<Duration>,
+    /// Pieces the peer lets us fetch while it chokes us (BEP 6).
+    allowed: Vec<u32>,
+    rejects_in_a_row: u32,
+    /// Blocks received that we never asked for, and blocks we asked for and
+    /// then gave up on, which may still arrive honestly.
+    unasked: u32,
+    given_up: u32,
 }
 
 impl Downloader {
@@ -203,6 +238,8 @@ pub struct Connection {
     pub outbound: bool,
     /// The peer's handshake announced the BEP 10 extension protocol.
     pub extensions: bool,
+    /// The peer's handshake announced the BEP 6 Fast extension (we always do).
+    pub fast: bool,
 }
 
 /// What the reader half of a connection works with.
@@ -220,7 +257,9 @@ struct Link<'a> {
 
 impl Connection {
     /// Runs the connection to its end; handshakes are already exchanged.
-    pub fn run(self) {
+    /// False when the peer broke the protocol or stalled mid-message, so a
+    /// dialler backs off instead of redialling it at once.
+    pub fn run(self) -> bool {
         let Connection {
             engine,
             torrent,
@@ -229,12 +268,13 @@ impl Connection {
             addr,
             outbound,
             extensions,
+            fast,
         } = self;
         let _ = stream.set_nodelay(true);
         let (Ok(write_half), Ok(shared_half)) = (stream.try_clone(), stream.try_clone()) else {
-            return;
+            return false;
         };
-        let shared = Arc::new(PeerShared::new(shared_half));
+        let shared = Arc::new(PeerShared::new(shared_half, fast));
         let (tx, rx) = crossbeam_channel::unbounded();
         let history = engine.ledger_history(&peer_id);
         let n = torrent.meta.num_pieces();
@@ -247,11 +287,11 @@ impl Connection {
             n,
             history,
         );
-        let key = match torrent.register(entry, &engine.peer_id) {
+        let key = match torrent.register(entry, &engine.peer_id, engine.max_peers) {
             Ok(k) => k,
             Err(why) => {
                 debug!("not keeping connection to {addr}: {why}");
-                return;
+                return false;
             }
         };
         if extensions {
@@ -288,6 +328,10 @@ impl Connection {
             window_start: Instant::now(),
             window_bytes: 0,
             round_trip: None,
+            allowed: Vec::new(),
+            rejects_in_a_row: 0,
+            unasked: 0,
+            given_up: 0,
         };
         let result = reader_loop(&link, &mut stream, &mut dl);
         if let Err(e) = &result {
@@ -302,6 +346,7 @@ impl Connection {
         if let Ok(w) = writer {
             let _ = w.join();
         }
+        !matches!(&result, Err(e) if matches!(e.kind(), io::ErrorKind::InvalidData | io::ErrorKind::TimedOut))
     }
 }
 
@@ -331,6 +376,12 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
             if last_message.elapsed() > IDLE_LIMIT {
                 return Err(io::Error::new(io::ErrorKind::TimedOut, "peer silent"));
             }
+            if frames.stuck() {
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "message left unfinished",
+                ));
+            }
             check_timeouts(link, dl)?;
             fill_pipeline(link, dl);
             continue;
@@ -345,11 +396,24 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
                 if let Some(limit) = &engine.download_limit {
                     limit.take(len);
                 }
-                on_block(link, dl, index, begin, data);
+                if !on_block(link, dl, index, begin, data) {
+                    if dl.given_up > 0 {
+                        dl.given_up -= 1;
+                    } else {
+                        dl.unasked += 1;
+                    }
+                    if dl.unasked > MAX_UNASKED {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            "blocks nobody asked for",
+                        ));
+                    }
+                }
             }
             Message::Choke => {
                 dl.peer_choking = true;
                 let released: Vec<u32> = dl.active.drain(..).map(|a| a.index).collect();
+                dl.given_up += dl.outstanding as u32;
                 dl.outstanding = 0;
                 torrent.on_peer_choke(key, true, &released);
             }
@@ -391,13 +455,38 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
                     && b.length <= MAX_BLOCK
                     && b.begin as u64 + b.length as u64 <= meta.piece_len(b.index)
                     && torrent.has_piece(b.index);
-                if !valid {
-                    debug!("ignoring invalid request {b:?}");
-                } else if !shared.am_choking.load(Ordering::Relaxed)
-                    && shared.queued.load(Ordering::Relaxed) < MAX_QUEUED
-                {
+                let unchoked = !shared.am_choking.load(Ordering::Relaxed);
+                let queued = shared.queued.load(Ordering::Relaxed);
+                if valid && unchoked && queued < MAX_QUEUED {
+                    shared
+                        .last_request_ms
+                        .store(torrent.now_ms().max(1), Ordering::Relaxed);
                     shared.queued.fetch_add(1, Ordering::Relaxed);
                     let _ = link.tx.send(Outgoing::Block(b));
+                } else if shared.fast {
+                    if queued >= MAX_ANSWERS {
+                        wait_for_answers(engine, shared)?;
+                    }
+                    shared.queued.fetch_add(1, Ordering::Relaxed);
+                    let _ = link.tx.send(Outgoing::Reject(b));
+                } else if valid && unchoked {
+                    // Over the queue: a BEP 3 peer learns its requests are
+                    // gone only from a choke.
+                    if !shared.throttled.swap(true, Ordering::AcqRel) {
+                        let _ = link.tx.send(Outgoing::Throttle);
+                    }
+                } else {
+                    // Choked, or invalid: BEP 3 says such requests are dropped.
+                    debug!("ignoring request {b:?}");
+                }
+            }
+            Message::Reject(b) => on_reject(link, dl, b),
+            Message::AllowedFast(i) => {
+                if (i as usize) < n
+                    && dl.allowed.len() < MAX_ALLOWED_FAST
+                    && !dl.allowed.contains(&i)
+                {
+                    dl.allowed.push(i);
                 }
             }
             // Cancels are hints; a block already queued is cheap to send anyway.
@@ -405,8 +494,6 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
             | Message::KeepAlive
             | Message::Port(_)
             | Message::Suggest(_)
-            | Message::Reject(_)
-            | Message::AllowedFast(_)
             | Message::Extended { .. }
             | Message::Other(_) => {}
         }
@@ -414,11 +501,28 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
     }
 }
 
-/// Copies a block into its piece; a whole piece goes to the verifier.
-fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: &[u8]) {
+/// A peer asks faster than it reads our answers: stop reading its requests
+/// (TCP pushes back on it) until the writer has sent some, so the queue of
+/// answers stays bounded. One that reads nothing for IDLE_LIMIT is dropped.
+fn wait_for_answers(engine: &Engine, shared: &PeerShared) -> io::Result<()> {
+    let since = Instant::now();
+    while shared.queued.load(Ordering::Relaxed) >= MAX_ANSWERS {
+        if engine.is_shutting_down() || since.elapsed() > IDLE_LIMIT {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "peer does not read our answers",
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    Ok(())
+}
+
+/// Copies a block into its piece; a whole piece goes to the verifier. False
+/// for a block we are not waiting for (cancelled, or never asked for).
+fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: &[u8]) -> bool {
     let Some(pos) = dl.active.iter().position(|a| a.index == index) else {
-        // A block we cancelled or never asked for: harmless, ignore it.
-        return;
+        return false;
     };
     let a = &mut dl.active[pos];
     let expected = (a.buf.len() as u64 - begin as u64).min(BLOCK_SIZE);
@@ -428,7 +532,7 @@ fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: 
         || data.len() as u64 != expected
         || a.got[block]
     {
-        return;
+        return false;
     }
     a.got[block] = true;
     let first_back = if a.received == 0 { a.asked } else { None };
@@ -444,6 +548,7 @@ fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: 
     dl.last_progress = Instant::now();
     dl.count_bytes(data.len());
     dl.timeouts = 0;
+    dl.rejects_in_a_row = 0;
     if whole {
         let a = dl.active.swap_remove(pos);
         link.engine.verifier.submit(Job {
@@ -455,6 +560,23 @@ fn on_block(link: &Link<'_>, dl: &mut Downloader, index: u32, begin: u32, data: 
             back: link.spare_tx.clone(),
         });
     }
+    true
+}
+
+/// The peer will not send a block we asked for: its piece goes back to the
+/// picker at once, for another peer, instead of waiting out a timeout.
+fn on_reject(link: &Link<'_>, dl: &mut Downloader, b: BlockRef) {
+    let Some(a) = dl.active.iter().find(|a| a.index == b.index) else {
+        return;
+    };
+    let block = (b.begin as u64 / BLOCK_SIZE) as usize;
+    if b.begin >= a.next_offset || a.got.get(block) != Some(&false) {
+        return;
+    }
+    drop_pieces(link, dl, &[b.index], true);
+    dl.rejects_in_a_row += 1;
+    let pause = (REJECT_PAUSE * dl.rejects_in_a_row).min(MAX_REJECT_PAUSE);
+    dl.snubbed_until = Some(Instant::now() + pause);
 }
 
 fn drop_pieces(link: &Link<'_>, dl: &mut Downloader, pieces: &[u32], release: bool) {
@@ -463,6 +585,7 @@ fn drop_pieces(link: &Link<'_>, dl: &mut Downloader, pieces: &[u32], release: bo
             return true;
         }
         dl.outstanding = dl.outstanding.saturating_sub(a.in_flight);
+        dl.given_up += a.in_flight as u32;
         for (block, got) in a.got.iter().enumerate() {
             let begin = block as u32 * BLOCK_SIZE as u32;
             if !got && begin < a.next_offset {
@@ -502,7 +625,8 @@ fn check_timeouts(link: &Link<'_>, dl: &mut Downloader) -> io::Result<()> {
 
 /// Keeps the pipeline full while the peer lets us download.
 fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
-    if dl.peer_choking || dl.snubbed_until.is_some_and(|t| Instant::now() < t) {
+    let choked = dl.peer_choking;
+    if (choked && dl.allowed.is_empty()) || dl.snubbed_until.is_some_and(|t| Instant::now() < t) {
         return;
     }
     dl.spare.extend(link.spare_rx.try_iter());
@@ -511,11 +635,10 @@ fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
     let depth = dl.depth();
     let was_idle = dl.outstanding == 0;
     while dl.outstanding < depth {
-        if let Some(a) = dl
-            .active
-            .iter_mut()
-            .find(|a| (a.next_offset as usize) < a.buf.len())
-        {
+        let allowed = &dl.allowed;
+        if let Some(a) = dl.active.iter_mut().find(|a| {
+            (a.next_offset as usize) < a.buf.len() && (!choked || allowed.contains(&a.index))
+        }) {
             let length = (a.buf.len() as u32 - a.next_offset).min(BLOCK_SIZE as u32);
             let _ = link.tx.send(Outgoing::Request(BlockRef {
                 index: a.index,
@@ -531,7 +654,12 @@ fn fill_pipeline(link: &Link<'_>, dl: &mut Downloader) {
         if dl.active.len() >= max_active {
             break;
         }
-        let Some(index) = link.torrent.pick(link.key) else {
+        let picked = if choked {
+            link.torrent.pick_allowed(link.key, &dl.allowed)
+        } else {
+            link.torrent.pick(link.key)
+        };
+        let Some(index) = picked else {
             break;
         };
         let mut buf = dl.spare.pop().unwrap_or_default();
@@ -609,8 +737,12 @@ fn encode_outgoing(
     let msg = match m {
         Outgoing::Block(b) => {
             shared.queued.fetch_sub(1, Ordering::Relaxed);
-            // Requests queued before a choke are dropped, as BEP 3 says.
+            // Requests queued before a choke are dropped, as BEP 3 says, and
+            // rejected for a fast peer, as BEP 6 says.
             if *choked {
+                if shared.fast {
+                    wire::encode(&Message::Reject(b), out);
+                }
                 return Ok(());
             }
             if let Some(limit) = &engine.upload_limit {
@@ -628,6 +760,24 @@ fn encode_outgoing(
                 .fetch_add(b.length as u64, Ordering::Relaxed);
             return Ok(());
         }
+        Outgoing::Reject(b) => {
+            shared.queued.fetch_sub(1, Ordering::Relaxed);
+            Message::Reject(b)
+        }
+        Outgoing::Throttle => {
+            shared.throttled.store(false, Ordering::Release);
+            if *choked {
+                return Ok(());
+            }
+            wire::encode(&Message::Choke, out);
+            if shared.am_choking.load(Ordering::Relaxed) {
+                *choked = true;
+                return Ok(());
+            }
+            Message::Unchoke
+        }
+        Outgoing::HaveAll => Message::HaveAll,
+        Outgoing::HaveNone => Message::HaveNone,
         Outgoing::Choke => {
             *choked = true;
             Message::Choke

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -12,6 +12,7 @@ use log::{debug, info, warn};
 
 use super::connection::{Connection, HANDSHAKE_TIMEOUT, read_handshake, write_handshake};
 use super::error::PeerError;
+use super::handshakes;
 use super::home::Home;
 use super::ledger::Ledger;
 use super::resume;
@@ -23,11 +24,18 @@ use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::rate::TokenBucket;
 use crate::common::tracker_proto::{Announce, Event};
-use crate::common::wire::supports_extensions;
+use crate::common::wire::{Handshake, supports_extensions, supports_fast};
 
 /// Outbound connections per torrent; inbound ones are not limited here.
 const MAX_DIALLED: usize = 40;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// An inbound connection must deliver its handshake this soon: an honest one
+/// takes a round trip, and each one waiting holds a descriptor.
+const INBOUND_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Inbound connections waiting for their handshake; past this the oldest is closed.
+const MAX_PENDING_HANDSHAKES: usize = 64;
+/// Connections over all torrents, as a multiple of `--max-peers`.
+const CONNECTIONS_PER_MAX_PEERS: usize = 4;
 
 #[derive(Clone)]
 pub struct PeerConfig {
@@ -37,6 +45,9 @@ pub struct PeerConfig {
     pub upload_rate: Option<u64>,
     pub download_rate: Option<u64>,
     pub upload_slots: usize,
+    /// Connected peers per torrent; the engine holds at most
+    /// CONNECTIONS_PER_MAX_PEERS times as many over all torrents.
+    pub max_peers: usize,
     /// Peers to dial for every torrent, seeding or not (for clients that never dial out).
     pub connect: Vec<SocketAddr>,
 }
@@ -61,6 +72,10 @@ pub struct Engine {
     pub upload_limit: Option<TokenBucket>,
     pub download_limit: Option<TokenBucket>,
     upload_slots: usize,
+    pub max_peers: usize,
+    max_connections: usize,
+    /// Live connections and dials, each holding threads and descriptors.
+    connections: AtomicUsize,
     connect: Vec<SocketAddr>,
     torrents: RwLock<HashMap<InfoHash, Arc<Torrent>>>,
     schedules: Mutex<HashMap<InfoHash, AnnounceSchedule>>,
@@ -95,6 +110,9 @@ impl Engine {
             upload_limit: config.upload_rate.map(TokenBucket::new),
             download_limit: config.download_rate.map(TokenBucket::new),
             upload_slots: config.upload_slots,
+            max_peers: config.max_peers.max(1),
+            max_connections: config.max_peers.max(1) * CONNECTIONS_PER_MAX_PEERS,
+            connections: AtomicUsize::new(0),
             connect: config.connect,
             torrents: RwLock::new(HashMap::new()),
             schedules: Mutex::new(HashMap::new()),
@@ -349,51 +367,84 @@ impl Engine {
     }
 
     fn accept_loop(self: Arc<Self>, listener: TcpListener) {
-        for conn in listener.incoming() {
-            let Ok(stream) = conn else { continue };
-            let e = self.clone();
-            let _ = std::thread::Builder::new()
-                .name("inbound".into())
-                .spawn(move || e.handle_inbound(stream));
+        let result = handshakes::run(
+            listener,
+            MAX_PENDING_HANDSHAKES,
+            INBOUND_HANDSHAKE_TIMEOUT,
+            |stream, addr, hs| self.on_inbound(stream, addr, hs),
+        );
+        if let Err(e) = result {
+            warn!("no longer accepting peers: {e}");
         }
     }
 
-    fn handle_inbound(self: Arc<Self>, mut stream: TcpStream) {
-        let Ok(addr) = stream.peer_addr() else { return };
-        let hs = match read_handshake(&mut stream) {
-            Ok(h) => h,
-            Err(e) => {
-                debug!("bad handshake from {addr}: {e}");
-                return;
-            }
-        };
+    /// Takes a connection slot if one is free; it is given back when the guard drops.
+    fn take_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let taken = self
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_connections).then_some(n + 1)
+            });
+        taken.is_ok().then(|| ConnectionSlot(self.clone()))
+    }
+
+    /// A complete inbound handshake: answered and run on its own threads if
+    /// there is room, else closed without an answer.
+    fn on_inbound(self: &Arc<Self>, mut stream: TcpStream, addr: SocketAddr, hs: Handshake) {
         let Some(torrent) = self.torrent(&InfoHash(hs.info_hash)) else {
             debug!("{addr} asked for a torrent we do not have");
             return;
         };
-        if hs.peer_id == self.peer_id
+        if hs.peer_id == self.peer_id || !torrent.may_join(&hs.peer_id, self.max_peers) {
+            return;
+        }
+        let Some(slot) = self.take_connection() else {
+            debug!("refusing {addr}: {} connections open", self.max_connections);
+            return;
+        };
+        if stream
+            .set_write_timeout(Some(INBOUND_HANDSHAKE_TIMEOUT))
+            .is_err()
             || write_handshake(&mut stream, hs.info_hash, self.peer_id).is_err()
+            || stream.set_write_timeout(None).is_err()
         {
             return;
         }
-        Connection {
-            engine: self,
-            torrent,
-            stream,
-            peer_id: hs.peer_id,
-            addr,
-            outbound: false,
-            extensions: supports_extensions(&hs.reserved),
+        let e = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name("inbound".into())
+            .spawn(move || {
+                let _slot = slot;
+                Connection {
+                    engine: e,
+                    torrent,
+                    stream,
+                    peer_id: hs.peer_id,
+                    addr,
+                    outbound: false,
+                    extensions: supports_extensions(&hs.reserved),
+                    fast: supports_fast(&hs.reserved),
+                }
+                .run();
+            });
+        if spawned.is_err() {
+            warn!("cannot start a thread for {addr}");
         }
-        .run();
     }
 
     fn dial(self: &Arc<Self>, torrent: Arc<Torrent>, addr: SocketAddr) {
         let e = self.clone();
+        let Some(slot) = self.take_connection() else {
+            if let Some(a) = torrent.lock().addrs.get_mut(&addr) {
+                a.connecting = false;
+            }
+            return;
+        };
         let spawned = std::thread::Builder::new()
             .name(format!("dial {addr}"))
             .spawn(move || {
-                let result = (|| -> std::io::Result<(TcpStream, [u8; 20], bool)> {
+                let _slot = slot;
+                let result = (|| -> std::io::Result<(TcpStream, [u8; 20], [u8; 8])> {
                     let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
                     s.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
                     write_handshake(&mut s, torrent.meta.info_hash.0, e.peer_id)?;
@@ -402,24 +453,25 @@ impl Engine {
                         return Err(std::io::Error::other("wrong torrent, or ourselves"));
                     }
                     s.set_write_timeout(None)?;
-                    Ok((s, hs.peer_id, supports_extensions(&hs.reserved)))
+                    Ok((s, hs.peer_id, hs.reserved))
                 })();
-                let ok = result.is_ok();
-                match result {
-                    Ok((stream, peer_id, extensions)) => {
-                        Connection {
-                            engine: e.clone(),
-                            torrent: torrent.clone(),
-                            stream,
-                            peer_id,
-                            addr,
-                            outbound: true,
-                            extensions,
-                        }
-                        .run();
+                let ok = match result {
+                    Ok((stream, peer_id, reserved)) => Connection {
+                        engine: e.clone(),
+                        torrent: torrent.clone(),
+                        stream,
+                        peer_id,
+                        addr,
+                        outbound: true,
+                        extensions: supports_extensions(&reserved),
+                        fast: supports_fast(&reserved),
                     }
-                    Err(err) => debug!("cannot connect to {addr}: {err}"),
-                }
+                    .run(),
+                    Err(err) => {
+                        debug!("cannot connect to {addr}: {err}");
+                        false
+                    }
+                };
                 let now = torrent.now_ms();
                 let mut st = torrent.lock();
                 if let Some(a) = st.addrs.get_mut(&addr) {
@@ -485,12 +537,14 @@ impl Engine {
                 .flatten()
                 .collect();
             let dialled = st.peers.values().filter(|p| p.outbound).count();
+            let room = self.max_peers.saturating_sub(st.peers.len());
             let mut due = Vec::new();
             for (addr, a) in st.addrs.iter_mut() {
-                if dialled + due.len() >= MAX_DIALLED {
+                if dialled + due.len() >= MAX_DIALLED || due.len() >= room {
                     break;
                 }
                 if a.connecting
+                    || a.banned
                     || a.next_try_ms > now
                     || connected.contains(addr)
                     || (seeding && !self.connect.contains(addr))
@@ -606,4 +660,13 @@ fn data_present(downloads: &Path, meta: &Metainfo) -> bool {
         .iter()
         .zip(&meta.files)
         .any(|(p, f)| std::fs::metadata(p).is_ok_and(|m| m.len() == f.length && f.length > 0))
+}
+
+/// One of the engine's bounded connection slots, held by a connection's thread.
+struct ConnectionSlot(Arc<Engine>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.connections.fetch_sub(1, Ordering::AcqRel);
+    }
 }

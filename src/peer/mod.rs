@@ -9,6 +9,7 @@ pub mod commands;
 pub mod connection;
 pub mod engine;
 pub mod error;
+pub mod handshakes;
 pub mod home;
 pub mod interactive;
 pub mod ledger;

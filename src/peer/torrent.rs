@@ -41,6 +41,14 @@ pub enum Outgoing {
     Cancel(BlockRef),
     /// Serve a block the peer requested: the writer reads it from disk itself.
     Block(BlockRef),
+    /// BEP 6: a request we will not serve.
+    Reject(BlockRef),
+    /// BEP 6 `have all` / `have none`, in place of a bitfield.
+    HaveAll,
+    HaveNone,
+    /// A non-fast peer asked for more than we queue: choke it, which tells it
+    /// its requests are gone, and unchoke it again unless the choker says otherwise.
+    Throttle,
     /// A BEP 10 extended message (id 0: the extension handshake).
     Extended(u8, Vec<u8>),
 }
@@ -52,21 +60,31 @@ pub struct PeerShared {
     /// Requests queued for the writer, bounded against request floods.
     pub queued: AtomicUsize,
     pub am_choking: AtomicBool,
+    /// When the peer last asked for a block while unchoked (torrent ms, 0 never):
+    /// a slot whose holder never asks is taken back.
+    pub last_request_ms: AtomicU64,
     /// Pieces another peer delivered first (endgame): the reader drops and cancels them.
     pub cancelled: Mutex<Vec<u32>>,
     pub has_cancelled: AtomicBool,
+    /// Both sides speak BEP 6: requests we will not serve are rejected, never dropped.
+    pub fast: bool,
+    /// A non-fast peer asked for more than we queue: a choke is on its way to say so.
+    pub throttled: AtomicBool,
     pub stream: TcpStream,
 }
 
 impl PeerShared {
-    pub fn new(stream: TcpStream) -> Self {
+    pub fn new(stream: TcpStream, fast: bool) -> Self {
         PeerShared {
             downloaded: AtomicU64::new(0),
             uploaded: AtomicU64::new(0),
             queued: AtomicUsize::new(0),
             am_choking: AtomicBool::new(true),
+            last_request_ms: AtomicU64::new(0),
             cancelled: Mutex::new(Vec::new()),
             has_cancelled: AtomicBool::new(false),
+            fast,
+            throttled: AtomicBool::new(false),
             stream,
         }
     }
@@ -88,6 +106,10 @@ pub struct PeerEntry {
     pub peer_choking: bool,
     pub peer_interested: bool,
     pub waiting_since_ms: u64,
+    /// When we last unchoked it, and how often it then sat on the slot unused.
+    pub unchoked_at_ms: u64,
+    pub wasted: u32,
+    wasted_at_ms: u64,
     pub history: u64,
     pub rate_from: u64,
     pub rate_to: u64,
@@ -98,6 +120,8 @@ pub struct PeerEntry {
     /// Byte counts at the last rate sample.
     seen_down: u64,
     seen_up: u64,
+    /// Closed to make room for a newcomer; gone once its thread notices.
+    evicted: bool,
     /// Byte counts already written into the ledger.
     booked_down: u64,
     booked_up: u64,
@@ -126,6 +150,8 @@ pub struct AddrState {
     pub failures: u32,
     pub next_try_ms: u64,
     pub connecting: bool,
+    /// The peer there sent bad pieces: never dialled again this session.
+    pub banned: bool,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -280,12 +306,53 @@ impl Torrent {
             .sum()
     }
 
+    /// The peer to close when the torrent is full: one that has exchanged no
+    /// data and is not about to (it does not serve us, and we do not serve it or
+    /// it sat on the slot we gave it); uninterested ones first, then slot
+    /// wasters, then the longest connected.
+    fn least_useful(st: &TorrentState) -> Option<PeerKey> {
+        st.peers
+            .iter()
+            .filter(|(_, p)| {
+                !p.evicted
+                    && p.peer_choking
+                    && (p.am_choking || p.wasted > 0)
+                    && p.shared.downloaded.load(Ordering::Relaxed) == 0
+                    && p.shared.uploaded.load(Ordering::Relaxed) == 0
+            })
+            .min_by_key(|&(&k, p)| (p.peer_interested, std::cmp::Reverse(p.wasted), k))
+            .map(|(&k, _)| k)
+    }
+
+    fn live_peers(st: &TorrentState) -> usize {
+        st.peers.values().filter(|p| !p.evicted).count()
+    }
+
+    /// Whether a peer that just handshook may join: not banned, and there is
+    /// room or a useless peer to make room with.
+    pub fn may_join(&self, peer_id: &[u8; 20], max_peers: usize) -> bool {
+        let st = self.lock();
+        !st.banned.contains(peer_id)
+            && (Self::live_peers(&st) < max_peers || Self::least_useful(&st).is_some())
+    }
+
     /// Adds a connected peer. Of two connections to the same peer, both sides keep
     /// the one opened by the peer with the greater id, so they never drop both:
     /// libtorrent decides the same way, and disagreeing with it loses both.
-    pub fn register(&self, entry: PeerEntry, my_id: &[u8; 20]) -> Result<PeerKey, &'static str> {
+    /// With `max_peers` connected, the least useful one makes room, or the newcomer is refused.
+    pub fn register(
+        &self,
+        entry: PeerEntry,
+        my_id: &[u8; 20],
+        max_peers: usize,
+    ) -> Result<PeerKey, &'static str> {
         let mut st = self.lock();
         if st.banned.contains(&entry.peer_id) {
+            if entry.outbound
+                && let Some(a) = st.addrs.get_mut(&entry.addr)
+            {
+                a.banned = true;
+            }
             return Err("banned for sending bad pieces");
         }
         if let Some((&old_key, old)) = st.peers.iter().find(|(_, p)| p.peer_id == entry.peer_id) {
@@ -302,15 +369,33 @@ impl Torrent {
                 "replacing duplicate connection {} to {}",
                 old_key, entry.addr
             );
+        } else if Self::live_peers(&st) >= max_peers {
+            let Some(victim) = Self::least_useful(&st) else {
+                return Err("too many peers");
+            };
+            if let Some(v) = st.peers.get_mut(&victim) {
+                v.evicted = true;
+                v.shared.disconnect();
+                debug!("closed idle {} to make room for {}", v.addr, entry.addr);
+            }
         }
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
         let st = &mut *st;
         let have = st.picker.have();
+        // A fast peer expects exactly one of bitfield, have all, have none first.
+        let fast = entry.shared.fast;
         if st.super_seed.is_some() {
             // Super-seeding: no bitfield, just a piece to take.
+            if fast {
+                let _ = entry.tx.send(Outgoing::HaveNone);
+            }
             reveal(&mut st.super_seed, &st.picker, key, &entry);
+        } else if fast && have.is_complete() {
+            let _ = entry.tx.send(Outgoing::HaveAll);
         } else if have.count() > 0 {
             let _ = entry.tx.send(Outgoing::Bitfield(have.as_bytes().to_vec()));
+        } else if fast {
+            let _ = entry.tx.send(Outgoing::HaveNone);
         }
         info!(
             "peer {} joined {} ({})",
@@ -441,6 +526,9 @@ impl Torrent {
                 waiting_since_ms: p.waiting_since_ms,
                 newcomer: p.has.count() == 0,
                 unchoked: !p.am_choking,
+                unchoked_at_ms: p.unchoked_at_ms,
+                last_request_ms: p.shared.last_request_ms.load(Ordering::Relaxed),
+                wasted: p.wasted,
             })
             .collect()
     }
@@ -469,12 +557,16 @@ impl Torrent {
     }
 
     fn apply_unchoke_set(&self, st: &mut TorrentState, set: &[PeerKey]) {
+        let now = self.now_ms();
         for (key, p) in st.peers.iter_mut() {
             let unchoke = set.contains(key);
             if unchoke != p.am_choking {
                 continue;
             }
             p.am_choking = !unchoke;
+            if unchoke {
+                p.unchoked_at_ms = now;
+            }
             p.shared.am_choking.store(!unchoke, Ordering::Relaxed);
             let _ = p.tx.send(if unchoke {
                 Outgoing::Unchoke
@@ -504,6 +596,23 @@ impl Torrent {
         }
         let p = st.peers.get(&key)?;
         st.picker.pick(key, &p.has)
+    }
+
+    /// Picks a piece a peer that chokes us lets us fetch anyway (BEP 6 allowed fast).
+    pub fn pick_allowed(&self, key: PeerKey, allowed: &[u32]) -> Option<u32> {
+        let mut st = self.lock();
+        let st = &mut *st;
+        if st.paused {
+            return None;
+        }
+        let p = st.peers.get(&key)?;
+        let mut only = Bitfield::new(p.has.len());
+        for &i in allowed {
+            if p.has.get(i as usize) {
+                only.set(i as usize);
+            }
+        }
+        st.picker.pick(key, &only)
     }
 
     pub fn release(&self, key: PeerKey, pieces: &[u32]) {
@@ -602,6 +711,10 @@ impl Torrent {
         );
         if *strikes >= MAX_STRIKES {
             st.banned.insert(id);
+            let listen = st.peers.get(&key).and_then(|p| p.listen_addr);
+            for a in [Some(addr), listen].into_iter().flatten() {
+                st.addrs.entry(a).or_default().banned = true;
+            }
             warn!("banned {addr} for this session: {MAX_STRIKES} bad pieces");
             return true;
         }
@@ -630,6 +743,7 @@ impl Torrent {
             deltas.extend(booked);
         }
         self.open_up_lone_leecher(st);
+        self.revoke_idle_slots(st, now);
         if now.saturating_sub(st.last_rechoke_ms) >= RECHOKE_MS || st.last_rechoke_ms == 0 {
             st.last_rechoke_ms = now.max(1);
             let seeding = st.picker.have().is_complete();
@@ -638,6 +752,36 @@ impl Torrent {
             self.apply_unchoke_set(st, &set);
         }
         deltas
+    }
+
+    /// Chokes peers that sit on a slot without asking for anything, and gives
+    /// their slots to the next in line now rather than at the next rechoke.
+    fn revoke_idle_slots(&self, st: &mut TorrentState, now: u64) {
+        for p in st.peers.values_mut() {
+            if p.wasted > 0 && p.shared.last_request_ms.load(Ordering::Relaxed) > p.wasted_at_ms {
+                p.wasted = 0;
+            }
+        }
+        let cands = Self::candidates(st);
+        let idle = Choker::idle_holders(now, &cands);
+        if idle.is_empty() {
+            return;
+        }
+        for k in &idle {
+            st.choker.revoke(*k);
+            if let Some(p) = st.peers.get_mut(k) {
+                p.wasted += 1;
+                p.wasted_at_ms = now;
+                debug!("{} did not use its upload slot", p.addr);
+            }
+        }
+        let keep: Vec<PeerKey> = cands
+            .iter()
+            .filter(|c| c.unchoked && !idle.contains(&c.key))
+            .map(|c| c.key)
+            .collect();
+        self.apply_unchoke_set(st, &keep);
+        self.rechoke_on_event(st, now);
     }
 
     /// Super-seeding only pays when leechers can share with each other: a peer
@@ -716,6 +860,9 @@ impl Torrent {
             peer_choking: true,
             peer_interested: false,
             waiting_since_ms: 0,
+            unchoked_at_ms: 0,
+            wasted: 0,
+            wasted_at_ms: 0,
             history,
             rate_from: 0,
             rate_to: 0,
@@ -723,6 +870,7 @@ impl Torrent {
             listen_addr: None,
             seen_down: 0,
             seen_up: 0,
+            evicted: false,
             booked_down: 0,
             booked_up: 0,
         }
