@@ -570,3 +570,94 @@ fn a_banned_peer_is_never_dialled_again() {
     );
     assert_eq!(n, 1, "the banned liar was dialled again");
 }
+
+/// Problem 8, the other side: a fast seeder that rejects the first request
+/// for every block (and serves it when asked again). Each reject frees its
+/// piece at once, so the download does not wait out a 20 s request timeout.
+#[test]
+fn a_rejected_request_is_asked_again_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tr, mut s, content, hash) = seeded(dir.path(), "picky.bin", 1 << 20, &[]);
+    s.terminate();
+    let rejected = Arc::new(AtomicUsize::new(0));
+    let picky = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rejected = rejected.clone();
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(mut s) = conn else { continue };
+                let (content, rejected) = (content.clone(), rejected.clone());
+                std::thread::spawn(move || {
+                    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                    let mut hs = [0u8; 68];
+                    if s.read_exact(&mut hs).is_err() {
+                        return;
+                    }
+                    let mut fast = [0u8; 8];
+                    fast[7] = 0x04;
+                    let mut out = handshake(hash, b"-PK0000-picky-seeder", fast);
+                    // have all
+                    out.extend_from_slice(&[0, 0, 0, 1, 14]);
+                    if s.write_all(&out).is_err() {
+                        return;
+                    }
+                    let mut asked = std::collections::HashSet::new();
+                    while let Some(body) = read_msg(&mut s) {
+                        let answer = match body.first() {
+                            Some(2) => vec![0, 0, 0, 1, 1],
+                            Some(6) if body.len() == 13 => {
+                                let at = |i: usize| {
+                                    u32::from_be_bytes(body[i..i + 4].try_into().unwrap())
+                                };
+                                let (index, begin, len) = (at(1), at(5), at(9));
+                                if asked.insert((index, begin)) {
+                                    rejected.fetch_add(1, Ordering::Relaxed);
+                                    let mut m = vec![0, 0, 0, 13, 16];
+                                    m.extend_from_slice(&body[1..13]);
+                                    m
+                                } else {
+                                    let from = index as usize * 16384 + begin as usize;
+                                    let mut m = (9 + len).to_be_bytes().to_vec();
+                                    m.push(7);
+                                    m.extend_from_slice(&body[1..9]);
+                                    m.extend_from_slice(&content[from..from + len as usize]);
+                                    m
+                                }
+                            }
+                            _ => continue,
+                        };
+                        if s.write_all(&answer).is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    };
+    let h = dir.path().join("victim");
+    let started = Instant::now();
+    let out = peer_cmd(
+        tr.port,
+        &h,
+        &["--connect", &picky.to_string(), "download", "picky.bin"],
+        T,
+    );
+    let took = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let n = rejected.load(Ordering::Relaxed);
+    println!(
+        "{n} requests rejected once each; 1 MiB downloaded in {:.1} s",
+        took.as_secs_f64()
+    );
+    assert!(n >= 64, "every block was rejected once: {n}");
+    assert!(
+        took < Duration::from_secs(5),
+        "rejected requests waited for a timeout: {took:?}"
+    );
+}

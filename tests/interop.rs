@@ -256,7 +256,7 @@ fn ours_to_transmission() {
     // transmission-cli never dials 127.x peers from a tracker, so our seeder dials it.
     let port = free_port();
     let out = dir.path().join("transmission");
-    let mut t = transmission_leech(&torrent, &out, &dir.path().join("tr-config"), port);
+    let mut t = transmission_leech(&torrent, &out, &dir.path().join("tr-config"), port, &[]);
     wait_port_open(port, "transmission-cli listening", T);
     let connect = format!("127.0.0.1:{port}");
     let _seed = serve(
@@ -266,6 +266,39 @@ fn ours_to_transmission() {
     );
     t.wait_success(T);
     same_file(&out.join("to-tr.bin"), &content, "transmission-cli");
+}
+
+/// transmission-cli with a download limit keeps many requests out of a seeder
+/// that answers slowly; it once stalled for over a minute at a time when the
+/// seeder dropped requests past its queue without a word. 32 MiB at 4 MB/s
+/// takes about 8 s; the deadline leaves no room for such a stall.
+#[test]
+fn ours_to_rate_limited_transmission_without_a_stall() {
+    require("transmission-cli", "transmission-cli");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data(32 << 20, 33);
+    let (mut first, torrent) = our_seeder(tr.port, dir.path(), "limited.bin", &content, &[]);
+    first.terminate();
+
+    let port = free_port();
+    let out = dir.path().join("transmission");
+    let config = dir.path().join("tr-config");
+    let mut t = transmission_leech(&torrent, &out, &config, port, &["-d", "4096"]);
+    wait_port_open(port, "transmission-cli listening", T);
+    let connect = format!("127.0.0.1:{port}");
+    let started = std::time::Instant::now();
+    let _seed = serve(
+        tr.port,
+        &dir.path().join("ours-seeder"),
+        &["--connect", &connect],
+    );
+    t.wait_success(Duration::from_secs(60));
+    println!(
+        "transmission-cli -d 4096: 32 MiB from our seeder in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    same_file(&out.join("limited.bin"), &content, "transmission-cli");
 }
 
 // ---------------------------------------------------------------- stock → ours

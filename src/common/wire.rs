@@ -366,4 +366,16 @@ mod tests {
         assert!(supports_extensions(&reserved));
         round_trip(Message::Extended { id: 0, payload: &h });
     }
+
+    #[test]
+    fn fast_extension_is_byte_7_bit_4() {
+        let mut reserved = [0u8; 8];
+        assert!(!supports_fast(&reserved));
+        reserved[7] = 0x04;
+        assert!(supports_fast(&reserved));
+        assert!(!supports_extensions(&reserved));
+        // libtorrent's reserved bytes: extension protocol, fast, DHT.
+        let lt = [0, 0, 0, 0, 0, 0x10, 0, 0x05];
+        assert!(supports_fast(&lt) && supports_extensions(&lt));
+    }
 }

@@ -41,6 +41,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 /// After this many timeouts the peer is dropped from the active set.
 const MAX_TIMEOUTS: u32 = 3;
 const KEEPALIVE: Duration = Duration::from_secs(90);
+/// How often a reader with nothing to read checks its timers.
+const READ_TICK: Duration = Duration::from_secs(1);
+/// The same while a reject pause runs.
+const PAUSE_TICK: Duration = Duration::from_millis(20);
 /// With no message at all for this long, the peer is gone.
 const IDLE_LIMIT: Duration = Duration::from_secs(180);
 /// A message begun and then left unfinished this long: the peer is stuck or hostile.
@@ -58,7 +62,8 @@ const MAX_ANSWERS: usize = 2 * MAX_QUEUED;
 /// Pieces a peer may let us fetch while it chokes us (BEP 6 allowed fast); more are ignored.
 const MAX_ALLOWED_FAST: usize = 32;
 /// After a reject, this peer is asked for nothing new for this long, times the
-/// rejects in a row (up to MAX_REJECT_PAUSE): another peer can take the piece.
+/// rounds of rejects in a row (up to MAX_REJECT_PAUSE): another peer can take
+/// the piece, and a peer that rejects everything is not asked in a hot loop.
 const REJECT_PAUSE: Duration = Duration::from_millis(100);
 const MAX_REJECT_PAUSE: Duration = Duration::from_secs(5);
 
@@ -351,7 +356,8 @@ impl Connection {
 }
 
 fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> io::Result<()> {
-    stream.set_read_timeout(Some(Duration::from_secs(1)))?;
+    stream.set_read_timeout(Some(READ_TICK))?;
+    let mut short_reads = false;
     let Link {
         engine,
         torrent,
@@ -371,6 +377,13 @@ fn reader_loop(link: &Link<'_>, stream: &mut TcpStream, dl: &mut Downloader) -> 
         if shared.has_cancelled.swap(false, Ordering::Acquire) {
             let cancelled = std::mem::take(&mut *shared.cancelled.lock().expect("cancel list"));
             drop_pieces(link, dl, &cancelled, false);
+        }
+        // While a reject pause runs, wake up soon after it ends to ask again,
+        // rather than at the next message or the next second.
+        let pausing = dl.snubbed_until.is_some_and(|t| Instant::now() < t);
+        if pausing != short_reads {
+            short_reads = pausing;
+            stream.set_read_timeout(Some(if pausing { PAUSE_TICK } else { READ_TICK }))?;
         }
         let Some((lo, hi)) = frames.next(stream, max_frame)? else {
             if last_message.elapsed() > IDLE_LIMIT {
@@ -574,9 +587,14 @@ fn on_reject(link: &Link<'_>, dl: &mut Downloader, b: BlockRef) {
         return;
     }
     drop_pieces(link, dl, &[b.index], true);
-    dl.rejects_in_a_row += 1;
-    let pause = (REJECT_PAUSE * dl.rejects_in_a_row).min(MAX_REJECT_PAUSE);
-    dl.snubbed_until = Some(Instant::now() + pause);
+    // Rejects arriving together (a choke, a full queue) count as one: the
+    // pause grows only with rounds of asking again and being refused again.
+    let now = Instant::now();
+    if dl.snubbed_until.is_none_or(|t| now >= t) {
+        dl.rejects_in_a_row += 1;
+        let pause = (REJECT_PAUSE * dl.rejects_in_a_row).min(MAX_REJECT_PAUSE);
+        dl.snubbed_until = Some(now + pause);
+    }
 }
 
 fn drop_pieces(link: &Link<'_>, dl: &mut Downloader, pieces: &[u32], release: bool) {

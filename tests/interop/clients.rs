@@ -171,8 +171,15 @@ pub fn aria2_seed(torrent: &Path, dir: &Path, log: PathBuf) -> Stock {
     Stock::spawn("aria2c", cmd, log)
 }
 
-/// transmission-cli downloading into `dir`, listening on `port`; it exits when done.
-pub fn transmission_leech(torrent: &Path, dir: &Path, config: &Path, port: u16) -> Stock {
+/// transmission-cli downloading into `dir`, listening on `port`, with `extra`
+/// arguments; it exits when done.
+pub fn transmission_leech(
+    torrent: &Path,
+    dir: &Path,
+    config: &Path,
+    port: u16,
+    extra: &[&str],
+) -> Stock {
     std::fs::create_dir_all(config).unwrap();
     std::fs::create_dir_all(dir).unwrap();
     let settings = serde_json::json!({
@@ -205,6 +212,7 @@ pub fn transmission_leech(torrent: &Path, dir: &Path, config: &Path, port: u16) 
         .arg("-w")
         .arg(dir)
         .args(["-p", &port.to_string(), "-M"])
+        .args(extra)
         .arg(torrent);
     Stock::spawn("transmission-cli", cmd, config.join("transmission.log"))
 }
