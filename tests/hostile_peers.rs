@@ -51,13 +51,19 @@ fn download(tracker_port: u16, home: &std::path::Path, name: &str) -> (Duration,
     )
 }
 
+/// How many idle peers have been unchoked, and how many unchoked and choked again.
+#[derive(Default)]
+struct IdleCounts {
+    unchoked: AtomicUsize,
+    cycled: AtomicUsize,
+}
+
 /// An idle peer: handshakes, says `interested`, never requests anything.
-/// Counts how often it was unchoked and then choked again.
 fn idle_interested(
     addr: SocketAddr,
     hash: [u8; 20],
     n: usize,
-    cycled: Arc<AtomicUsize>,
+    counts: Arc<IdleCounts>,
     stop: Arc<AtomicBool>,
 ) {
     std::thread::spawn(move || {
@@ -92,10 +98,15 @@ fn idle_interested(
                     break;
                 }
                 match buf.get(4) {
-                    Some(1) if len == 1 => unchoked = true,
+                    Some(1) if len == 1 => {
+                        if !unchoked {
+                            counts.unchoked.fetch_add(1, Ordering::Relaxed);
+                        }
+                        unchoked = true;
+                    }
                     Some(0) if len == 1 && unchoked && !counted => {
                         counted = true;
-                        cycled.fetch_add(1, Ordering::Relaxed);
+                        counts.cycled.fetch_add(1, Ordering::Relaxed);
                     }
                     _ => {}
                 }
@@ -119,20 +130,32 @@ fn handshake(hash: [u8; 20], peer_id: &[u8], reserved: [u8; 8]) -> Vec<u8> {
 /// attached and 300 silent connections besides.
 #[test]
 fn idle_peers_do_not_starve_an_honest_download() {
+    // The attack in place: every idle peer has been given a slot and lost it.
+    honest_download_amid_idle_peers("every idle peer to be unchoked and choked again", |c| {
+        c.cycled.load(Ordering::Relaxed) >= 20
+    });
+}
+
+/// Problem 1, at its hardest: the honest peer arrives while the idle peers are
+/// still on their first trial, holding every slot and waiting before it in line.
+#[test]
+fn an_honest_peer_arriving_amid_fresh_idle_peers_is_served_at_once() {
+    // Four: the default --upload-slots, all held by idle peers.
+    honest_download_amid_idle_peers("the upload slots to go to idle peers", |c| {
+        c.unchoked.load(Ordering::Relaxed) >= 4
+    });
+}
+
+fn honest_download_amid_idle_peers(attack: &str, in_place: fn(&IdleCounts) -> bool) {
     let dir = tempfile::tempdir().unwrap();
     let (tr, s, content, hash) = seeded(dir.path(), "slots.bin", 8 << 20, &[]);
     let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
     let stop = Arc::new(AtomicBool::new(false));
-    let cycled = Arc::new(AtomicUsize::new(0));
+    let counts = Arc::new(IdleCounts::default());
     for n in 0..20 {
-        idle_interested(addr, hash, n, cycled.clone(), stop.clone());
+        idle_interested(addr, hash, n, counts.clone(), stop.clone());
     }
-    // The attack in place: every idle peer has been given a slot and lost it.
-    wait_until(
-        "every idle peer to be unchoked and choked again",
-        Duration::from_secs(90),
-        || cycled.load(Ordering::Relaxed) >= 20,
-    );
+    wait_until(attack, Duration::from_secs(90), || in_place(&counts));
     let mut silent = Vec::new();
     for n in 0..300 {
         let Ok(mut c) = TcpStream::connect(addr) else {
@@ -147,12 +170,12 @@ fn idle_peers_do_not_starve_an_honest_download() {
     let (took, got) = download(tr.port, &dir.path().join("honest"), "slots.bin");
     stop.store(true, Ordering::Relaxed);
     println!(
-        "honest 8 MiB download with 20 idle and 300 silent peers attached: {:.3} s",
+        "honest 8 MiB download with 20 idle and 300 silent peers attached ({attack}): {:.3} s",
         took.as_secs_f64()
     );
     assert!(got == content, "downloaded bytes differ");
     assert!(
-        took < Duration::from_secs(5),
+        took < Duration::from_secs(3),
         "the honest download took {took:?} (target: under 3 s)"
     );
     drop(silent);

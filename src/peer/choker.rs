@@ -8,7 +8,11 @@
 //! interested peer; newcomers are three times as likely to get it.
 //! A peer given a slot that sends no request within IDLE_SLOT_MS loses it at
 //! once and ranks behind every peer that has not wasted one, until it requests:
-//! idle peers cannot hold the slots honest downloaders need.
+//! idle peers cannot hold the slots honest downloaders need. While no interested
+//! peer has ledger history (no preference is at stake), a peer that has never
+//! had a slot is unchoked on trial at once, and trials that have not asked for
+//! anything yet take no slot: a crowd of idle strangers cannot make an honest
+//! newcomer queue behind them, since an unchoke nobody uses costs nothing.
 //! Pure: time is passed in, randomness is seeded.
 
 use std::cmp::Ordering;
@@ -59,6 +63,23 @@ impl Candidate {
     pub fn idle_holder(&self, now_ms: u64) -> bool {
         self.unused_slot() && now_ms >= self.unchoked_at_ms + IDLE_SLOT_MS
     }
+
+    /// Has had a slot at some time on this connection.
+    fn tried(&self) -> bool {
+        self.unchoked || self.unchoked_at_ms > 0
+    }
+
+    /// Unchoked on trial and has not asked for anything yet: with the door open,
+    /// such a peer holds no slot (see `open_door`).
+    fn on_trial(&self) -> bool {
+        self.unused_slot() && self.wasted == 0
+    }
+}
+
+/// No interested peer has ledger history, so the order in which strangers are
+/// let in prefers nobody, and trials may run side by side.
+fn open_door(peers: &[Candidate]) -> bool {
+    peers.iter().all(|c| !c.interested || c.history == 0)
 }
 
 pub struct Choker {
@@ -151,6 +172,7 @@ impl Choker {
         if !ranked.is_empty() {
             self.first_interest_ms.get_or_insert(now_ms);
         }
+        let (trials, ranked) = self.split_trials(ranked, peers);
         let mut unchoke: Vec<PeerKey> = ranked.iter().copied().take(self.slots).collect();
         let open = self
             .first_interest_ms
@@ -166,7 +188,22 @@ impl Choker {
             self.last_optimistic_ms = Some(now_ms);
         }
         unchoke.extend(self.optimistic);
+        unchoke.extend(trials);
         unchoke
+    }
+
+    /// Splits the trials that hold no slot (with the door open) from the ranked peers.
+    fn split_trials(
+        &self,
+        ranked: Vec<PeerKey>,
+        peers: &[Candidate],
+    ) -> (Vec<PeerKey>, Vec<PeerKey>) {
+        if !open_door(peers) {
+            return (Vec::new(), ranked);
+        }
+        ranked.into_iter().partition(|&k| {
+            Some(k) != self.optimistic && peers.iter().any(|c| c.key == k && c.on_trial())
+        })
     }
 
     fn draw_optimistic(&mut self, peers: &[Candidate], regular: &[PeerKey]) -> Option<PeerKey> {
@@ -223,6 +260,8 @@ impl Choker {
                 .find(|c| c.key == k)
                 .expect("ranked from peers")
         };
+        let door = open_door(peers);
+        let (mut trials, ranked) = self.split_trials(ranked, peers);
         let mut regular: Vec<PeerKey> = ranked
             .iter()
             .copied()
@@ -230,6 +269,7 @@ impl Choker {
             .collect();
         regular.truncate(self.slots);
         let mut recall = None;
+        let mut admitted_trial = false;
         for &k in &ranked {
             if regular.contains(&k) || Some(k) == self.optimistic {
                 continue;
@@ -251,6 +291,19 @@ impl Choker {
             }
             if regular.len() + 1 < self.slots {
                 regular.push(k);
+                continue;
+            }
+            // A stranger never tried goes on trial while the slots are not full of
+            // peers that use them, after the same grace as the last slot, so that
+            // a preferred peer asking at about the same moment still goes first.
+            if door && !by_key(k).tried() && by_key(k).wasted == 0 && regular.len() < self.slots {
+                let since = *self.grace_since_ms.get_or_insert(now_ms);
+                if now_ms < since + GRACE_MS {
+                    recall = Some(since + GRACE_MS);
+                    break;
+                }
+                trials.push(k);
+                admitted_trial = true;
                 continue;
             }
             if regular.len() + 1 == self.slots {
@@ -276,7 +329,11 @@ impl Choker {
                 regular.push(k);
             }
         }
+        if admitted_trial && recall.is_none() {
+            self.grace_since_ms = None;
+        }
         regular.extend(self.optimistic);
+        regular.extend(trials);
         (regular, recall)
     }
 }
@@ -571,5 +628,67 @@ mod tests {
         // Alone, a waster still gets the slot rather than leaving it empty.
         c.rechoke(5000 * OPTIMISTIC_MS, false, &peers[..1]);
         assert_eq!(c.optimistic(), Some(1));
+    }
+
+    #[test]
+    fn strangers_go_on_trial_at_once_and_idle_trials_take_no_slot() {
+        let mut c = Choker::new(4, 9);
+        // Twenty idle strangers hold trials they have not used for a second.
+        let idle = |k| Candidate {
+            unchoked: true,
+            unchoked_at_ms: 1000,
+            waiting_since_ms: 900,
+            ..cand(k)
+        };
+        let mut peers: Vec<Candidate> = (1..=20).map(idle).collect();
+        // An honest newcomer, waiting behind all of them by time.
+        peers.push(Candidate {
+            waiting_since_ms: 2000,
+            ..cand(21)
+        });
+        let (set, recall) = c.on_interest_change(2000, true, &peers);
+        assert_eq!(recall, None);
+        assert!(
+            set.contains(&21),
+            "the newcomer is unchoked at once: {set:?}"
+        );
+        assert_eq!(
+            set.len(),
+            21,
+            "the idle trials keep theirs until IDLE_SLOT_MS"
+        );
+        // The periodic rechoke keeps them too.
+        assert!(c.rechoke(2000, true, &peers).contains(&21));
+
+        // A peer with ledger history closes the door: slots and grace as before.
+        let mut c = Choker::new(1, 9);
+        let preferred = Candidate {
+            history: 1 << 20,
+            waiting_since_ms: 2000,
+            ..cand(1)
+        };
+        let stranger = Candidate {
+            waiting_since_ms: 2000,
+            ..cand(2)
+        };
+        let (set, recall) = c.on_interest_change(2000, true, &[preferred, stranger]);
+        assert!(set.is_empty() && recall == Some(2000 + GRACE_MS), "{set:?}");
+        let (set, _) = c.on_interest_change(2000 + GRACE_MS, true, &[preferred, stranger]);
+        assert_eq!(set, vec![1]);
+    }
+
+    #[test]
+    fn trials_that_start_asking_are_trimmed_to_the_slots() {
+        let mut c = Choker::new(2, 3);
+        let using = |k, since| Candidate {
+            unchoked: true,
+            unchoked_at_ms: 1000,
+            last_request_ms: 1100,
+            waiting_since_ms: since,
+            ..cand(k)
+        };
+        let peers = [using(1, 10), using(2, 20), using(3, 30)];
+        let (set, _) = c.on_interest_change(1500, true, &peers);
+        assert_eq!(set.len(), 2, "{set:?}");
     }
 }

@@ -565,7 +565,8 @@ impl Torrent {
             }
             p.am_choking = !unchoke;
             if unchoke {
-                p.unchoked_at_ms = now;
+                // Never 0, which means "never unchoked" to the choker.
+                p.unchoked_at_ms = now.max(1);
             }
             p.shared.am_choking.store(!unchoke, Ordering::Relaxed);
             let _ = p.tx.send(if unchoke {
@@ -765,6 +766,9 @@ impl Torrent {
         let cands = Self::candidates(st);
         let idle = Choker::idle_holders(now, &cands);
         if idle.is_empty() {
+            // Trials that began to ask may now use more than the slots: the
+            // event rule trims them, in rank order, within a tick.
+            self.rechoke_on_event(st, now);
             return;
         }
         for k in &idle {
