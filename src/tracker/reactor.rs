@@ -304,6 +304,15 @@ fn tune_listener(listener: &TcpListener) -> bool {
             ),
         )
     };
+    // std listens with a backlog of 128; a burst of reconnecting clients would
+    // overflow it and new clients' SYNs would be dropped (a second's retry each).
+    // SAFETY: listen again on a listening socket only resizes its queue.
+    if unsafe { libc::listen(fd, 4096) } != 0 {
+        debug!(
+            "cannot enlarge the accept queue: {}",
+            io::Error::last_os_error()
+        );
+    }
     if !set(libc::IPPROTO_TCP, libc::TCP_DEFER_ACCEPT, one) {
         debug!(
             "TCP_DEFER_ACCEPT not available: {}",
