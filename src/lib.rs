@@ -5,5 +5,6 @@
 //! only parse arguments and start these.
 
 pub mod common;
+pub mod net;
 pub mod peer;
 pub mod tracker;

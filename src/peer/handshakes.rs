@@ -9,12 +9,13 @@
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use log::{debug, warn};
 
 use crate::common::wire::{HANDSHAKE_LEN, Handshake};
+use crate::net::epoll::{self, Epoll};
 
 struct Pending {
     stream: TcpStream,
@@ -22,55 +23,6 @@ struct Pending {
     buf: [u8; HANDSHAKE_LEN],
     got: usize,
     deadline: Instant,
-}
-
-/// An epoll instance, closed on drop.
-struct Epoll(RawFd);
-
-impl Epoll {
-    fn new() -> io::Result<Epoll> {
-        // SAFETY: plain syscall, no pointers.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Epoll(fd))
-    }
-
-    fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
-        // SAFETY: `ev` outlives the call; the kernel copies it.
-        if unsafe { libc::epoll_ctl(self.0, op, fd, &mut ev) } < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
-        // SAFETY: the buffer is valid for `events.len()` entries.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.0,
-                events.as_mut_ptr(),
-                events.len() as libc::c_int,
-                timeout_ms,
-            )
-        };
-        if n < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(n as usize)
-    }
-}
-
-impl Drop for Epoll {
-    fn drop(&mut self) {
-        // SAFETY: we own this descriptor.
-        unsafe { libc::close(self.0) };
-    }
 }
 
 const LISTENER: u64 = 0;
@@ -85,32 +37,26 @@ pub fn run(
 ) -> io::Result<()> {
     let epoll = Epoll::new()?;
     listener.set_nonblocking(true)?;
-    epoll.ctl(libc::EPOLL_CTL_ADD, listener.as_raw_fd(), LISTENER)?;
+    epoll.add(listener.as_raw_fd(), LISTENER)?;
     let mut pending: HashMap<u64, Pending> = HashMap::new();
     let mut arrival: VecDeque<u64> = VecDeque::new();
     let mut next_token = LISTENER + 1;
-    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut events = epoll::events(256);
     let close = |pending: &mut HashMap<u64, Pending>, token: u64| {
         if let Some(p) = pending.remove(&token) {
-            let _ = epoll.ctl(libc::EPOLL_CTL_DEL, p.stream.as_raw_fd(), token);
+            let _ = epoll.delete(p.stream.as_raw_fd());
             Some(p)
         } else {
             None
         }
     };
     loop {
-        let wait_ms = pending
+        let wait = pending
             .values()
             .map(|p| p.deadline.saturating_duration_since(Instant::now()))
             .min()
-            .map_or(1000, |d| d.as_millis().min(1000) as i32 + 1);
-        let n = match epoll.wait(&mut events, wait_ms) {
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => 0,
-            Err(e) => return Err(e),
-        };
-        for ev in &events[..n] {
-            let token = ev.u64;
+            .map_or(Duration::from_secs(1), |d| d.min(Duration::from_secs(1)));
+        for token in epoll.wait(&mut events, wait)? {
             if token == LISTENER {
                 loop {
                     let (stream, addr) = match listener.accept() {
@@ -136,9 +82,7 @@ pub fn run(
                     let token = next_token;
                     next_token += 1;
                     if stream.set_nonblocking(true).is_err()
-                        || epoll
-                            .ctl(libc::EPOLL_CTL_ADD, stream.as_raw_fd(), token)
-                            .is_err()
+                        || epoll.add(stream.as_raw_fd(), token).is_err()
                     {
                         continue;
                     }

@@ -27,6 +27,7 @@ use log::{debug, warn};
 
 use super::server::{Tracker, lock};
 use crate::common::http::{self, HttpError, Request, write_response};
+use crate::net::epoll::{self, Epoll};
 
 const MAX_WORKERS: usize = 1024;
 const INITIAL_WORKERS: usize = 2;
@@ -460,7 +461,7 @@ fn next_request(conn: &Conn, rest: &mut Vec<u8>) -> Next {
 
 struct Reactor {
     tracker: Arc<Tracker>,
-    epfd: OwnedFd,
+    epoll: Epoll,
     waker: Arc<Waker>,
     back: Receiver<Waiting>,
     pending: HashMap<RawFd, Waiting>,
@@ -484,7 +485,7 @@ pub fn run(tracker: &Arc<Tracker>, listener: TcpListener, max_conns_per_ip: usiz
     };
     if let Err(e) = listener
         .set_nonblocking(true)
-        .and_then(|()| r.watch(listener.as_raw_fd(), LISTENER))
+        .and_then(|()| r.epoll.add(listener.as_raw_fd(), LISTENER))
     {
         log::error!("cannot watch the listening socket: {e}");
         return;
@@ -499,13 +500,7 @@ impl Reactor {
         max_per_ip: usize,
         inherited: bool,
     ) -> io::Result<Reactor> {
-        // SAFETY: epoll_create1 returns a new descriptor or -1.
-        let epfd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if epfd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: a fresh descriptor that nothing else owns.
-        let epfd = unsafe { OwnedFd::from_raw_fd(epfd) };
+        let epoll = Epoll::new()?;
         let waker = Arc::new(Waker::new()?);
         let (tx, rx) = crossbeam_channel::unbounded();
         let (back_tx, back_rx) = crossbeam_channel::unbounded();
@@ -523,7 +518,7 @@ impl Reactor {
         }
         let r = Reactor {
             tracker: Arc::clone(tracker),
-            epfd,
+            epoll,
             waker,
             back: back_rx,
             pending: HashMap::new(),
@@ -536,50 +531,24 @@ impl Reactor {
             }),
             inherited,
         };
-        r.watch(r.waker.0.as_raw_fd(), WAKE)?;
+        r.epoll.add(r.waker.0.as_raw_fd(), WAKE)?;
         Ok(r)
     }
 
-    fn ctl(&self, op: libc::c_int, fd: RawFd, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: libc::EPOLLIN as u32,
-            u64: token,
-        };
-        // SAFETY: a valid epoll descriptor and event.
-        if unsafe { libc::epoll_ctl(self.epfd.as_raw_fd(), op, fd, &mut ev) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn watch(&self, fd: RawFd, token: u64) -> io::Result<()> {
-        self.ctl(libc::EPOLL_CTL_ADD, fd, token)
-    }
-
     fn run(&mut self, listener: &TcpListener) {
-        let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 512];
+        let mut events = epoll::events(512);
         let mut next_sweep = Instant::now() + SWEEP_EVERY;
         loop {
             let wait = next_sweep.saturating_duration_since(Instant::now());
-            // SAFETY: a valid epoll descriptor and a buffer of the length given.
-            let n = unsafe {
-                libc::epoll_wait(
-                    self.epfd.as_raw_fd(),
-                    events.as_mut_ptr(),
-                    events.len() as libc::c_int,
-                    wait.as_millis() as libc::c_int + 1,
-                )
-            };
-            if n < 0 {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
+            let ready = match self.epoll.wait(&mut events, wait) {
+                Ok(ready) => ready,
+                Err(e) => {
                     warn!("epoll_wait: {e}");
                     std::thread::sleep(Duration::from_millis(10));
+                    continue;
                 }
-                continue;
-            }
-            for ev in &events[..n as usize] {
-                let token = ev.u64;
+            };
+            for token in ready {
                 // A panic while reading costs that connection, never this thread.
                 let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match token {
                     LISTENER => self.accept_all(listener),
@@ -662,7 +631,7 @@ impl Reactor {
         let fd = w.conn.stream.as_raw_fd();
         let parsed = http::parse_request(&w.buf);
         if !matches!(parsed, Ok(None)) && registered {
-            let _ = self.ctl(libc::EPOLL_CTL_DEL, fd, 0);
+            let _ = self.epoll.delete(fd);
         }
         match parsed {
             Ok(Some((req, used))) => {
@@ -679,7 +648,7 @@ impl Reactor {
             }
             Err(e) => refuse(&w.conn.stream, status_of(&e), &e.to_string()),
             Ok(None) => {
-                if !registered && self.watch(fd, fd as u64).is_err() {
+                if !registered && self.epoll.add(fd, fd as u64).is_err() {
                     return;
                 }
                 self.buffered += w.buf.len();

@@ -1,0 +1,4 @@
+//! Operating-system plumbing shared by the tracker's and the peer's threaded
+//! shells. Unlike `common`, this does I/O.
+
+pub mod epoll;
