@@ -272,6 +272,13 @@ fn wrong_arguments_and_busy_resources_are_clear_errors() {
     assert_eq!(out.status.code(), Some(2));
     let out = peer_cmd(1, &h, &["--upload-rate", "fast", "serve"], T);
     assert!(!out.status.success() && stderr(&out).contains("invalid rate"));
+    // A cap of no peers at all could never download anything.
+    let out = peer_cmd(1, &h, &["--max-peers", "0", "serve"], T);
+    assert!(!out.status.success() && stderr(&out).contains("--max-peers"));
+    let mut cmd = std::process::Command::new(TRACKER);
+    cmd.args(["--port", "0", "--max-conns-per-ip", "0"]);
+    let out = run_bounded(cmd, T);
+    assert!(!out.status.success() && stderr(&out).contains("--max-conns-per-ip"));
     let taken = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
     let out = peer_cmd(1, &h, &["--listen", &port, "serve"], T);

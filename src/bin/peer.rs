@@ -37,8 +37,8 @@ struct Cli {
     #[arg(long, global = true, default_value_t = 4)]
     upload_slots: usize,
     /// Peers connected at once per torrent (four times as many over all torrents).
-    #[arg(long, global = true, default_value_t = 50)]
-    max_peers: usize,
+    #[arg(long, global = true, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    max_peers: u32,
     /// Also dial this peer for every torrent, even while seeding (repeatable).
     #[arg(long, global = true, value_name = "ADDR")]
     connect: Vec<SocketAddr>,
@@ -124,7 +124,7 @@ fn main() -> ExitCode {
         upload_rate: cli.upload_rate,
         download_rate: cli.download_rate,
         upload_slots: cli.upload_slots,
-        max_peers: cli.max_peers,
+        max_peers: cli.max_peers as usize,
         connect: cli.connect.clone(),
     };
     let result = match &cli.command {
