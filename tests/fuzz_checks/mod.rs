@@ -16,8 +16,10 @@ use swarmshare::tracker::registry::Registry;
 use swarmshare::tracker::search_index::Entry;
 use swarmshare::tracker::store::Store;
 
+type Check = fn(&[u8]);
+
 /// The fuzz targets, each the name of a `fuzz/corpus/` folder.
-pub const TARGETS: &[(&str, fn(&[u8]))] = &[
+pub const TARGETS: &[(&str, Check)] = &[
     ("bencode", bencode),
     ("metainfo", metainfo),
     ("wire_stream", wire_stream),
