@@ -71,6 +71,11 @@ pub enum MetainfoError {
     Bencode(#[from] bencode::BencodeError),
     #[error("not a valid torrent: {0}")]
     Invalid(String),
+    /// Names end up one per line in files and on terminals; a control character could forge lines.
+    #[error(
+        "{what} {name:?} contains a control character (a byte below 0x20, or 0x7f), which torrents may not carry"
+    )]
+    ControlCharacter { what: &'static str, name: String },
     #[error("{0}")]
     Io(#[from] io::Error),
 }
@@ -193,8 +198,13 @@ pub fn group_thousands(n: u64) -> String {
     out
 }
 
-/// A path component is safe when it cannot climb out of, or jump outside, the download folder.
+/// A path component is safe when it cannot climb out of, or jump outside, the
+/// download folder, and holds no control character.
 pub fn is_safe_component(c: &str) -> bool {
+    stays_inside(c) && !has_control(c)
+}
+
+fn stays_inside(c: &str) -> bool {
     !c.is_empty()
         && c != "."
         && c != ".."
@@ -202,6 +212,27 @@ pub fn is_safe_component(c: &str) -> bool {
         && !c.contains('\\')
         && !c.contains('\0')
         && c.len() <= 255
+}
+
+fn has_control(c: &str) -> bool {
+    c.bytes().any(|b| b.is_ascii_control())
+}
+
+/// The one check every name and path component of a torrent passes, parsed or made;
+/// `what` says which it is in the error.
+fn check_component(what: &'static str, c: &str) -> Result<(), MetainfoError> {
+    if !stays_inside(c) {
+        return Err(invalid(format!(
+            "unsafe {what} {c:?}: it would escape the download folder"
+        )));
+    }
+    if has_control(c) {
+        return Err(MetainfoError::ControlCharacter {
+            what,
+            name: c.to_owned(),
+        });
+    }
+    Ok(())
 }
 
 fn parse_info(
@@ -214,11 +245,7 @@ fn parse_info(
         .and_then(Value::as_str)
         .ok_or_else(|| invalid("info has no UTF-8 name"))?
         .to_owned();
-    if !is_safe_component(&name) {
-        return Err(invalid(format!(
-            "unsafe name {name:?}: it would escape the download folder"
-        )));
-    }
+    check_component("name", &name)?;
     let piece_length = info
         .get("piece length")
         .and_then(Value::as_int)
@@ -281,11 +308,7 @@ fn parse_info(
                 let c = c
                     .as_str()
                     .ok_or_else(|| invalid("path component is not UTF-8"))?;
-                if !is_safe_component(c) {
-                    return Err(invalid(format!(
-                        "unsafe path component {c:?}: it would escape the download folder"
-                    )));
-                }
+                check_component("path component", c)?;
                 path.push(c.to_owned());
             }
             files.push(FileEntry {
@@ -416,9 +439,7 @@ pub fn create_single_file(
     name: &str,
     announce: &str,
 ) -> Result<Vec<u8>, MetainfoError> {
-    if !is_safe_component(name) {
-        return Err(invalid(format!("unsafe name {name:?}")));
-    }
+    check_component("name", name)?;
     let size = std::fs::metadata(path)?.len();
     let piece_length = choose_piece_length(size);
     let (hashes, total) = hash_pieces(&[path], piece_length)?;
@@ -444,8 +465,12 @@ pub fn create_multi_file(
     files: &[Vec<String>],
     announce: &str,
 ) -> Result<Vec<u8>, MetainfoError> {
-    if !is_safe_component(name) || files.is_empty() {
+    check_component("name", name)?;
+    if files.is_empty() {
         return Err(invalid(format!("cannot make a torrent of folder {name:?}")));
+    }
+    for c in files.iter().flatten() {
+        check_component("path component", c)?;
     }
     let full: Vec<std::path::PathBuf> = files
         .iter()
@@ -627,6 +652,71 @@ mod tests {
             .end();
         let err = Metainfo::from_bytes(&wrap_info(&info, "x")).unwrap_err();
         assert!(err.to_string().contains("unsafe"), "{err}");
+    }
+
+    /// A control character in a name would forge lines wherever names are
+    /// written one per line (the tracker's `search_content.txt`, logs, the terminal).
+    #[test]
+    fn rejects_control_characters_in_names_and_paths() {
+        for name in [
+            "a\nb",
+            "a\rb",
+            "tab\there",
+            "\u{1b}[31mred",
+            "del\u{7f}",
+            "\u{1f}",
+        ] {
+            let err = Metainfo::from_bytes(&single(name, 5, 16384, &[0; 20])).unwrap_err();
+            assert!(
+                matches!(err, MetainfoError::ControlCharacter { .. }),
+                "{name:?}: {err}"
+            );
+        }
+        // Only controls: other punctuation and non-ASCII names stay welcome.
+        for name in ["a b", "été ~!#.mkv", "x\u{80}y"] {
+            assert!(
+                Metainfo::from_bytes(&single(name, 5, 16384, &[0; 20])).is_ok(),
+                "{name:?}"
+            );
+        }
+        let mut info = Vec::new();
+        Encoder::new(&mut info)
+            .begin_dict()
+            .str("files")
+            .begin_list()
+            .begin_dict()
+            .str("length")
+            .int(5)
+            .str("path")
+            .begin_list()
+            .str("sub")
+            .str("evil\nName : forged type: x tor : forged.torrent")
+            .end()
+            .end()
+            .end()
+            .str("name")
+            .str("dir")
+            .str("piece length")
+            .int(16384)
+            .str("pieces")
+            .bytes(&[0; 20])
+            .end();
+        let err = Metainfo::from_bytes(&wrap_info(&info, "x")).unwrap_err();
+        assert!(
+            matches!(err, MetainfoError::ControlCharacter { .. }),
+            "{err}"
+        );
+        assert!(err.to_string().contains("control character"), "{err}");
+        // Making a torrent refuses such a name instead of writing a bad one.
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        std::fs::write(&p, b"hello").unwrap();
+        let err = create_single_file(&p, "bad\rname", "http://t/announce").unwrap_err();
+        assert!(
+            matches!(err, MetainfoError::ControlCharacter { .. }),
+            "{err}"
+        );
+        assert!(!is_safe_component("a\nb"));
     }
 
     #[test]

@@ -26,6 +26,9 @@ use crate::common::metainfo::{self, InfoHash, Metainfo, group_thousands, is_safe
 pub const RESCAN: Duration = Duration::from_secs(2);
 const FOLDERS_FILE: &str = "folders.json";
 const CACHE_FILE: &str = "shared.json";
+/// Why a file or folder cannot go into a torrent under its own name.
+const NAME_NOT_ALLOWED: &str =
+    "its name is not UTF-8, holds a control character, or could escape the download folder";
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 struct Shared {
@@ -153,9 +156,7 @@ fn folder_files(root: &Path) -> Result<Option<FolderFiles>, PeerError> {
             let Some(c) = c else {
                 return Err(PeerError::Io {
                     context: format!("cannot share {}", entry.path().display()),
-                    source: std::io::Error::other(
-                        "its name is not UTF-8 or not allowed in a torrent",
-                    ),
+                    source: std::io::Error::other(NAME_NOT_ALLOWED),
                 });
             };
             comps.push(c.to_owned());
@@ -173,7 +174,7 @@ fn folder_name(root: &Path) -> Result<&str, PeerError> {
         .filter(|n| is_safe_component(n))
         .ok_or_else(|| PeerError::Io {
             context: format!("cannot share {}", root.display()),
-            source: std::io::Error::other("its name is not UTF-8 or not allowed in a torrent"),
+            source: std::io::Error::other(NAME_NOT_ALLOWED),
         })
 }
 
@@ -629,4 +630,19 @@ pub fn share_folder(
         lines.push("the peer running on this home seeds it within seconds".into());
     }
     Ok(FolderShared { lines })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_folder_named_with_a_control_character_is_refused_clearly() {
+        let err = folder_name(Path::new("/tmp/bad\nname")).unwrap_err();
+        assert!(err.to_string().contains("control character"), "{err}");
+        assert_eq!(
+            folder_name(Path::new("/tmp/good name")).unwrap(),
+            "good name"
+        );
+    }
 }
