@@ -10,10 +10,11 @@ use std::net::Ipv4Addr;
 use swarmshare::common::bencode::{self, Encoder, Value};
 use swarmshare::common::http;
 use swarmshare::common::metainfo::Metainfo;
-use swarmshare::common::tracker_proto::{Announce, AnnounceReply};
+use swarmshare::common::tracker_proto::{Announce, AnnounceReply, PublishReply};
 use swarmshare::common::wire::{self, HANDSHAKE_LEN, Handshake, Message};
 use swarmshare::tracker::registry::Registry;
 use swarmshare::tracker::search_index::Entry;
+use swarmshare::tracker::server::Tracker;
 use swarmshare::tracker::store::Store;
 
 type Check = fn(&[u8]);
@@ -250,24 +251,36 @@ pub fn http_announce(data: &[u8]) {
     }
 }
 
-/// The tracker's publish, on a fresh data folder: an accepted torrent is
-/// stored once, answers the same when published again, survives a restart,
+/// The tracker's publish handler, on a fresh data folder: an accepted torrent
+/// is stored once, answers the same when published again, survives a restart,
 /// and adds exactly one well-formed line to `search_content.txt`.
 pub fn tracker_publish(data: &[u8]) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let mut store = Store::open(dir.path()).expect("open store");
-    let Ok(first) = store.publish(data) else {
-        assert!(store.index().is_empty());
+    let publish = |tracker: &Tracker| {
+        let req = http::Request {
+            method: "POST".into(),
+            path: "/publish".into(),
+            query: Vec::new(),
+            keep_alive: false,
+            body: data.to_vec(),
+        };
+        let resp = tracker.route(&req, Ipv4Addr::LOCALHOST);
+        (resp.status == 200)
+            .then(|| serde_json::from_slice::<PublishReply>(&resp.body).expect("publish reply"))
+    };
+    let tracker = Tracker::open(dir.path(), 60).expect("open tracker");
+    let Some(first) = publish(&tracker) else {
+        drop(tracker);
+        let reopened = Store::open(dir.path()).expect("reopen store").0;
+        assert!(reopened.index().is_empty(), "a refused publish was stored");
         return;
     };
     assert!(first.new);
-    let again = store
-        .publish(data)
-        .expect("a second publish of the same bytes");
+    let again = publish(&tracker).expect("a second publish of the same bytes");
     assert!(!again.new);
     assert_eq!((&again.key, &again.torrent), (&first.key, &first.torrent));
-    drop(store);
-    let reopened = Store::open(dir.path()).expect("reopen store");
+    drop(tracker);
+    let reopened = Store::open(dir.path()).expect("reopen store").0;
     assert_eq!(
         reopened.index().len(),
         1,
