@@ -159,12 +159,7 @@ fn a_download_the_disk_refuses_stops_keeps_its_pieces_and_resumes() {
 
     // Room again: the same command keeps what it had and fetches only the rest.
     let out = peer_cmd(tr.port, &c, &["download", "full.bin", "--json"], T);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = json(&out);
+    let s = json_ok(&out);
     // More than was marked only if a piece in flight was written after the
     // state was saved: the next run then checks the file and finds it.
     let resumed = s["resumed_pieces"].as_u64().unwrap() as usize;
@@ -374,12 +369,7 @@ fn a_download_onto_a_full_disk_stops_and_resumes_when_there_is_room() {
 
     disk.resize("32m");
     let out = peer_cmd(tr.port, &c, &["download", "nospace.bin", "--json"], T);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = json(&out);
+    let s = json_ok(&out);
     let resumed = s["resumed_pieces"].as_u64().unwrap() as usize;
     assert!(
         resumed >= kept.len(),

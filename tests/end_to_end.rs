@@ -70,12 +70,7 @@ fn download_from_two_seeders_is_byte_identical() {
 
     let c = dir.path().join("c");
     let out = peer_cmd(tr.port, &c, &["download", "movie.mkv", "--json"], T);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = json(&out);
+    let s = json_ok(&out);
     assert_eq!(s["size"], 5 << 20);
     assert_eq!(s["resumed_pieces"], 0);
     assert_eq!(s["fetched_pieces"], s["pieces"]);
@@ -112,12 +107,7 @@ fn download_killed_with_sigkill_resumes_from_verified_pieces() {
     assert!(kept < n, "killed half way, not at the end");
 
     let out = peer_cmd(tr.port, &c, &["download", "season.bin", "--json"], T);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = json(&out);
+    let s = json_ok(&out);
     let resumed = s["resumed_pieces"].as_u64().unwrap() as usize;
     assert!(
         resumed >= kept && resumed > 0,
@@ -219,12 +209,7 @@ fn a_finished_download_whose_file_changed_is_checked_and_repaired() {
     std::fs::write(c.join("downloads/fix.bin"), &damaged).unwrap();
 
     let out = peer_cmd(tr.port, &c, &["download", "fix.bin", "--json"], T);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let s = json(&out);
+    let s = json_ok(&out);
     assert_eq!(
         s["fetched_pieces"], 1,
         "only the damaged piece is fetched again: {s}"

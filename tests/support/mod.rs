@@ -265,6 +265,16 @@ pub fn write(path: &Path, bytes: &[u8]) {
         .unwrap();
 }
 
+/// The JSON a successful command printed; a failed one fails the test with its stderr.
+pub fn json_ok(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
+}
+
 pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
         panic!(
