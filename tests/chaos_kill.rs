@@ -56,13 +56,13 @@ fn a_download_killed_twenty_times_ends_byte_identical() {
     let started = Instant::now();
 
     let dir = tempfile::tempdir().unwrap();
-    let tr = tracker(&dir.path().join("tracker"), 5);
     let content = data(SIZE, 12);
-    let a = home(dir.path(), "a");
-    write(&a.join("upload/chaos.bin"), &content);
-    let mut seeder = serve(tr.port, &a, &[]);
-    wait_listed(tr.port, "chaos", 1);
-    let m = &search(tr.port, "chaos").results[0];
+    let Seeded {
+        tracker: tr,
+        mut seeder,
+        home: a,
+        found: m,
+    } = seeded(dir.path(), "chaos.bin", &content, &[]);
     let (key, n) = (m.key.clone(), m.n_parts as usize);
 
     let c = dir.path().join("c");

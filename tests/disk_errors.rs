@@ -108,13 +108,13 @@ fn marked_pieces(home: &Path, key: &str, content: &[u8], piece: usize, name: &st
 #[test]
 fn a_download_the_disk_refuses_stops_keeps_its_pieces_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let tr = tracker(&dir.path().join("tracker"), 5);
     let content = data(SIZE, 10);
-    let a = home(dir.path(), "a");
-    write(&a.join("upload/full.bin"), &content);
-    let mut seeder = serve(tr.port, &a, &[]);
-    wait_listed(tr.port, "full", 1);
-    let m = &search(tr.port, "full").results[0];
+    let Seeded {
+        tracker: tr,
+        mut seeder,
+        home: a,
+        found: m,
+    } = seeded(dir.path(), "full.bin", &content, &[]);
     let (key, n) = (m.key.clone(), m.n_parts as usize);
     let piece = SIZE / n;
 
@@ -198,12 +198,12 @@ fn a_download_the_disk_refuses_stops_keeps_its_pieces_and_resumes() {
 #[test]
 fn the_interactive_peer_pauses_shows_why_and_resumes() {
     let dir = tempfile::tempdir().unwrap();
-    let tr = tracker(&dir.path().join("tracker"), 5);
     let content = data(SIZE, 11);
-    let a = home(dir.path(), "a");
-    write(&a.join("upload/halt.bin"), &content);
-    let _seeder = serve(tr.port, &a, &[]);
-    wait_listed(tr.port, "halt", 1);
+    let Seeded {
+        tracker: tr,
+        seeder: _seeder,
+        ..
+    } = seeded(dir.path(), "halt.bin", &content, &[]);
 
     let c = dir.path().join("c");
     presize(&c, "halt.bin", SIZE);
@@ -330,13 +330,13 @@ impl Drop for Tmpfs {
 #[test]
 fn a_download_onto_a_full_disk_stops_and_resumes_when_there_is_room() {
     let dir = tempfile::tempdir().unwrap();
-    let tr = tracker(&dir.path().join("tracker"), 5);
     let content = data(SIZE, 13);
-    let a = home(dir.path(), "a");
-    write(&a.join("upload/nospace.bin"), &content);
-    let mut seeder = serve(tr.port, &a, &[]);
-    wait_listed(tr.port, "nospace", 1);
-    let m = &search(tr.port, "nospace").results[0];
+    let Seeded {
+        tracker: tr,
+        mut seeder,
+        home: a,
+        found: m,
+    } = seeded(dir.path(), "nospace.bin", &content, &[]);
     let (key, n) = (m.key.clone(), m.n_parts as usize);
     let piece = SIZE / n;
 
@@ -390,13 +390,13 @@ fn a_download_onto_a_full_disk_stops_and_resumes_when_there_is_room() {
 #[test]
 fn serve_resumes_by_itself_when_the_disk_has_room_again() {
     let dir = tempfile::tempdir().unwrap();
-    let tr = tracker(&dir.path().join("tracker"), 5);
     let content = data(SIZE, 14);
-    let a = home(dir.path(), "a");
-    write(&a.join("upload/later.bin"), &content);
-    let _seeder = serve(tr.port, &a, &[]);
-    wait_listed(tr.port, "later", 1);
-    let m = &search(tr.port, "later").results[0];
+    let Seeded {
+        tracker: tr,
+        seeder: _seeder,
+        found: m,
+        ..
+    } = seeded(dir.path(), "later.bin", &content, &[]);
     let (key, n) = (m.key.clone(), m.n_parts as usize);
 
     let c = dir.path().join("c");

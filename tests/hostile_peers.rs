@@ -18,22 +18,16 @@ const T: Duration = Duration::from_secs(60);
 
 /// A tracker and a `serve` seeder of `len` random bytes named `name`; returns
 /// the processes, the content and the info hash.
-fn seeded(
+fn seeded_bytes(
     dir: &std::path::Path,
     name: &str,
     len: usize,
     extra: &[&str],
 ) -> (Proc, Proc, Vec<u8>, [u8; 20]) {
-    let tr = tracker(&dir.join("t"), 5);
-    let a = home(dir, "seeder");
     let content = data(len, len as u64);
-    write(&a.join("upload").join(name), &content);
-    let s = serve(tr.port, &a, extra);
-    let stem = name.split('.').next().unwrap();
-    wait_listed(tr.port, stem, 1);
-    let key = search(tr.port, stem).results[0].key.clone();
-    let hash = InfoHash::from_hex(&key).unwrap().0;
-    (tr, s, content, hash)
+    let s = seeded(dir, name, &content, extra);
+    let hash = InfoHash::from_hex(&s.found.key).unwrap().0;
+    (s.tracker, s.seeder, content, hash)
 }
 
 fn download(tracker_port: u16, home: &std::path::Path, name: &str) -> (Duration, Vec<u8>) {
@@ -148,7 +142,7 @@ fn an_honest_peer_arriving_amid_fresh_idle_peers_is_served_at_once() {
 
 fn honest_download_amid_idle_peers(attack: &str, in_place: fn(&IdleCounts) -> bool) {
     let dir = tempfile::tempdir().unwrap();
-    let (tr, s, content, hash) = seeded(dir.path(), "slots.bin", 8 << 20, &[]);
+    let (tr, s, content, hash) = seeded_bytes(dir.path(), "slots.bin", 8 << 20, &[]);
     let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
     let stop = Arc::new(AtomicBool::new(false));
     let counts = Arc::new(IdleCounts::default());
@@ -199,7 +193,8 @@ fn proc_fds(pid: u32) -> usize {
 #[test]
 fn connection_floods_are_bounded() {
     let dir = tempfile::tempdir().unwrap();
-    let (tr, s, content, hash) = seeded(dir.path(), "flood.bin", 1 << 20, &["--max-peers", "30"]);
+    let (tr, s, content, hash) =
+        seeded_bytes(dir.path(), "flood.bin", 1 << 20, &["--max-peers", "30"]);
     let pid = s.child.id();
     let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
     let (base_threads, base_fds) = (proc_threads(pid), proc_fds(pid));
@@ -294,7 +289,7 @@ fn request(index: u32, begin: u32) -> Vec<u8> {
 #[test]
 fn every_request_is_answered_for_a_slow_fast_peer() {
     let dir = tempfile::tempdir().unwrap();
-    let (_tr, s, _content, hash) = seeded(dir.path(), "slow.bin", 4 << 20, &[]);
+    let (_tr, s, _content, hash) = seeded_bytes(dir.path(), "slow.bin", 4 << 20, &[]);
     let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
     let mut fast = [0u8; 8];
     fast[7] = 0x04;
@@ -357,7 +352,7 @@ fn every_request_is_answered_for_a_slow_fast_peer() {
 #[test]
 fn a_slow_plain_peer_past_the_queue_is_choked_not_ignored() {
     let dir = tempfile::tempdir().unwrap();
-    let (_tr, s, _content, hash) = seeded(dir.path(), "plain.bin", 4 << 20, &[]);
+    let (_tr, s, _content, hash) = seeded_bytes(dir.path(), "plain.bin", 4 << 20, &[]);
     let addr: SocketAddr = ([127, 0, 0, 1], s.port).into();
     let (mut c, _) = unchoked_downloader(addr, hash, [0; 8]);
     const N: usize = 3000;
@@ -482,7 +477,7 @@ fn hostile_seeder(
 #[test]
 fn hostile_seeders_are_dropped_and_the_download_completes() {
     let dir = tempfile::tempdir().unwrap();
-    let (tr, _s, content, hash) = seeded(dir.path(), "target.bin", 2 << 20, &[]);
+    let (tr, _s, content, hash) = seeded_bytes(dir.path(), "target.bin", 2 << 20, &[]);
     let pieces = (2 << 20) / 16384;
     let kinds = [
         Hostility::Silent,
@@ -521,57 +516,72 @@ fn hostile_seeders_are_dropped_and_the_download_completes() {
     );
 }
 
+/// A raw seeder on 127.0.0.1: for each connection it reads the handshake,
+/// sends `opening()` (handshake, bitfield or have-all), unchokes whoever is
+/// interested, and answers each request with what `answerer()`'s closure returns.
+fn scripted_seeder<A: FnMut(&[u8]) -> Vec<u8> + Send + 'static>(
+    opening: impl Fn() -> Vec<u8> + Send + 'static,
+    answerer: impl Fn() -> A + Send + 'static,
+) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { continue };
+            let out = opening();
+            let mut answer = answerer();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                let mut hs = [0u8; 68];
+                if s.read_exact(&mut hs).is_err() || s.write_all(&out).is_err() {
+                    return;
+                }
+                while let Some(body) = read_msg(&mut s) {
+                    let reply = match body.first() {
+                        Some(2) => vec![0, 0, 0, 1, 1],
+                        Some(6) if body.len() == 13 => answer(&body),
+                        _ => continue,
+                    };
+                    if s.write_all(&reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
 /// Problem 9: a peer banned for bad pieces is never dialled again.
 #[test]
 fn a_banned_peer_is_never_dialled_again() {
     let dir = tempfile::tempdir().unwrap();
     let (tr, _s, content, hash) =
-        seeded(dir.path(), "banme.bin", 2 << 20, &["--upload-rate", "256K"]);
+        seeded_bytes(dir.path(), "banme.bin", 2 << 20, &["--upload-rate", "256K"]);
     let pieces = (2 << 20) / 16384;
     let accepted = Arc::new(AtomicUsize::new(0));
-    let liar = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let accepted = accepted.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut s) = conn else { continue };
-                accepted.fetch_add(1, Ordering::Relaxed);
-                std::thread::spawn(move || {
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
-                    let mut hs = [0u8; 68];
-                    if s.read_exact(&mut hs).is_err() {
-                        return;
-                    }
-                    let mut out = handshake(hash, b"-LI0000-liar-liar-00", [0; 8]);
-                    out.extend_from_slice(&(1 + pieces as u32 / 8).to_be_bytes());
-                    out.push(5);
-                    out.extend(std::iter::repeat_n(0xffu8, pieces / 8));
-                    if s.write_all(&out).is_err() {
-                        return;
-                    }
-                    while let Some(body) = read_msg(&mut s) {
-                        let answer = match body.first() {
-                            Some(2) => vec![0, 0, 0, 1, 1],
-                            Some(6) if body.len() == 13 => {
-                                let n = u32::from_be_bytes(body[9..13].try_into().unwrap());
-                                let mut m = (9 + n).to_be_bytes().to_vec();
-                                m.push(7);
-                                m.extend_from_slice(&body[1..9]);
-                                m.extend(std::iter::repeat_n(0u8, n as usize));
-                                m
-                            }
-                            _ => continue,
-                        };
-                        if s.write_all(&answer).is_err() {
-                            return;
-                        }
-                    }
-                });
+    let dialled = accepted.clone();
+    let liar = scripted_seeder(
+        move || {
+            accepted.fetch_add(1, Ordering::Relaxed);
+            let mut opening = handshake(hash, b"-LI0000-liar-liar-00", [0; 8]);
+            opening.extend_from_slice(&(1 + pieces as u32 / 8).to_be_bytes());
+            opening.push(5);
+            opening.extend(std::iter::repeat_n(0xffu8, pieces / 8));
+            opening
+        },
+        || {
+            // Every block served as zeros.
+            |body: &[u8]| {
+                let n = u32::from_be_bytes(body[9..13].try_into().unwrap());
+                let mut m = (9 + n).to_be_bytes().to_vec();
+                m.push(7);
+                m.extend_from_slice(&body[1..9]);
+                m.extend(std::iter::repeat_n(0u8, n as usize));
+                m
             }
-        });
-        addr
-    };
+        },
+    );
     let h = dir.path().join("victim");
     let started = Instant::now();
     let out = peer_cmd(
@@ -586,7 +596,7 @@ fn a_banned_peer_is_never_dialled_again() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(std::fs::read(h.join("downloads/banme.bin")).unwrap() == content);
-    let n = accepted.load(Ordering::Relaxed);
+    let n = dialled.load(Ordering::Relaxed);
     println!(
         "liar dialled {n} time(s) during a {:.1} s download",
         started.elapsed().as_secs_f64()
@@ -600,65 +610,41 @@ fn a_banned_peer_is_never_dialled_again() {
 #[test]
 fn a_rejected_request_is_asked_again_at_once() {
     let dir = tempfile::tempdir().unwrap();
-    let (tr, mut s, content, hash) = seeded(dir.path(), "picky.bin", 1 << 20, &[]);
+    let (tr, mut s, content, hash) = seeded_bytes(dir.path(), "picky.bin", 1 << 20, &[]);
     s.terminate();
     let rejected = Arc::new(AtomicUsize::new(0));
-    let picky = {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let rejected = rejected.clone();
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(mut s) = conn else { continue };
-                let (content, rejected) = (content.clone(), rejected.clone());
-                std::thread::spawn(move || {
-                    let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
-                    let mut hs = [0u8; 68];
-                    if s.read_exact(&mut hs).is_err() {
-                        return;
-                    }
-                    let mut fast = [0u8; 8];
-                    fast[7] = 0x04;
-                    let mut out = handshake(hash, b"-PK0000-picky-seeder", fast);
-                    // have all
-                    out.extend_from_slice(&[0, 0, 0, 1, 14]);
-                    if s.write_all(&out).is_err() {
-                        return;
-                    }
-                    let mut asked = std::collections::HashSet::new();
-                    while let Some(body) = read_msg(&mut s) {
-                        let answer = match body.first() {
-                            Some(2) => vec![0, 0, 0, 1, 1],
-                            Some(6) if body.len() == 13 => {
-                                let at = |i: usize| {
-                                    u32::from_be_bytes(body[i..i + 4].try_into().unwrap())
-                                };
-                                let (index, begin, len) = (at(1), at(5), at(9));
-                                if asked.insert((index, begin)) {
-                                    rejected.fetch_add(1, Ordering::Relaxed);
-                                    let mut m = vec![0, 0, 0, 13, 16];
-                                    m.extend_from_slice(&body[1..13]);
-                                    m
-                                } else {
-                                    let from = index as usize * 16384 + begin as usize;
-                                    let mut m = (9 + len).to_be_bytes().to_vec();
-                                    m.push(7);
-                                    m.extend_from_slice(&body[1..9]);
-                                    m.extend_from_slice(&content[from..from + len as usize]);
-                                    m
-                                }
-                            }
-                            _ => continue,
-                        };
-                        if s.write_all(&answer).is_err() {
-                            return;
-                        }
-                    }
-                });
+    let counter = rejected.clone();
+    let picky = scripted_seeder(
+        move || {
+            let mut fast = [0u8; 8];
+            fast[7] = 0x04;
+            let mut opening = handshake(hash, b"-PK0000-picky-seeder", fast);
+            // have all
+            opening.extend_from_slice(&[0, 0, 0, 1, 14]);
+            opening
+        },
+        move || {
+            let (content, rejected) = (content.clone(), counter.clone());
+            let mut asked = std::collections::HashSet::new();
+            move |body: &[u8]| {
+                let at = |i: usize| u32::from_be_bytes(body[i..i + 4].try_into().unwrap());
+                let (index, begin, len) = (at(1), at(5), at(9));
+                if asked.insert((index, begin)) {
+                    rejected.fetch_add(1, Ordering::Relaxed);
+                    let mut m = vec![0, 0, 0, 13, 16];
+                    m.extend_from_slice(&body[1..13]);
+                    m
+                } else {
+                    let from = index as usize * 16384 + begin as usize;
+                    let mut m = (9 + len).to_be_bytes().to_vec();
+                    m.push(7);
+                    m.extend_from_slice(&body[1..9]);
+                    m.extend_from_slice(&content[from..from + len as usize]);
+                    m
+                }
             }
-        });
-        addr
-    };
+        },
+    );
     let h = dir.path().join("victim");
     let started = Instant::now();
     let out = peer_cmd(

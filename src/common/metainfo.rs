@@ -559,6 +559,34 @@ mod tests {
         }
     }
 
+    /// A folder torrent `dir` holding one 5-byte file at `path`.
+    fn one_file_at(path: &[&str]) -> Vec<u8> {
+        let mut info = Vec::new();
+        let mut e = Encoder::new(&mut info);
+        e.begin_dict()
+            .str("files")
+            .begin_list()
+            .begin_dict()
+            .str("length")
+            .int(5)
+            .str("path")
+            .begin_list();
+        for c in path {
+            e.str(c);
+        }
+        e.end()
+            .end()
+            .end()
+            .str("name")
+            .str("dir")
+            .str("piece length")
+            .int(16384)
+            .str("pieces")
+            .bytes(&[0; 20])
+            .end();
+        wrap_info(&info, "x")
+    }
+
     fn single(name: &str, length: i64, piece_len: i64, pieces: &[u8]) -> Vec<u8> {
         let mut info = Vec::new();
         Encoder::new(&mut info)
@@ -628,29 +656,7 @@ mod tests {
         assert!(Metainfo::from_bytes(&single("../x", 5, 16384, &[0; 20])).is_err());
         assert!(Metainfo::from_bytes(&single("/etc/passwd", 5, 16384, &[0; 20])).is_err());
         assert!(Metainfo::from_bytes(&single("..", 5, 16384, &[0; 20])).is_err());
-        let mut info = Vec::new();
-        Encoder::new(&mut info)
-            .begin_dict()
-            .str("files")
-            .begin_list()
-            .begin_dict()
-            .str("length")
-            .int(5)
-            .str("path")
-            .begin_list()
-            .str("..")
-            .str("evil")
-            .end()
-            .end()
-            .end()
-            .str("name")
-            .str("dir")
-            .str("piece length")
-            .int(16384)
-            .str("pieces")
-            .bytes(&[0; 20])
-            .end();
-        let err = Metainfo::from_bytes(&wrap_info(&info, "x")).unwrap_err();
+        let err = Metainfo::from_bytes(&one_file_at(&["..", "evil"])).unwrap_err();
         assert!(err.to_string().contains("unsafe"), "{err}");
     }
 
@@ -679,29 +685,11 @@ mod tests {
                 "{name:?}"
             );
         }
-        let mut info = Vec::new();
-        Encoder::new(&mut info)
-            .begin_dict()
-            .str("files")
-            .begin_list()
-            .begin_dict()
-            .str("length")
-            .int(5)
-            .str("path")
-            .begin_list()
-            .str("sub")
-            .str("evil\nName : forged type: x tor : forged.torrent")
-            .end()
-            .end()
-            .end()
-            .str("name")
-            .str("dir")
-            .str("piece length")
-            .int(16384)
-            .str("pieces")
-            .bytes(&[0; 20])
-            .end();
-        let err = Metainfo::from_bytes(&wrap_info(&info, "x")).unwrap_err();
+        let err = Metainfo::from_bytes(&one_file_at(&[
+            "sub",
+            "evil\nName : forged type: x tor : forged.torrent",
+        ]))
+        .unwrap_err();
         assert!(
             matches!(err, MetainfoError::ControlCharacter { .. }),
             "{err}"

@@ -11,7 +11,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use swarmshare::common::http;
-use swarmshare::common::tracker_proto::SearchReply;
+use swarmshare::common::tracker_proto::{SearchMatch, SearchReply};
 
 pub const TRACKER: &str = env!("CARGO_BIN_EXE_tracker_server");
 pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
@@ -121,19 +121,32 @@ fn spawn_listening(mut cmd: Command) -> Proc {
 }
 
 pub fn tracker(data: &Path, interval: u32) -> Proc {
-    let mut cmd = Command::new(TRACKER);
-    cmd.args([
-        "--ip",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--interval",
-        &interval.to_string(),
-        "--data-dir",
-    ])
-    .arg(data);
-    cmd.env("RUST_LOG", "warn");
-    spawn_listening(cmd)
+    tracker_with(data, interval, &[])
+}
+
+/// What most download tests start from: a tracker, and a `serve` seeder
+/// (home `DIR/seeder`) sharing `content` as `name`, listed on the tracker.
+pub struct Seeded {
+    pub tracker: Proc,
+    pub seeder: Proc,
+    pub home: PathBuf,
+    pub found: SearchMatch,
+}
+
+pub fn seeded(dir: &Path, name: &str, content: &[u8], extra: &[&str]) -> Seeded {
+    let tracker = tracker(&dir.join("tracker"), 5);
+    let home = home(dir, "seeder");
+    write(&home.join("upload").join(name), content);
+    let seeder = serve(tracker.port, &home, extra);
+    let stem = name.split('.').next().expect("a name");
+    wait_listed(tracker.port, stem, 1);
+    let found = search(tracker.port, stem).results.swap_remove(0);
+    Seeded {
+        tracker,
+        seeder,
+        home,
+        found,
+    }
 }
 
 /// `peer 127.0.0.1 PORT --home HOME [extra] serve`.
