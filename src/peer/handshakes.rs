@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use log::{debug, warn};
 
 use crate::common::wire::{HANDSHAKE_LEN, Handshake};
-use crate::net::epoll::{self, Epoll};
+use crate::sys::epoll::{self, Epoll};
 
 struct Pending {
     stream: TcpStream,

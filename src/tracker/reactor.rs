@@ -27,7 +27,7 @@ use log::{debug, warn};
 
 use super::server::{Tracker, lock};
 use crate::common::http::{self, HttpError, Request, write_response};
-use crate::net::epoll::{self, Epoll};
+use crate::sys::epoll::{self, Epoll};
 
 const MAX_WORKERS: usize = 1024;
 const INITIAL_WORKERS: usize = 2;
