@@ -3,6 +3,7 @@
 pub mod atomic_file;
 pub mod bencode;
 pub mod bitfield;
+pub mod extension_handshake;
 pub mod http;
 pub mod metainfo;
 pub mod rate;

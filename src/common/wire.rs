@@ -25,30 +25,6 @@ pub fn supports_fast(reserved: &[u8; 8]) -> bool {
     reserved[FAST_EXTENSION.0] & FAST_EXTENSION.1 != 0
 }
 
-/// Our BEP 10 handshake: no extension messages, only our listen port (`p`), so
-/// a peer that dialled us can be told apart from its ephemeral port.
-pub fn extension_handshake(listen_port: u16) -> Vec<u8> {
-    let mut out = Vec::new();
-    super::bencode::Encoder::new(&mut out)
-        .begin_dict()
-        .str("m")
-        .begin_dict()
-        .end()
-        .str("p")
-        .int(listen_port as i64)
-        .str("v")
-        .str(concat!("swarmshare ", env!("CARGO_PKG_VERSION")))
-        .end();
-    out
-}
-
-/// The listen port (`p`) in a peer's BEP 10 handshake, if it gives one.
-pub fn listen_port_of(extension_handshake: &[u8]) -> Option<u16> {
-    let v = super::bencode::decode(extension_handshake).ok()?;
-    let p = v.as_dict()?.get("p")?.as_int()?;
-    u16::try_from(p).ok().filter(|&p| p != 0)
-}
-
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum WireError {
     #[error("not a BitTorrent handshake")]
@@ -354,17 +330,15 @@ mod tests {
     }
 
     #[test]
-    fn extension_handshake_carries_the_listen_port() {
-        let h = extension_handshake(6881);
-        assert_eq!(listen_port_of(&h), Some(6881));
-        assert_eq!(listen_port_of(b"d1:md11:ut_metadatai2ee"), None);
-        assert_eq!(listen_port_of(b"d1:pi70000ee"), None);
-        assert_eq!(listen_port_of(b"garbage"), None);
+    fn reserved_bits_announce_extensions() {
         let mut reserved = [0u8; 8];
         assert!(!supports_extensions(&reserved));
         reserved[5] = 0x10;
         assert!(supports_extensions(&reserved));
-        round_trip(Message::Extended { id: 0, payload: &h });
+        round_trip(Message::Extended {
+            id: 0,
+            payload: b"d1:pi6881ee",
+        });
     }
 
     #[test]

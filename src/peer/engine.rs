@@ -1,34 +1,58 @@
-//! A running peer: the listener, the once-a-second ticker (rates, choking,
-//! resume saves, redials), the announcer, and the set of torrents.
+//! A running peer: the set of torrents, and the threads that drive them.
+//!
+//! Threads, and what each owns:
+//! - `listen` (one): the listening socket and every inbound connection until
+//!   its handshake is in (`inbound_handshakes`, epoll); it then answers the
+//!   handshake and starts the connection's threads.
+//! - `dial ADDR` (one per dial): the outgoing socket until the handshake is
+//!   exchanged, then it becomes that connection's reader.
+//! - per connection, a reader (`inbound`, or the dial thread) that owns the
+//!   receiving side and the connection's pure `Session` (pipeline, piece
+//!   buffers), and a writer (`send ADDR`) that owns the sending side.
+//! - `hash` and `write` (one each, `verifier`): check whole pieces, then
+//!   write them to disk.
+//! - `tick` (one): once a second, and at any core deadline before that:
+//!   rates, choking, idle slots, grace timers, disk retries, ledger and resume
+//!   saves, redials.
+//! - `announce` (one): the tracker announces.
+//! - outside the engine: the sharer (`share`) rescans `upload/`, and the
+//!   command's own thread (`commands`, `interactive`) waits for signals.
+//!
+//! Locks, in the one order they may be taken: `torrents` (the table, held
+//! only to clone an `Arc`), then `schedules`, then a torrent's `core`, then
+//! its `links`, then its `refused`. The ledger (`ConnectionContext::ledger`)
+//! comes before any `core`: the ticker reads histories while it ticks. No lock is held across a socket read or
+//! write, a disk write, or a thread start.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
-use super::connection::{Connection, HANDSHAKE_TIMEOUT, read_handshake, write_handshake};
+use super::connection::Connection;
+use super::connection_context::ConnectionContext;
 use super::error::PeerError;
-use super::handshakes;
+use super::handshake::{self, PeerHello};
 use super::home::Home;
+use super::inbound_handshakes;
 use super::ledger::Ledger;
 use super::resume;
 use super::storage::Storage;
-use super::torrent::{LedgerDelta, Torrent};
+use super::torrent::{EngineTerms, Torrent};
+use super::torrent_core::LedgerDelta;
 use super::tracker_client::TrackerClient;
-use super::verifier::Verifier;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::rate::TokenBucket;
 use crate::common::tracker_proto::{Announce, Event};
-use crate::common::wire::{Handshake, supports_extensions, supports_fast};
+use crate::common::wire::Handshake;
 
-/// Outbound connections per torrent; inbound ones are not limited here.
-const MAX_DIALLED: usize = 40;
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often the ticker runs when no core deadline comes sooner.
+const TICK: Duration = Duration::from_secs(1);
 /// An inbound connection must deliver its handshake this soon: an honest one
 /// takes a round trip, and each one waiting holds a descriptor.
 const INBOUND_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -69,20 +93,22 @@ pub struct Engine {
     pub home: Home,
     pub tracker: TrackerClient,
     pub listen_port: u16,
-    pub upload_limit: Option<TokenBucket>,
-    pub download_limit: Option<TokenBucket>,
+    /// What every connection shares: identity, limits, verifier, ledger, shutdown.
+    ctx: Arc<ConnectionContext>,
     upload_slots: usize,
-    pub max_peers: usize,
+    super_seed: bool,
     max_connections: usize,
     /// Live connections and dials, each holding threads and descriptors.
     connections: AtomicUsize,
     connect: Vec<SocketAddr>,
     torrents: RwLock<HashMap<InfoHash, Arc<Torrent>>>,
     schedules: Mutex<HashMap<InfoHash, AnnounceSchedule>>,
-    ledger: Mutex<Ledger>,
-    shutdown: AtomicBool,
-    pub verifier: Verifier,
     wake_announcer: (
+        crossbeam_channel::Sender<()>,
+        crossbeam_channel::Receiver<()>,
+    ),
+    /// Wakes the ticker for a torrent deadline sooner than its next tick.
+    wake_ticker: (
         crossbeam_channel::Sender<()>,
         crossbeam_channel::Receiver<()>,
     ),
@@ -103,23 +129,29 @@ impl Engine {
             .map_err(PeerError::io("cannot read listen address"))?
             .port();
         let ledger = Ledger::load(&home.ledger_path());
+        let ctx = ConnectionContext::new(
+            peer_id,
+            listen_port,
+            config.max_peers.max(1),
+            config.upload_rate.map(TokenBucket::new),
+            config.download_rate.map(TokenBucket::new),
+            ledger,
+        );
         let engine = Arc::new(Engine {
             peer_id,
             tracker: config.tracker,
             listen_port,
-            upload_limit: config.upload_rate.map(TokenBucket::new),
-            download_limit: config.download_rate.map(TokenBucket::new),
+            // A seed super-seeds when its upload is limited: that is when it is scarce.
+            super_seed: config.upload_rate.is_some(),
+            ctx: Arc::new(ctx),
             upload_slots: config.upload_slots,
-            max_peers: config.max_peers.max(1),
             max_connections: config.max_peers.max(1) * CONNECTIONS_PER_MAX_PEERS,
             connections: AtomicUsize::new(0),
             connect: config.connect,
             torrents: RwLock::new(HashMap::new()),
             schedules: Mutex::new(HashMap::new()),
-            ledger: Mutex::new(ledger),
-            shutdown: AtomicBool::new(false),
             wake_announcer: crossbeam_channel::bounded(1),
-            verifier: Verifier::start(),
+            wake_ticker: crossbeam_channel::bounded(1),
             home,
         });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -137,13 +169,16 @@ impl Engine {
         Ok(engine)
     }
 
-    /// A seed super-seeds when its upload is limited: that is when it is scarce.
-    fn super_seed(&self) -> bool {
-        self.upload_limit.is_some()
+    fn terms(&self) -> EngineTerms {
+        EngineTerms {
+            slots: self.upload_slots,
+            super_seed: self.super_seed,
+            wake: self.wake_ticker.0.clone(),
+        }
     }
 
     pub fn is_shutting_down(&self) -> bool {
-        self.shutdown.load(Ordering::Relaxed)
+        self.ctx.is_shutting_down()
     }
 
     pub fn torrent(&self, key: &InfoHash) -> Option<Arc<Torrent>> {
@@ -162,10 +197,6 @@ impl Engine {
         v
     }
 
-    pub fn ledger_history(&self, peer_id: &[u8; 20]) -> u64 {
-        self.ledger.lock().expect("ledger").history(peer_id)
-    }
-
     /// The ledger as it stands in memory, most preferred first.
     pub fn ledger_rows(&self) -> Vec<(String, super::ledger::LedgerEntry)> {
         let deltas: Vec<LedgerDelta> = self
@@ -174,28 +205,14 @@ impl Engine {
             .flat_map(|t| t.ledger_deltas())
             .collect();
         for d in &deltas {
-            self.record_ledger(d);
+            self.ctx.record_ledger(d);
         }
-        self.ledger.lock().expect("ledger").by_preference()
-    }
-
-    pub fn record_ledger(&self, (id, addr, down, up): &LedgerDelta) {
-        if *down > 0 || *up > 0 {
-            self.ledger
-                .lock()
-                .expect("ledger")
-                .record(id, addr, *down, *up);
-        }
+        self.ctx.ledger().by_preference()
     }
 
     fn insert(&self, torrent: Arc<Torrent>, downloading: bool) -> Arc<Torrent> {
         let key = torrent.meta.info_hash;
-        {
-            let mut st = torrent.lock();
-            for a in &self.connect {
-                st.addrs.entry(*a).or_default();
-            }
-        }
+        torrent.add_addrs(&self.connect);
         self.schedules.lock().expect("schedules").insert(
             key,
             AnnounceSchedule {
@@ -228,15 +245,7 @@ impl Engine {
             PeerError::io(format!("cannot share {}", location.display())),
         )?;
         let n = meta.num_pieces();
-        let t = Torrent::new(
-            meta,
-            storage,
-            Bitfield::full(n),
-            None,
-            self.upload_slots,
-            n,
-            self.super_seed(),
-        );
+        let t = Torrent::new(meta, storage, Bitfield::full(n), None, n, self.terms());
         Ok(self.insert(t, false))
     }
 
@@ -282,9 +291,8 @@ impl Engine {
             storage,
             have,
             Some(resume_path),
-            self.upload_slots,
             resumed,
-            self.super_seed(),
+            self.terms(),
         );
         Ok(self.insert(t, resumed < n))
     }
@@ -295,7 +303,7 @@ impl Engine {
         let Some(t) = self.torrent(key) else {
             return false;
         };
-        t.lock().paused = paused;
+        t.set_paused(paused);
         true
     }
 
@@ -315,10 +323,7 @@ impl Engine {
         t: &Torrent,
         event: Option<Event>,
     ) -> Result<crate::common::tracker_proto::AnnounceReply, PeerError> {
-        let (uploaded, downloaded) = {
-            let st = t.lock();
-            (st.uploaded, st.downloaded)
-        };
+        let (uploaded, downloaded) = t.transfer_totals();
         let a = Announce {
             info_hash: t.meta.info_hash,
             peer_id: self.peer_id,
@@ -350,7 +355,7 @@ impl Engine {
 
     /// Leaves gracefully: tells the tracker, saves resume state and the ledger, closes connections.
     pub fn shutdown(&self) {
-        self.shutdown.store(true, Ordering::Relaxed);
+        self.ctx.shut_down();
         for t in self.torrents() {
             if let Err(e) = self.announce(&t, Some(Event::Stopped)) {
                 debug!("stopped announce for {} failed: {e}", t.meta.name);
@@ -363,11 +368,11 @@ impl Engine {
 
     fn flush_ledger(&self) {
         self.ledger_rows();
-        self.ledger.lock().expect("ledger").save_if_dirty();
+        self.ctx.ledger().save_if_dirty();
     }
 
     fn accept_loop(self: Arc<Self>, listener: TcpListener) {
-        let result = handshakes::run(
+        let result = inbound_handshakes::run(
             listener,
             MAX_PENDING_HANDSHAKES,
             INBOUND_HANDSHAKE_TIMEOUT,
@@ -395,35 +400,35 @@ impl Engine {
             debug!("{addr} asked for a torrent we do not have");
             return;
         };
-        if hs.peer_id == self.peer_id || !torrent.may_join(&hs.peer_id, self.max_peers) {
+        if hs.peer_id == self.peer_id || !torrent.may_join(&hs.peer_id, self.ctx.max_peers) {
             return;
         }
         let Some(slot) = self.take_connection() else {
             debug!("refusing {addr}: {} connections open", self.max_connections);
             return;
         };
-        if stream
-            .set_write_timeout(Some(INBOUND_HANDSHAKE_TIMEOUT))
-            .is_err()
-            || write_handshake(&mut stream, hs.info_hash, self.peer_id).is_err()
-            || stream.set_write_timeout(None).is_err()
+        if handshake::answer(
+            &mut stream,
+            hs.info_hash,
+            self.peer_id,
+            INBOUND_HANDSHAKE_TIMEOUT,
+        )
+        .is_err()
         {
             return;
         }
-        let e = self.clone();
+        let ctx = self.ctx.clone();
         let spawned = std::thread::Builder::new()
             .name("inbound".into())
             .spawn(move || {
                 let _slot = slot;
                 Connection {
-                    engine: e,
+                    ctx,
                     torrent,
                     stream,
-                    peer_id: hs.peer_id,
                     addr,
                     outbound: false,
-                    extensions: supports_extensions(&hs.reserved),
-                    fast: supports_fast(&hs.reserved),
+                    hello: PeerHello::of(&hs),
                 }
                 .run();
             });
@@ -433,38 +438,23 @@ impl Engine {
     }
 
     fn dial(self: &Arc<Self>, torrent: Arc<Torrent>, addr: SocketAddr) {
-        let e = self.clone();
         let Some(slot) = self.take_connection() else {
-            if let Some(a) = torrent.lock().addrs.get_mut(&addr) {
-                a.connecting = false;
-            }
+            torrent.update(|core, now| core.dial_ended(now, addr, None));
             return;
         };
+        let ctx = self.ctx.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("dial {addr}"))
             .spawn(move || {
                 let _slot = slot;
-                let result = (|| -> std::io::Result<(TcpStream, [u8; 20], [u8; 8])> {
-                    let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
-                    s.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
-                    write_handshake(&mut s, torrent.meta.info_hash.0, e.peer_id)?;
-                    let hs = read_handshake(&mut s)?;
-                    if hs.info_hash != torrent.meta.info_hash.0 || hs.peer_id == e.peer_id {
-                        return Err(std::io::Error::other("wrong torrent, or ourselves"));
-                    }
-                    s.set_write_timeout(None)?;
-                    Ok((s, hs.peer_id, hs.reserved))
-                })();
-                let ok = match result {
-                    Ok((stream, peer_id, reserved)) => Connection {
-                        engine: e.clone(),
+                let ok = match handshake::dial(addr, torrent.meta.info_hash.0, ctx.peer_id) {
+                    Ok((stream, hello)) => Connection {
+                        ctx,
                         torrent: torrent.clone(),
                         stream,
-                        peer_id,
                         addr,
                         outbound: true,
-                        extensions: supports_extensions(&reserved),
-                        fast: supports_fast(&reserved),
+                        hello,
                     }
                     .run(),
                     Err(err) => {
@@ -472,45 +462,51 @@ impl Engine {
                         false
                     }
                 };
-                let now = torrent.now_ms();
-                let mut st = torrent.lock();
-                if let Some(a) = st.addrs.get_mut(&addr) {
-                    a.connecting = false;
-                    a.failures = if ok { 0 } else { a.failures + 1 };
-                    // Exponential backoff for dead addresses; a quick retry for live ones.
-                    a.next_try_ms = now
-                        + if ok {
-                            2_000
-                        } else {
-                            (1_000u64 << a.failures.min(6)).min(60_000)
-                        };
-                }
+                torrent.update(|core, now| core.dial_ended(now, addr, Some(ok)));
             });
         if spawned.is_err() {
             warn!("cannot start a thread to dial {addr}");
         }
     }
 
+    /// Once a second, or sooner for a torrent's deadline (a choker's grace):
+    /// rates, choking, disk retries, ledger and resume saves, redials.
     fn ticker_loop(self: Arc<Self>) {
         let mut last_ledger_save = Instant::now();
+        let mut next_tick = Instant::now() + TICK;
         while !self.is_shutting_down() {
-            std::thread::sleep(Duration::from_secs(1));
+            let torrents = self.torrents();
+            let soonest = torrents
+                .iter()
+                .filter_map(|t| t.next_deadline())
+                .fold(next_tick, Instant::min);
+            let _ = self
+                .wake_ticker
+                .1
+                .recv_timeout(soonest.saturating_duration_since(Instant::now()));
+            let now = Instant::now();
+            for t in &torrents {
+                if t.next_deadline().is_some_and(|d| d <= now) {
+                    t.on_deadline();
+                }
+            }
+            if now < next_tick {
+                continue;
+            }
+            next_tick = now + TICK;
             let torrents = self.torrents();
             let mut deltas = Vec::new();
             {
-                let ledger = self.ledger.lock().expect("ledger");
+                let ledger = self.ctx.ledger();
                 for t in &torrents {
                     deltas.extend(t.tick(&|id| ledger.history(id)));
                 }
             }
-            if !deltas.is_empty() {
-                let mut ledger = self.ledger.lock().expect("ledger");
-                for (id, addr, d, u) in deltas {
-                    ledger.record(&id, &addr, d, u);
-                }
+            for d in &deltas {
+                self.ctx.record_ledger(d);
             }
             if last_ledger_save.elapsed() >= Duration::from_secs(5) {
-                self.ledger.lock().expect("ledger").save_if_dirty();
+                self.ctx.ledger().save_if_dirty();
                 last_ledger_save = Instant::now();
             }
             for t in &torrents {
@@ -523,39 +519,7 @@ impl Engine {
     /// Dials known addresses whose backoff has passed: all of them while downloading,
     /// only `--connect` ones while seeding.
     fn redial(self: &Arc<Self>, t: &Arc<Torrent>) {
-        let now = t.now_ms();
-        let due: Vec<SocketAddr> = {
-            let mut st = t.lock();
-            let seeding = st.picker.have().is_complete();
-            if st.paused {
-                return;
-            }
-            let connected: Vec<SocketAddr> = st
-                .peers
-                .values()
-                .flat_map(|p| [Some(p.addr), p.listen_addr])
-                .flatten()
-                .collect();
-            let dialled = st.peers.values().filter(|p| p.outbound).count();
-            let room = self.max_peers.saturating_sub(st.peers.len());
-            let mut due = Vec::new();
-            for (addr, a) in st.addrs.iter_mut() {
-                if dialled + due.len() >= MAX_DIALLED || due.len() >= room {
-                    break;
-                }
-                if a.connecting
-                    || a.banned
-                    || a.next_try_ms > now
-                    || connected.contains(addr)
-                    || (seeding && !self.connect.contains(addr))
-                {
-                    continue;
-                }
-                a.connecting = true;
-                due.push(*addr);
-            }
-            due
-        };
+        let due = t.update(|core, now| core.due_dials(now, self.ctx.max_peers, &self.connect));
         for addr in due {
             self.dial(t.clone(), addr);
         }
@@ -603,17 +567,13 @@ impl Engine {
                             Instant::now()
                                 + Duration::from_secs(reply.interval.clamp(1, 3600) as u64),
                         );
-                        let lonely = {
-                            let mut st = t.lock();
-                            for (addr, _) in reply.peers {
-                                if !self.is_self(&addr) {
-                                    st.addrs.entry(SocketAddr::V4(addr)).or_default();
-                                }
-                            }
-                            !st.picker.have().is_complete()
-                                && st.addrs.is_empty()
-                                && st.peers.is_empty()
-                        };
+                        let addrs: Vec<SocketAddr> = reply
+                            .peers
+                            .into_iter()
+                            .filter(|(addr, _)| !self.is_self(addr))
+                            .map(|(addr, _)| SocketAddr::V4(addr))
+                            .collect();
+                        let lonely = t.add_addrs(&addrs);
                         // A download that knows no peer asks again soon, backing off,
                         // rather than waiting a whole interval (often a seeder is just
                         // about to announce).

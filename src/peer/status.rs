@@ -59,7 +59,7 @@ pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
             let _ = writeln!(
                 out,
                 "    paused: {reason}; tried again every {} s, or now with `resume {}`",
-                super::verifier::RETRY.as_secs(),
+                super::torrent::DISK_RETRY.as_secs(),
                 t.meta.name
             );
         }

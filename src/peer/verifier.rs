@@ -2,7 +2,7 @@
 //!
 //! A connection's reader hands each assembled piece here and goes back to
 //! reading. Two stages follow, each on its own thread: a hasher checks the
-//! piece against its SHA-1, then a writer puts it in place, records it, and
+//! piece against its hash, then a writer puts it in place, records it, and
 //! returns the buffer. Hashing takes the CPU while a write mostly waits on the
 //! disk (direct I/O, see `storage`), so the stages overlap instead of adding
 //! up. One writer, because two writers of one file only take turns on its
@@ -14,27 +14,26 @@
 //! the download resumes.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use crossbeam_channel::Sender;
-use log::{info, warn};
+use log::warn;
 use sha1::{Digest, Sha1};
 
 use super::piece_buffer::PieceBuffer;
 use super::piece_picker::PeerKey;
 use super::storage::write_refusal;
-use super::torrent::{PeerShared, Torrent};
+use super::torrent::Torrent;
 
 pub struct Job {
     pub torrent: Arc<Torrent>,
     pub key: PeerKey,
     pub index: u32,
     pub buf: PieceBuffer,
-    pub shared: Arc<PeerShared>,
     /// Where the buffer goes back to, for reuse by the same connection.
     pub back: Sender<PieceBuffer>,
 }
 
+#[derive(Clone)]
 pub struct Verifier {
     tx: Sender<Job>,
 }
@@ -88,9 +87,7 @@ fn hash(job: Job) -> Option<Job> {
     if <[u8; 20]>::from(Sha1::digest(&job.buf[..])) == meta.piece_hashes[job.index as usize] {
         return Some(job);
     }
-    if job.torrent.piece_failed(job.key, job.index) {
-        job.shared.disconnect();
-    }
+    job.torrent.piece_failed(job.key, job.index);
     let _ = job.back.try_send(job.buf);
     None
 }
@@ -102,61 +99,26 @@ fn write(job: Job) {
         index,
         buf,
         back,
-        ..
     } = job;
     let at = index as u64 * torrent.meta.piece_length;
-    if let Err(e) = torrent.storage.write_at(at, &buf) {
-        // Asking a peer for the piece again would only fetch bytes the disk
-        // refuses once more: the download pauses until someone makes room.
-        let reason = format!(
-            "cannot write piece {index} of {} to {}: {e}: {}",
-            torrent.meta.name,
-            torrent.storage.location.display(),
-            write_refusal(&e)
-        );
-        if torrent.disk_refused(key, index, reason) {
-            offer_again(torrent, key, index, buf);
-            return;
-        }
-    } else {
-        torrent.piece_verified(key, index);
-    }
-    let _ = back.try_send(buf);
-}
-
-/// How often the piece that paused a download is offered to the disk again.
-pub const RETRY: Duration = Duration::from_secs(5);
-
-/// Keeps the piece that paused the download and offers it to the disk every
-/// RETRY: the write itself is the test that there is room again (free space
-/// says nothing of a quota, a size limit or a read-only mount), and it costs
-/// no traffic. Once it is written the download goes on by itself. It stops
-/// when a person pauses or resumes the torrent instead: their call.
-fn offer_again(torrent: Arc<Torrent>, key: PeerKey, index: u32, buf: PieceBuffer) {
-    let at = index as u64 * torrent.meta.piece_length;
-    let spawned = std::thread::Builder::new()
-        .name("disk retry".into())
-        .spawn(move || {
-            loop {
-                std::thread::sleep(RETRY);
-                if torrent.lock().pause_reason.is_none() {
-                    return;
-                }
-                if torrent.storage.write_at(at, &buf).is_ok() {
-                    break;
-                }
-            }
+    let buf = match torrent.storage.write_at(at, &buf) {
+        Ok(()) => {
             torrent.piece_verified(key, index);
-            let mut st = torrent.lock();
-            if st.pause_reason.take().is_some() {
-                st.paused = false;
-                info!(
-                    "the disk takes {} again: downloading resumes",
-                    torrent.meta.name
-                );
-            }
-        });
-    if spawned.is_err() {
-        warn!("cannot start a thread to retry the disk; `resume` retries by hand");
+            Some(buf)
+        }
+        Err(e) => {
+            // Asking a peer for the piece again would only fetch bytes the disk
+            // refuses once more: the download pauses until someone makes room.
+            let reason = format!(
+                "cannot write piece {index} of {} to {}: {e}: {}",
+                torrent.meta.name,
+                torrent.storage.location.display(),
+                write_refusal(&e)
+            );
+            torrent.disk_refused(key, index, reason, buf)
+        }
+    };
+    if let Some(buf) = buf {
+        let _ = back.try_send(buf);
     }
 }
