@@ -1,6 +1,5 @@
 //! Formats and codecs shared by the tracker and the peer. Nothing here opens a socket.
 
-pub mod atomic_file;
 pub mod bencode;
 pub mod bitfield;
 pub mod http;

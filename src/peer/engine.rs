@@ -22,9 +22,9 @@ use super::tracker_client::TrackerClient;
 use super::verifier::Verifier;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
-use crate::common::rate::TokenBucket;
 use crate::common::tracker_proto::{Announce, Event};
 use crate::common::wire::{Handshake, supports_extensions, supports_fast};
+use crate::sys::token_bucket::TokenBucket;
 
 /// Outbound connections per torrent; inbound ones are not limited here.
 const MAX_DIALLED: usize = 40;

@@ -20,8 +20,8 @@ use super::engine::Engine;
 use super::error::PeerError;
 use super::home::STATE_DIR;
 use super::tracker_client::TrackerClient;
-use crate::common::atomic_file::write_atomic;
 use crate::common::metainfo::{self, InfoHash, Metainfo, group_thousands, is_safe_component};
+use crate::sys::atomic_file::write_atomic;
 
 pub const RESCAN: Duration = Duration::from_secs(2);
 const FOLDERS_FILE: &str = "folders.json";
