@@ -21,5 +21,6 @@ pub mod status;
 pub mod storage;
 pub mod super_seed;
 pub mod torrent;
+pub mod torrent_maker;
 pub mod tracker_client;
 pub mod verifier;

@@ -18,7 +18,6 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 use log::{info, warn};
-use sha1::{Digest, Sha1};
 
 use super::piece_buffer::PieceBuffer;
 use super::piece_picker::PeerKey;
@@ -85,7 +84,7 @@ impl Verifier {
 /// The job back if the piece matches its hash; a bad piece is reported and dropped.
 fn hash(job: Job) -> Option<Job> {
     let meta = &job.torrent.meta;
-    if <[u8; 20]>::from(Sha1::digest(&job.buf[..])) == meta.piece_hashes[job.index as usize] {
+    if meta.check_piece(job.index, &job.buf[..]) {
         return Some(job);
     }
     if job.torrent.piece_failed(job.key, job.index) {

@@ -3,4 +3,5 @@
 
 pub mod atomic_file;
 pub mod epoll;
+pub mod metainfo_file;
 pub mod token_bucket;
