@@ -1,4 +1,5 @@
-//! Formats and codecs shared by the tracker and the peer. Nothing here opens a socket.
+//! Formats and codecs shared by the tracker and the peer. Nothing here does I/O:
+//! no socket, file, thread, lock or clock (tests/architecture.rs checks).
 
 pub mod bencode;
 pub mod bitfield;
