@@ -20,7 +20,9 @@ use serde_json::Value;
 use support::*;
 use swarmshare::common::bencode;
 use swarmshare::common::http;
-use swarmshare::common::metainfo::{InfoHash, Metainfo, create_single_file};
+use swarmshare::common::metainfo::{InfoHash, Metainfo};
+use swarmshare::peer::torrent_maker::create_single_file;
+use swarmshare::sys::metainfo_file::MetainfoFile;
 
 const T: Duration = Duration::from_secs(90);
 

@@ -1,12 +1,14 @@
-//! BEP 3 metainfo (`.torrent`) files: parsing with validation, and streaming creation.
+//! BEP 3 metainfo (`.torrent`) files: parsing with validation, and encoding a
+//! `.torrent` from piece hashes already computed. Reading and hashing files is
+//! the I/O side's (`peer::torrent_maker`, `sys::metainfo_file`).
 //!
 //! The assignment's vocabulary maps onto the standard fields: *Key* is the
 //! info-hash, *size* is the total length, *n_parts* is the number of pieces.
 
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read};
+use std::io;
 use std::path::Path;
+use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
 use thiserror::Error;
@@ -84,6 +86,54 @@ fn invalid(msg: impl Into<String>) -> MetainfoError {
     MetainfoError::Invalid(msg.into())
 }
 
+/// The expected hash of one piece. An enum so that BEP 52's SHA-256 merkle
+/// roots can join SHA-1 without every user of a hash learning its width.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PieceHash {
+    /// BEP 3: the SHA-1 of the piece's bytes.
+    Sha1([u8; 20]),
+}
+
+impl PieceHash {
+    /// The hash of `data` in the same kind as `self`.
+    fn of_same_kind(&self, data: &[u8]) -> PieceHash {
+        match self {
+            PieceHash::Sha1(_) => PieceHash::Sha1(Sha1::digest(data).into()),
+        }
+    }
+}
+
+/// The expected hash of every piece, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PieceHashes {
+    /// BEP 3: the info dictionary's `pieces` string, cut every 20 bytes.
+    Sha1(Vec<[u8; 20]>),
+}
+
+impl PieceHashes {
+    pub fn len(&self) -> usize {
+        match self {
+            PieceHashes::Sha1(h) => h.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn get(&self, index: u32) -> Option<PieceHash> {
+        match self {
+            PieceHashes::Sha1(h) => h.get(index as usize).copied().map(PieceHash::Sha1),
+        }
+    }
+
+    /// True when `data` is exactly piece `index`; false for an index out of range.
+    pub fn check(&self, index: u32, data: &[u8]) -> bool {
+        self.get(index)
+            .is_some_and(|want| want.of_same_kind(data) == want)
+    }
+}
+
 /// One file of a torrent, with a path that has been checked to stay inside its folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileEntry {
@@ -98,11 +148,14 @@ pub struct Metainfo {
     /// The suggested name: the file's name, or the top folder of a multi-file torrent.
     pub name: String,
     pub piece_length: u64,
-    pub piece_hashes: Vec<[u8; 20]>,
+    pub piece_hashes: PieceHashes,
     /// For a single-file torrent one entry whose path is `[name]`.
     pub files: Vec<FileEntry>,
     pub multi_file: bool,
     pub total_length: u64,
+    /// The info dictionary exactly as it came, the bytes the info-hash is over:
+    /// what BEP 9 serves to a peer that has only the info-hash.
+    pub info_bytes: Arc<[u8]>,
 }
 
 impl Metainfo {
@@ -119,20 +172,28 @@ impl Metainfo {
             .get("info")
             .and_then(Value::as_dict)
             .ok_or_else(|| invalid("missing info dictionary"))?;
-        let info_hash = InfoHash(Sha1::digest(info.raw).into());
-        parse_info(info, info_hash, announce)
+        parse_info(info, announce)
     }
 
-    pub fn from_file(path: &Path) -> Result<Metainfo, MetainfoError> {
-        let len = std::fs::metadata(path)?.len();
-        if len > 64 * 1024 * 1024 {
-            return Err(invalid("file is larger than any sane torrent (64 MiB)"));
-        }
-        Self::from_bytes(&std::fs::read(path)?)
+    /// A torrent from its info dictionary alone, as a magnet link's peers send it (BEP 9).
+    pub fn from_info_bytes(
+        info: &[u8],
+        announce: Option<String>,
+    ) -> Result<Metainfo, MetainfoError> {
+        let info = bencode::decode(info)?;
+        let info = info
+            .as_dict()
+            .ok_or_else(|| invalid("info is not a dictionary"))?;
+        parse_info(info, announce)
     }
 
     pub fn num_pieces(&self) -> usize {
         self.piece_hashes.len()
+    }
+
+    /// True when `data` is exactly piece `index`: the one piece check, whatever the hash.
+    pub fn check_piece(&self, index: u32, data: &[u8]) -> bool {
+        self.piece_hashes.check(index, data)
     }
 
     /// Length of piece `index`: all are `piece_length` but the last.
@@ -235,11 +296,8 @@ fn check_component(what: &'static str, c: &str) -> Result<(), MetainfoError> {
     Ok(())
 }
 
-fn parse_info(
-    info: &Dict<'_>,
-    info_hash: InfoHash,
-    announce: Option<String>,
-) -> Result<Metainfo, MetainfoError> {
+fn parse_info(info: &Dict<'_>, announce: Option<String>) -> Result<Metainfo, MetainfoError> {
+    let info_hash = InfoHash(Sha1::digest(info.raw).into());
     let name = info
         .get("name")
         .and_then(Value::as_str)
@@ -338,116 +396,46 @@ fn parse_info(
         info_hash,
         name,
         piece_length,
-        piece_hashes,
+        piece_hashes: PieceHashes::Sha1(piece_hashes),
         files,
         multi_file,
         total_length,
+        info_bytes: info.raw.into(),
     })
 }
 
-/// The piece length for a file of `size` bytes: a power of two from 16 KiB to
-/// 4 MiB that keeps the piece count near 1000 or below. It depends on the size
-/// alone, so identical files always get identical info-hashes.
-pub fn choose_piece_length(size: u64) -> u64 {
-    let mut len = BLOCK_SIZE;
-    while len < 4 * 1024 * 1024 && size.div_ceil(len) > 1024 {
-        len *= 2;
-    }
-    len
+/// Refuses a name a torrent may not carry, before any file is read for it.
+pub fn check_name(name: &str) -> Result<(), MetainfoError> {
+    check_component("name", name)
 }
 
-/// A piece on its way to be hashed: its index, a buffer, and how much of it is the piece.
-type ReadPiece = (usize, Vec<u8>, usize);
-
-/// Hashes a sequence of files as one stream cut into pieces. One thread reads
-/// whole pieces while two hash them, so the page-cache copies and SHA-1 share
-/// both cores. A few piece buffers circulate among them, so memory stays at
-/// a few pieces whatever the size.
-pub fn hash_pieces(paths: &[&Path], piece_length: u64) -> io::Result<(Vec<[u8; 20]>, u64)> {
-    // One being read, one being hashed by each of the two hashers.
-    const BUFFERS: usize = 3;
-    let (work_tx, work_rx) = crossbeam_channel::bounded::<ReadPiece>(BUFFERS);
-    let (free_tx, free_rx) = crossbeam_channel::bounded::<Vec<u8>>(BUFFERS);
-    for _ in 0..BUFFERS {
-        let _ = free_tx.send(vec![0u8; piece_length as usize]);
+/// Refuses a folder torrent's name, an empty file list, or an unsafe path
+/// component, before any file is read for it.
+pub fn check_folder(name: &str, files: &[Vec<String>]) -> Result<(), MetainfoError> {
+    check_name(name)?;
+    if files.is_empty() {
+        return Err(invalid(format!("cannot make a torrent of folder {name:?}")));
     }
-    let hash = move |work: crossbeam_channel::Receiver<ReadPiece>| {
-        let mut done = Vec::new();
-        for (index, buf, n) in work {
-            done.push((index, <[u8; 20]>::from(Sha1::digest(&buf[..n]))));
-            let _ = free_tx.send(buf);
-        }
-        done
-    };
-    std::thread::scope(|scope| {
-        let reader = scope.spawn(move || read_pieces(paths, &free_rx, &work_tx));
-        let helper = {
-            let (hash, work_rx) = (hash.clone(), work_rx.clone());
-            scope.spawn(move || hash(work_rx))
-        };
-        let mut done = hash(work_rx);
-        done.extend(helper.join().expect("a hashing thread does not panic"));
-        let total = reader.join().expect("the reading thread does not panic")?;
-        done.sort_unstable_by_key(|&(index, _)| index);
-        Ok((done.into_iter().map(|(_, h)| h).collect(), total))
-    })
+    for c in files.iter().flatten() {
+        check_component("path component", c)?;
+    }
+    Ok(())
 }
 
-/// Reads the files as one stream into whole pieces (the last may be short),
-/// sending each with its index; returns the stream's length.
-fn read_pieces(
-    paths: &[&Path],
-    free: &crossbeam_channel::Receiver<Vec<u8>>,
-    work: &crossbeam_channel::Sender<ReadPiece>,
-) -> io::Result<u64> {
-    let next = || {
-        free.recv()
-            .map_err(|_| io::Error::other("the hashing threads stopped"))
-    };
-    let mut total = 0u64;
-    let mut index = 0;
-    let (mut buf, mut filled) = (next()?, 0);
-    for path in paths {
-        let mut f = File::open(path)?;
-        loop {
-            let n = match f.read(&mut buf[filled..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                break;
-            }
-            filled += n;
-            total += n as u64;
-            if filled == buf.len() {
-                let _ = work.send((index, buf, filled));
-                index += 1;
-                (buf, filled) = (next()?, 0);
-            }
-        }
-    }
-    if filled > 0 {
-        let _ = work.send((index, buf, filled));
-    }
-    Ok(total)
-}
-
-/// Builds the bytes of a single-file `.torrent` for `path`, streaming the file.
-pub fn create_single_file(
-    path: &Path,
+/// The bytes of a single-file BEP 3 `.torrent` whose pieces hash to `hashes`.
+pub fn encode_single_file(
     name: &str,
+    length: u64,
+    piece_length: u64,
+    hashes: &[[u8; 20]],
     announce: &str,
 ) -> Result<Vec<u8>, MetainfoError> {
-    check_component("name", name)?;
-    let size = std::fs::metadata(path)?.len();
-    let piece_length = choose_piece_length(size);
-    let (hashes, total) = hash_pieces(&[path], piece_length)?;
+    check_name(name)?;
     let mut info = Vec::new();
     let mut e = Encoder::new(&mut info);
     e.begin_dict()
         .str("length")
-        .int(total as i64)
+        .int(length as i64)
         .str("name")
         .str(name);
     e.str("piece length")
@@ -458,41 +446,24 @@ pub fn create_single_file(
     Ok(wrap_info(&info, announce))
 }
 
-/// Builds a multi-file `.torrent` for a folder; `files` are relative paths under `root`, in order.
-pub fn create_multi_file(
-    root: &Path,
+/// The bytes of a multi-file BEP 3 `.torrent`: `files` are paths under the
+/// folder `name`, `lengths` theirs, in the order their bytes were hashed.
+pub fn encode_multi_file(
     name: &str,
     files: &[Vec<String>],
+    lengths: &[u64],
+    piece_length: u64,
+    hashes: &[[u8; 20]],
     announce: &str,
 ) -> Result<Vec<u8>, MetainfoError> {
-    check_component("name", name)?;
-    if files.is_empty() {
-        return Err(invalid(format!("cannot make a torrent of folder {name:?}")));
-    }
-    for c in files.iter().flatten() {
-        check_component("path component", c)?;
-    }
-    let full: Vec<std::path::PathBuf> = files
-        .iter()
-        .map(|p| p.iter().fold(root.to_path_buf(), |a, c| a.join(c)))
-        .collect();
-    let mut size = 0;
-    let mut lengths = Vec::new();
-    for p in &full {
-        let l = std::fs::metadata(p)?.len();
-        lengths.push(l);
-        size += l;
-    }
-    let piece_length = choose_piece_length(size);
-    let refs: Vec<&Path> = full.iter().map(|p| p.as_path()).collect();
-    let (hashes, total) = hash_pieces(&refs, piece_length)?;
-    if total != size {
-        return Err(invalid("a file changed size while it was being hashed"));
+    check_folder(name, files)?;
+    if files.len() != lengths.len() {
+        return Err(invalid("as many file lengths as files are needed"));
     }
     let mut info = Vec::new();
     let mut e = Encoder::new(&mut info);
     e.begin_dict().str("files").begin_list();
-    for (path, len) in files.iter().zip(&lengths) {
+    for (path, len) in files.iter().zip(lengths) {
         e.begin_dict()
             .str("length")
             .int(*len as i64)
@@ -529,35 +500,6 @@ fn wrap_info(info: &[u8], announce: &str) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-
-    /// The threaded hashing gives, in order, the SHA-1 of each piece of the
-    /// files laid end to end: pieces that span files, an empty file, a short
-    /// last piece, and a stream that ends on a piece boundary.
-    #[test]
-    fn hash_pieces_matches_hashing_the_stream() {
-        let d = tempfile::tempdir().unwrap();
-        let sizes = [40_000usize, 0, 16_384, 70_001];
-        let mut stream = Vec::new();
-        let mut paths = Vec::new();
-        for (i, &n) in sizes.iter().enumerate() {
-            let bytes: Vec<u8> = (0..n).map(|j| (j * 7 + i * 13) as u8).collect();
-            let p = d.path().join(format!("f{i}"));
-            std::fs::write(&p, &bytes).unwrap();
-            stream.extend_from_slice(&bytes);
-            paths.push(p);
-        }
-        let refs: Vec<&Path> = paths.iter().map(|p| p.as_path()).collect();
-        for piece in [16_384u64, 32_768, 126_385] {
-            let (hashes, total) = hash_pieces(&refs, piece).unwrap();
-            assert_eq!(total, stream.len() as u64);
-            let want: Vec<[u8; 20]> = stream
-                .chunks(piece as usize)
-                .map(|c| Sha1::digest(c).into())
-                .collect();
-            assert_eq!(hashes, want, "piece length {piece}");
-        }
-    }
 
     /// A folder torrent `dir` holding one 5-byte file at `path`.
     fn one_file_at(path: &[&str]) -> Vec<u8> {
@@ -614,41 +556,46 @@ mod tests {
         assert_eq!(m.info_hash.0, <[u8; 20]>::from(Sha1::digest(info)));
         assert_eq!(m.total_length, 5);
         assert_eq!(m.num_pieces(), 1);
-    }
-
-    #[test]
-    fn create_then_parse_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("got5.mp4");
-        let data: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        std::fs::File::create(&p).unwrap().write_all(&data).unwrap();
-        let bytes = create_single_file(&p, "got5.mp4", "http://t/announce").unwrap();
-        let m = Metainfo::from_bytes(&bytes).unwrap();
-        assert_eq!(m.name, "got5.mp4");
-        assert_eq!(m.total_length, 100_000);
-        assert_eq!(m.piece_length, BLOCK_SIZE);
-        assert_eq!(m.num_pieces(), 7);
-        assert_eq!(m.piece_len(6), 100_000 - 6 * BLOCK_SIZE);
-        let first: [u8; 20] = Sha1::digest(&data[..BLOCK_SIZE as usize]).into();
-        assert_eq!(m.piece_hashes[0], first);
-        assert_eq!(m.name_and_type(), ("got5".into(), "mp4".into()));
-        // Same content, same key.
-        let again = Metainfo::from_bytes(
-            &create_single_file(&p, "got5.mp4", "http://other/announce").unwrap(),
-        )
-        .unwrap();
+        // Kept byte for byte, so a magnet peer can be served what hashes to the key.
+        assert_eq!(&m.info_bytes[..], info);
+        let again = Metainfo::from_info_bytes(&m.info_bytes, None).unwrap();
         assert_eq!(again.info_hash, m.info_hash);
+        assert_eq!(again.piece_hashes, m.piece_hashes);
+        assert!(Metainfo::from_info_bytes(b"le", None).is_err());
     }
 
     #[test]
-    fn piece_length_depends_on_size_only() {
-        assert_eq!(choose_piece_length(0), BLOCK_SIZE);
-        assert_eq!(choose_piece_length(16 << 20), BLOCK_SIZE);
-        assert_eq!(choose_piece_length(1 << 30), 1 << 20);
-        assert_eq!(choose_piece_length(1 << 40), 4 << 20);
-        for s in [1u64, 1 << 20, 1 << 33] {
-            assert_eq!(choose_piece_length(s) % BLOCK_SIZE, 0);
-        }
+    fn check_piece_compares_with_the_pieces_own_hash() {
+        let data: Vec<u8> = (0..40_000u32).map(|i| (i % 251) as u8).collect();
+        let hashes: Vec<[u8; 20]> = data.chunks(16384).map(|c| Sha1::digest(c).into()).collect();
+        let bytes = encode_single_file("f", 40_000, 16384, &hashes, "x").unwrap();
+        let m = Metainfo::from_bytes(&bytes).unwrap();
+        assert_eq!(m.piece_hashes.get(1), Some(PieceHash::Sha1(hashes[1])));
+        assert!(m.check_piece(0, &data[..16384]));
+        assert!(m.check_piece(2, &data[32768..]));
+        // Another piece's bytes, one flipped bit, a truncated piece, a piece past the end.
+        assert!(!m.check_piece(1, &data[..16384]));
+        let mut bad = data[16384..32768].to_vec();
+        bad[100] ^= 1;
+        assert!(!m.check_piece(1, &bad));
+        assert!(!m.check_piece(2, &data[32768..39_999]));
+        assert!(!m.check_piece(3, b""));
+        assert_eq!(m.piece_hashes.get(3), None);
+    }
+
+    #[test]
+    fn encoded_folder_parses_back() {
+        let files = [vec!["a".to_owned()], vec!["sub".to_owned(), "b".to_owned()]];
+        let bytes =
+            encode_multi_file("d", &files, &[3, 20_000], 16384, &[[1; 20], [2; 20]], "u").unwrap();
+        let m = Metainfo::from_bytes(&bytes).unwrap();
+        assert!(m.multi_file);
+        assert_eq!(m.announce.as_deref(), Some("u"));
+        assert_eq!(m.total_length, 20_003);
+        assert_eq!(m.files[1].path, files[1]);
+        assert_eq!(m.piece_hashes, PieceHashes::Sha1(vec![[1; 20], [2; 20]]));
+        let err = encode_multi_file("d", &[], &[], 16384, &[], "u").unwrap_err();
+        assert!(err.to_string().contains("cannot make a torrent"), "{err}");
     }
 
     #[test]
@@ -695,11 +642,14 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("control character"), "{err}");
-        // Making a torrent refuses such a name instead of writing a bad one.
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("f");
-        std::fs::write(&p, b"hello").unwrap();
-        let err = create_single_file(&p, "bad\rname", "http://t/announce").unwrap_err();
+        // Encoding a torrent refuses such a name instead of writing a bad one.
+        let err = encode_single_file("bad\rname", 5, 16384, &[[0; 20]], "x").unwrap_err();
+        assert!(
+            matches!(err, MetainfoError::ControlCharacter { .. }),
+            "{err}"
+        );
+        let err = encode_multi_file("d", &[vec!["a\nb".into()]], &[5], 16384, &[[0; 20]], "x")
+            .unwrap_err();
         assert!(
             matches!(err, MetainfoError::ControlCharacter { .. }),
             "{err}"

@@ -1,7 +1,5 @@
-//! Rate limits: parsing `RATE` arguments and a token bucket shared by threads.
-
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+//! Rate limits as the user writes them: parsing `RATE` arguments. The token
+//! bucket that enforces them sleeps, so it lives in `sys::token_bucket`.
 
 /// Parses `500000`, `64K`, `2M` (K = 1024, M = 1024²) into bytes per second.
 pub fn parse_rate(s: &str) -> Result<u64, String> {
@@ -18,50 +16,6 @@ pub fn parse_rate(s: &str) -> Result<u64, String> {
         return Err(format!("invalid rate {s:?}: must be greater than zero"));
     }
     Ok(((n * mult as f64) as u64).max(1))
-}
-
-/// A token bucket: `take(n)` blocks until `n` bytes may pass. The burst is a
-/// quarter second of rate (at least one block), so limits hold over short spans.
-pub struct TokenBucket {
-    rate: f64,
-    burst: f64,
-    state: Mutex<(f64, Instant)>,
-}
-
-impl TokenBucket {
-    pub fn new(bytes_per_sec: u64) -> Self {
-        let rate = bytes_per_sec as f64;
-        let burst = (rate / 4.0).max(16384.0);
-        TokenBucket {
-            rate,
-            burst,
-            state: Mutex::new((0.0, Instant::now())),
-        }
-    }
-
-    pub fn rate(&self) -> u64 {
-        self.rate as u64
-    }
-
-    pub fn take(&self, n: usize) {
-        let wait = {
-            let mut st = self.state.lock().expect("token bucket");
-            let now = Instant::now();
-            let (tokens, last) = *st;
-            let tokens = (tokens + now.duration_since(last).as_secs_f64() * self.rate)
-                .min(self.burst)
-                - n as f64;
-            *st = (tokens, now);
-            if tokens >= 0.0 {
-                Duration::ZERO
-            } else {
-                Duration::from_secs_f64(-tokens / self.rate)
-            }
-        };
-        if !wait.is_zero() {
-            std::thread::sleep(wait);
-        }
-    }
 }
 
 #[cfg(test)]

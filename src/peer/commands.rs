@@ -19,6 +19,7 @@ use super::torrent::Torrent;
 use super::tracker_client::TrackerClient;
 use crate::common::metainfo::{InfoHash, Metainfo, group_thousands};
 use crate::common::tracker_proto::SearchMatch;
+use crate::sys::metainfo_file::MetainfoFile;
 
 /// The listen port, for log lines: several peers often share one terminal.
 pub static LOG_PORT: AtomicU16 = AtomicU16::new(0);

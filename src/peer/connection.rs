@@ -105,7 +105,7 @@ impl Connection {
             fast: hello.fast,
             extended: hello.extensions,
             listen_port: ctx.listen_port,
-            metadata: None,
+            metadata: Some(meta.info_bytes.clone()),
         };
         let mut session = Session::new(key, geometry, options, Instant::now());
         session.start();

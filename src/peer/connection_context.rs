@@ -10,7 +10,7 @@ use std::sync::{Mutex, MutexGuard};
 use super::ledger::Ledger;
 use super::torrent_core::LedgerDelta;
 use super::verifier::Verifier;
-use crate::common::rate::TokenBucket;
+use crate::sys::token_bucket::TokenBucket;
 
 pub struct ConnectionContext {
     pub peer_id: [u8; 20],

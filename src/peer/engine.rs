@@ -47,9 +47,9 @@ use super::torrent_core::LedgerDelta;
 use super::tracker_client::TrackerClient;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
-use crate::common::rate::TokenBucket;
 use crate::common::tracker_proto::{Announce, Event};
 use crate::common::wire::Handshake;
+use crate::sys::token_bucket::TokenBucket;
 
 /// How often the ticker runs when no core deadline comes sooner.
 const TICK: Duration = Duration::from_secs(1);

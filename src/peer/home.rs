@@ -6,8 +6,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::error::PeerError;
-use crate::common::atomic_file::write_atomic;
 use crate::common::metainfo::InfoHash;
+use crate::sys::atomic_file::write_atomic;
 
 pub const STATE_DIR: &str = ".swarmshare";
 

@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use log::warn;
 use serde::{Deserialize, Serialize};
 
-use crate::common::atomic_file::write_atomic;
 use crate::common::metainfo::hex;
+use crate::sys::atomic_file::write_atomic;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LedgerEntry {

@@ -28,5 +28,6 @@ pub mod storage;
 pub mod super_seed;
 pub mod torrent;
 pub mod torrent_core;
+pub mod torrent_maker;
 pub mod tracker_client;
 pub mod verifier;

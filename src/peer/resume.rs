@@ -13,9 +13,9 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::common::atomic_file::write_atomic;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::hex;
+use crate::sys::atomic_file::write_atomic;
 
 #[derive(Debug, Serialize, Deserialize)]
 struct ResumeFile {

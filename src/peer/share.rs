@@ -19,9 +19,11 @@ use serde::{Deserialize, Serialize};
 use super::engine::Engine;
 use super::error::PeerError;
 use super::home::STATE_DIR;
+use super::torrent_maker;
 use super::tracker_client::TrackerClient;
-use crate::common::atomic_file::write_atomic;
-use crate::common::metainfo::{self, InfoHash, Metainfo, group_thousands, is_safe_component};
+use crate::common::metainfo::{InfoHash, Metainfo, group_thousands, is_safe_component};
+use crate::sys::atomic_file::write_atomic;
+use crate::sys::metainfo_file::MetainfoFile;
 
 pub const RESCAN: Duration = Duration::from_secs(2);
 const FOLDERS_FILE: &str = "folders.json";
@@ -314,7 +316,7 @@ impl Sharer {
                     context: format!("cannot share {}", path.display()),
                     source: std::io::Error::other("file name is not UTF-8"),
                 })?;
-            Ok(metainfo::create_single_file(path, name, &announce)?)
+            Ok(torrent_maker::create_single_file(path, name, &announce)?)
         })
     }
 
@@ -333,7 +335,9 @@ impl Sharer {
             .collect();
         let announce = self.engine.tracker.announce_url();
         self.share_item(&format!("{rel}/"), sig, &paths, root, || {
-            Ok(metainfo::create_multi_file(root, &name, &files, &announce)?)
+            Ok(torrent_maker::create_multi_file(
+                root, &name, &files, &announce,
+            )?)
         })
     }
 
@@ -571,7 +575,7 @@ pub fn share_folder(
     if files.is_empty() {
         return Err(io_err(format!("cannot share {shown}"), "it holds no files"));
     }
-    let bytes = metainfo::create_multi_file(&root, &name, &files, &tracker.announce_url())?;
+    let bytes = torrent_maker::create_multi_file(&root, &name, &files, &tracker.announce_url())?;
     let meta = Metainfo::from_bytes(&bytes)?;
     let torrent = save_torrent(&torrents, &meta, &bytes)?;
     lines.push(format!(

@@ -18,8 +18,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::piece_buffer::ALIGN;
 
-use sha1::{Digest, Sha1};
-
 use crate::common::metainfo::Metainfo;
 
 struct Segment {
@@ -180,7 +178,7 @@ impl Storage {
     pub fn verify_piece(&self, meta: &Metainfo, index: u32, buf: &mut Vec<u8>) -> io::Result<bool> {
         buf.resize(meta.piece_len(index) as usize, 0);
         self.read_at(index as u64 * meta.piece_length, buf)?;
-        Ok(<[u8; 20]>::from(Sha1::digest(&buf[..])) == meta.piece_hashes[index as usize])
+        Ok(meta.check_piece(index, buf))
     }
 }
 
@@ -204,7 +202,7 @@ pub fn write_refusal(e: &io::Error) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::metainfo::create_multi_file;
+    use crate::peer::torrent_maker::create_multi_file;
 
     #[test]
     fn pieces_span_files() {
@@ -243,7 +241,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         std::fs::write(d.path().join("f"), &body).unwrap();
         let meta = Metainfo::from_bytes(
-            &crate::common::metainfo::create_single_file(&d.path().join("f"), "f", "x").unwrap(),
+            &crate::peer::torrent_maker::create_single_file(&d.path().join("f"), "f", "x").unwrap(),
         )
         .unwrap();
         let full = || OpenOptions::new().read(true).write(true).open("/dev/full");
@@ -276,7 +274,7 @@ mod tests {
             .collect();
         std::fs::write(src.join("f"), &body).unwrap();
         let meta = Metainfo::from_bytes(
-            &crate::common::metainfo::create_single_file(&src.join("f"), "f", "x").unwrap(),
+            &crate::peer::torrent_maker::create_single_file(&src.join("f"), "f", "x").unwrap(),
         )
         .unwrap();
         let dl = Storage::open_for_download(&d.path().join("dl"), &meta).unwrap();

@@ -17,7 +17,6 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use log::warn;
-use sha1::{Digest, Sha1};
 
 use super::piece_buffer::PieceBuffer;
 use super::piece_picker::PeerKey;
@@ -84,7 +83,7 @@ impl Verifier {
 /// The job back if the piece matches its hash; a bad piece is reported and dropped.
 fn hash(job: Job) -> Option<Job> {
     let meta = &job.torrent.meta;
-    if <[u8; 20]>::from(Sha1::digest(&job.buf[..])) == meta.piece_hashes[job.index as usize] {
+    if meta.check_piece(job.index, &job.buf[..]) {
         return Some(job);
     }
     job.torrent.piece_failed(job.key, job.index);

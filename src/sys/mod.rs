@@ -1,4 +1,7 @@
 //! Operating-system plumbing shared by the tracker's and the peer's threaded
 //! shells. Unlike `common`, this does I/O.
 
+pub mod atomic_file;
 pub mod epoll;
+pub mod metainfo_file;
+pub mod token_bucket;

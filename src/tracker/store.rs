@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 use log::{info, warn};
 
 use super::search_index::{Entry, SearchIndex, unlistable_name};
-use crate::common::atomic_file::{remove_stale_temps, write_atomic};
 use crate::common::metainfo::{InfoHash, Metainfo};
+use crate::sys::atomic_file::{remove_stale_temps, write_atomic};
+use crate::sys::metainfo_file::MetainfoFile;
 
 pub struct Store {
     torrents_dir: PathBuf,
