@@ -245,6 +245,32 @@ fn ours_to_libtorrent() {
     same_file(&save.join("to-lt.bin"), &content, "libtorrent");
 }
 
+/// BEP 9: a client that knows only the info-hash gets the info dictionary
+/// from our seeder, checks it, and downloads.
+#[test]
+fn libtorrent_fetches_the_metadata_from_our_seeder_by_magnet() {
+    require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data((3 << 20) + 99, 21);
+    let (seed, torrent) = our_seeder(tr.port, dir.path(), "by-magnet.bin", &content, &[]);
+    let save = dir.path().join("lt");
+    let mut lt = Lt::start(
+        Path::new(""),
+        &save,
+        dir.path().join("lt.log"),
+        LtOptions {
+            exit_on_complete: true,
+            magnet_hash: Some(key_of(&torrent).hex()),
+            peer: Some(format!("127.0.0.1:{}", seed.port)),
+            ..Default::default()
+        },
+    );
+    lt.wait_event("metadata", T, |_| true);
+    lt.wait_complete(T);
+    same_file(&save.join("by-magnet.bin"), &content, "libtorrent");
+}
+
 #[test]
 fn ours_to_transmission() {
     require("transmission-cli", "transmission-cli");

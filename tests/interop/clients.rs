@@ -249,16 +249,25 @@ pub struct LtOptions {
     pub download_rate: u64,
     pub exit_on_complete: bool,
     pub scrape: bool,
+    /// Join by info-hash alone and fetch the metadata from `peer` (BEP 9).
+    pub magnet_hash: Option<String>,
+    /// A peer to connect to at once.
+    pub peer: Option<String>,
 }
 
 impl Lt {
     pub fn start(torrent: &Path, save: &Path, log: PathBuf, o: LtOptions) -> Lt {
         std::fs::create_dir_all(save).unwrap();
         let mut cmd = Command::new(PYTHON);
-        cmd.arg(LT_SCRIPT)
-            .arg("--torrent")
-            .arg(torrent)
-            .arg("--save")
+        cmd.arg(LT_SCRIPT);
+        match &o.magnet_hash {
+            Some(hash) => cmd.args(["--magnet-hash", hash]),
+            None => cmd.arg("--torrent").arg(torrent),
+        };
+        if let Some(peer) = &o.peer {
+            cmd.args(["--peer", peer]);
+        }
+        cmd.arg("--save")
             .arg(save)
             .args(["--timeout", "180"])
             .args(["--upload-rate", &o.upload_rate.to_string()])

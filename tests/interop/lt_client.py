@@ -3,7 +3,8 @@
 on 127.0.0.1 only, and reports what it sees as JSON lines on stdout.
 
 Lines: {"event": "listening", "port": P} first, then "checked", "complete",
-"tracker_reply", "tracker_error", "scrape" and, twice a second, "peers" with
+"tracker_reply", "tracker_error", "scrape", "metadata" (a magnet's info
+dictionary arrived) and, twice a second, "peers" with
 per-peer byte counts, so a test can wait on conditions instead of sleeping.
 It exits by itself after --timeout seconds, so a test that dies leaks nothing
 for long.
@@ -31,7 +32,9 @@ def say(**fields):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--torrent", required=True)
+    ap.add_argument("--torrent", help="the .torrent to seed or leech")
+    ap.add_argument("--magnet-hash", help="instead of --torrent: a v1 info-hash (hex) whose metadata comes from --peer (BEP 9)")
+    ap.add_argument("--peer", help="HOST:PORT to connect to at once")
     ap.add_argument("--save", required=True, help="folder holding (or receiving) the data")
     ap.add_argument("--seed", action="store_true", help="the data is complete: check and seed it")
     ap.add_argument("--port", type=int, default=0)
@@ -74,7 +77,10 @@ def main():
         ses.set_peer_class_filter(f)
 
     atp = lt.add_torrent_params()
-    atp.ti = lt.torrent_info(args.torrent)
+    if args.magnet_hash:
+        atp.info_hashes = lt.info_hash_t(lt.sha1_hash(bytes.fromhex(args.magnet_hash)))
+    else:
+        atp.ti = lt.torrent_info(args.torrent)
     atp.save_path = args.save
     flags = atp.flags
     flags &= ~lt.torrent_flags.auto_managed
@@ -82,6 +88,9 @@ def main():
     flags |= lt.torrent_flags.disable_pex | lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
     atp.flags = flags
     h = ses.add_torrent(atp)
+    if args.peer:
+        host, port = args.peer.rsplit(":", 1)
+        h.connect_peer((host, int(port)))
 
     deadline = time.time() + args.timeout
     listening = False
@@ -110,10 +119,14 @@ def main():
                 say(event="scrape", complete=a.complete, incomplete=a.incomplete)
             elif isinstance(a, lt.scrape_failed_alert):
                 say(event="scrape_failed", message=a.message(), error=a.error.message())
+            elif isinstance(a, lt.metadata_received_alert):
+                say(event="metadata")
+            elif isinstance(a, lt.metadata_failed_alert):
+                say(event="metadata_failed", message=a.message())
             elif isinstance(a, lt.torrent_error_alert):
                 say(event="torrent_error", message=a.message())
         st = h.status()
-        if not checked and st.state not in (
+        if not checked and st.has_metadata and st.state not in (
             lt.torrent_status.checking_files,
             lt.torrent_status.checking_resume_data,
         ):
