@@ -5,6 +5,6 @@
 //! only parse arguments and start these.
 
 pub mod common;
-pub mod sys;
 pub mod peer;
+pub mod sys;
 pub mod tracker;

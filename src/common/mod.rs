@@ -6,5 +6,6 @@ pub mod bitfield;
 pub mod http;
 pub mod metainfo;
 pub mod rate;
+pub mod tracker_http;
 pub mod tracker_proto;
 pub mod wire;

@@ -4,6 +4,8 @@
 //! `piece_picker` and `choker` are pure; `connection`, `engine` and `share`
 //! are the threaded shells that own sockets and files.
 
+pub mod announce_schedule;
+pub mod announcer;
 pub mod choker;
 pub mod commands;
 pub mod connection;
@@ -11,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod handshakes;
 pub mod home;
+pub mod index_client;
 pub mod interactive;
 pub mod ledger;
 pub mod piece_buffer;
@@ -21,5 +24,4 @@ pub mod status;
 pub mod storage;
 pub mod super_seed;
 pub mod torrent;
-pub mod tracker_client;
 pub mod verifier;

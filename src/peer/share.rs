@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use super::engine::Engine;
 use super::error::PeerError;
 use super::home::STATE_DIR;
-use super::tracker_client::TrackerClient;
+use super::index_client::IndexClient;
 use crate::common::atomic_file::write_atomic;
 use crate::common::metainfo::{self, InfoHash, Metainfo, group_thousands, is_safe_component};
 
@@ -461,7 +461,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), PeerError> {
 /// the next `serve`, or within seconds by one already running on this home.
 pub fn share_folder(
     home: &Path,
-    tracker: &TrackerClient,
+    tracker: &IndexClient,
     folder: &Path,
 ) -> Result<FolderShared, PeerError> {
     let upload = home.join("upload");

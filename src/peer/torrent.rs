@@ -885,4 +885,20 @@ impl Torrent {
             p.shared.disconnect();
         }
     }
+
+    /// Bytes (uploaded, downloaded) in this run, as trackers are told.
+    pub fn transfer_totals(&self) -> (u64, u64) {
+        let st = self.lock();
+        (st.uploaded, st.downloaded)
+    }
+
+    /// Learns addresses (from a tracker); true when the download is "lonely":
+    /// incomplete, with no address to try and no peer connected.
+    pub fn add_addrs(&self, addrs: &[SocketAddr]) -> bool {
+        let mut st = self.lock();
+        for a in addrs {
+            st.addrs.entry(*a).or_default();
+        }
+        !st.picker.have().is_complete() && st.addrs.is_empty() && st.peers.is_empty()
+    }
 }

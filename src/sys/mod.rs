@@ -2,3 +2,4 @@
 //! shells. Unlike `common`, this does I/O.
 
 pub mod epoll;
+pub mod http_client;

@@ -9,7 +9,7 @@
 //! at most once.
 
 use std::collections::HashMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{Ipv4Addr, SocketAddrV4};
 
 use crate::common::metainfo::InfoHash;
 use crate::common::tracker_proto::{Announce, AnnounceReply, Event};
