@@ -359,4 +359,34 @@ mod tests {
         assert!(Transport::for_url("https://t.example/a").is_err());
         assert!(Transport::for_url("tracker.example").is_err());
     }
+
+    fn meta(announce: Option<&str>) -> Metainfo {
+        let mut out = Vec::new();
+        let mut e = crate::common::bencode::Encoder::new(&mut out);
+        e.begin_dict();
+        if let Some(url) = announce {
+            e.str("announce").str(url);
+        }
+        e.str("info").begin_dict();
+        e.str("length").int(5).str("name").str("a.txt");
+        e.str("piece length")
+            .int(16384)
+            .str("pieces")
+            .bytes(&[7; 20]);
+        e.end().end();
+        Metainfo::from_bytes(&out).unwrap()
+    }
+
+    #[test]
+    fn a_torrent_announces_to_the_command_line_tracker_and_its_own_once_each() {
+        let ours = "http://127.0.0.1:6969/announce";
+        let a = Announcer::new([1; 20], 6881, ours.into());
+        assert_eq!(a.announce_urls(&meta(None)), [ours]);
+        assert_eq!(a.announce_urls(&meta(Some(ours))), [ours]);
+        assert_eq!(a.announce_urls(&meta(Some(" "))), [ours]);
+        assert_eq!(
+            a.announce_urls(&meta(Some("udp://tracker.example:1337"))),
+            [ours, "udp://tracker.example:1337"]
+        );
+    }
 }

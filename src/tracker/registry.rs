@@ -8,8 +8,8 @@
 //! announces, and kept for a while after an expiry so a slow peer is dropped
 //! at most once.
 
-use std::collections::HashMap;
 use core::net::{Ipv4Addr, SocketAddrV4};
+use std::collections::HashMap;
 
 use crate::common::metainfo::InfoHash;
 use crate::common::tracker_proto::{Announce, AnnounceReply, Event};
