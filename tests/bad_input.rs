@@ -166,7 +166,7 @@ fn names_that_escape_the_download_folder_are_refused() {
         // The tracker refuses to publish it too.
         let addr = ([127, 0, 0, 1], tr.port).into();
         let (status, body) =
-            swarmshare::common::http::request(addr, "POST", "/publish", &bytes, T).unwrap();
+            swarmshare::sys::http_client::request(addr, "POST", "/publish", &bytes, T).unwrap();
         assert_eq!(status, 400, "{what}: {}", String::from_utf8_lossy(&body));
     }
     assert!(!dir.path().join("x").exists() && !Path::new("/tmp/swarmshare-escape").exists());

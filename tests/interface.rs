@@ -217,7 +217,7 @@ fn tracker_page_lists_torrents_and_its_search_narrows() {
     let addr = ([127, 0, 0, 1], tr.port).into();
     let get = |target: &str| {
         let (status, body) =
-            swarmshare::common::http::request(addr, "GET", target, b"", T).unwrap();
+            swarmshare::sys::http_client::request(addr, "GET", target, b"", T).unwrap();
         assert_eq!(status, 200);
         String::from_utf8(body).unwrap()
     };
@@ -237,7 +237,8 @@ fn tracker_page_lists_torrents_and_its_search_narrows() {
     );
     // The link serves the torrent itself.
     let (status, body) =
-        swarmshare::common::http::request(addr, "GET", &format!("/torrent/{key}"), b"", T).unwrap();
+        swarmshare::sys::http_client::request(addr, "GET", &format!("/torrent/{key}"), b"", T)
+            .unwrap();
     assert_eq!(status, 200);
     assert!(swarmshare::common::metainfo::Metainfo::from_bytes(&body).is_ok());
 }

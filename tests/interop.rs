@@ -22,6 +22,7 @@ use swarmshare::common::bencode;
 use swarmshare::common::http;
 use swarmshare::common::metainfo::{InfoHash, Metainfo};
 use swarmshare::peer::torrent_maker::create_single_file;
+use swarmshare::sys::http_client;
 use swarmshare::sys::metainfo_file::MetainfoFile;
 
 const T: Duration = Duration::from_secs(90);
@@ -51,8 +52,8 @@ struct Counts {
 fn scrape(port: u16, key: &InfoHash) -> Counts {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     let target = format!("/scrape?info_hash={}", http::percent_encode(&key.0));
-    let (status, body) =
-        http::request(addr, "GET", &target, b"", Duration::from_secs(5)).expect("scrape request");
+    let (status, body) = http_client::request(addr, "GET", &target, b"", Duration::from_secs(5))
+        .expect("scrape request");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     let v = bencode::decode(&body).expect("scrape reply is bencoded");
     let files = v

@@ -8,6 +8,7 @@ use proptest::prelude::*;
 use swarmshare::common::bencode::{self, Encoder, Value};
 use swarmshare::common::http::parse_request;
 use swarmshare::common::metainfo::InfoHash;
+use swarmshare::common::tracker_http::{HttpAnnounce, HttpAnnounceReply};
 use swarmshare::common::tracker_proto::{Announce, AnnounceReply, Event};
 use swarmshare::common::wire::{self, BlockRef, Handshake, Message};
 

@@ -15,6 +15,7 @@ use support::*;
 use swarmshare::common::bencode::Encoder;
 use swarmshare::common::http;
 use swarmshare::common::metainfo::Metainfo;
+use swarmshare::sys::http_client;
 
 const T: Duration = Duration::from_secs(10);
 
@@ -74,7 +75,7 @@ fn torrent(name: &str, files: Option<&[&[&str]]>, pieces: usize) -> Vec<u8> {
 
 fn publish(port: u16, body: &[u8]) -> Result<(u16, String), http::HttpError> {
     let addr = ([127, 0, 0, 1], port).into();
-    http::request(addr, "POST", "/publish", body, T)
+    http_client::request(addr, "POST", "/publish", body, T)
         .map(|(s, b)| (s, String::from_utf8_lossy(&b).into_owned()))
 }
 
@@ -555,7 +556,7 @@ fn scrape_and_search_together_never_deadlock() {
                 };
                 let addr = ([127, 0, 0, 1], port).into();
                 while !stop.load(Ordering::Relaxed) {
-                    match http::request(addr, "GET", &target, b"", Duration::from_secs(5)) {
+                    match http_client::request(addr, "GET", &target, b"", Duration::from_secs(5)) {
                         Ok((200, _)) => {
                             done.fetch_add(1, Ordering::Relaxed);
                         }
@@ -643,7 +644,7 @@ fn sigkill_during_publish_loses_nothing_acknowledged_and_leaves_no_temp_file() {
     );
     for (name, body) in acked.iter() {
         let key = Metainfo::from_bytes(body).unwrap().info_hash.hex();
-        let (status, bytes) = http::request(
+        let (status, bytes) = http_client::request(
             ([127, 0, 0, 1], tr.port).into(),
             "GET",
             &format!("/torrent/{key}"),

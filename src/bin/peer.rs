@@ -10,8 +10,8 @@ use clap::{Parser, Subcommand};
 use swarmshare::common::rate::parse_rate;
 use swarmshare::peer::commands::{self, DownloadArgs, LOG_PORT, Options};
 use swarmshare::peer::error::PeerError;
+use swarmshare::peer::index_client::IndexClient;
 use swarmshare::peer::interactive;
-use swarmshare::peer::tracker_client::TrackerClient;
 
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
 #[derive(Parser)]
@@ -110,7 +110,7 @@ fn main() -> ExitCode {
             )
         })
         .init();
-    let tracker = match TrackerClient::new(&cli.tracker_ip, cli.tracker_port) {
+    let tracker = match IndexClient::new(&cli.tracker_ip, cli.tracker_port) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("peer: {e}");

@@ -1,10 +1,9 @@
 //! Just enough HTTP/1.1 for a tracker: a request parser that works on a byte
-//! buffer (so the server can keep connections alive), percent-coding, and a
-//! blocking one-shot client.
+//! buffer (so the server can keep connections alive), percent-coding, and the
+//! encoding of responses. Framing only: the client that connects is
+//! `sys::http_client`.
 
-use std::io::{self, Read, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::io::{self, Write};
 
 use thiserror::Error;
 
@@ -51,6 +50,33 @@ impl Request {
             .iter()
             .filter(move |(k, _)| k == name)
             .map(|(_, v)| v.as_slice())
+    }
+}
+
+/// What a server answers, before it is framed by `encode_response`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn ok(content_type: &'static str, body: Vec<u8>) -> Self {
+        Response {
+            status: 200,
+            content_type,
+            body,
+        }
+    }
+
+    /// A one-line plain-text message, newline-terminated.
+    pub fn text(status: u16, msg: &str) -> Self {
+        Response {
+            status,
+            content_type: "text/plain; charset=utf-8",
+            body: format!("{msg}\n").into_bytes(),
+        }
     }
 }
 
@@ -213,13 +239,7 @@ pub fn percent_encode(b: &[u8]) -> String {
 }
 
 /// An HTTP response the server writes; `keep_alive` echoes the request's wish.
-pub fn write_response(
-    out: &mut impl Write,
-    status: u16,
-    content_type: &str,
-    body: &[u8],
-    keep_alive: bool,
-) -> io::Result<()> {
+pub fn encode_response(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -239,31 +259,35 @@ pub fn write_response(
     let mut buf = Vec::with_capacity(head.len() + body.len());
     buf.extend_from_slice(head.as_bytes());
     buf.extend_from_slice(body);
-    out.write_all(&buf)
+    buf
 }
 
-/// One request, one connection: returns the status and body.
-pub fn request(
-    addr: SocketAddr,
-    method: &str,
-    target: &str,
+/// `encode_response`, written in one `write_all`.
+pub fn write_response(
+    out: &mut impl Write,
+    status: u16,
+    content_type: &str,
     body: &[u8],
-    timeout: Duration,
-) -> Result<(u16, Vec<u8>), HttpError> {
-    let mut s = TcpStream::connect_timeout(&addr, timeout)?;
-    s.set_read_timeout(Some(timeout))?;
-    s.set_write_timeout(Some(timeout))?;
+    keep_alive: bool,
+) -> io::Result<()> {
+    out.write_all(&encode_response(status, content_type, body, keep_alive))
+}
+
+/// The head of a client's request (`Connection: close`, so the reply ends with the connection).
+pub fn encode_request(method: &str, target: &str, host: &str, body: &[u8]) -> Vec<u8> {
     let head = format!(
-        "{method} {target} HTTP/1.1\r\nHost: {addr}\r\nUser-Agent: swarmshare/{}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: swarmshare/{}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n",
         env!("CARGO_PKG_VERSION"),
         body.len()
     );
     let mut req = head.into_bytes();
     req.extend_from_slice(body);
-    s.write_all(&req)?;
-    let mut resp = Vec::new();
-    s.take((MAX_BODY + MAX_HEAD) as u64)
-        .read_to_end(&mut resp)?;
+    req
+}
+
+/// A whole response read until the server closed: its status and body
+/// (cut to `Content-Length` when there is one).
+pub fn parse_response(mut resp: Vec<u8>) -> Result<(u16, Vec<u8>), HttpError> {
     let head_end =
         find(&resp, b"\r\n\r\n").ok_or(HttpError::Malformed("response has no header end"))?;
     let mut body = resp.split_off(head_end + 4);
@@ -372,6 +396,18 @@ mod tests {
             .unwrap()
             .unwrap();
         assert_eq!((r.body.len(), used), (0, 38));
+    }
+
+    #[test]
+    fn responses_round_trip() {
+        let bytes = encode_response(404, "text/plain", b"gone\n", false);
+        assert!(bytes.starts_with(b"HTTP/1.1 404 Not Found\r\n"));
+        assert_eq!(parse_response(bytes).unwrap(), (404, b"gone\n".to_vec()));
+        let mut long = encode_response(200, "text/plain", b"abc", true);
+        long.extend_from_slice(b"trailing");
+        assert_eq!(parse_response(long).unwrap(), (200, b"abc".to_vec()));
+        assert!(parse_response(b"HTTP/1.1 200 OK\r\n".to_vec()).is_err());
+        assert!(parse_response(b"HTTP/1.1 xx OK\r\n\r\n".to_vec()).is_err());
     }
 
     #[test]

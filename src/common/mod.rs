@@ -7,5 +7,6 @@ pub mod extension_handshake;
 pub mod http;
 pub mod metainfo;
 pub mod rate;
+pub mod tracker_http;
 pub mod tracker_proto;
 pub mod wire;

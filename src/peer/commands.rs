@@ -12,11 +12,11 @@ use serde::Serialize;
 
 use super::engine::{Engine, PeerConfig};
 use super::error::PeerError;
+use super::index_client::IndexClient;
 use super::ledger::Ledger;
 use super::share::{Sharer, save_torrent};
 use super::status;
 use super::torrent::Torrent;
-use super::tracker_client::TrackerClient;
 use crate::common::metainfo::{InfoHash, Metainfo, group_thousands};
 use crate::common::tracker_proto::SearchMatch;
 use crate::sys::metainfo_file::MetainfoFile;
@@ -185,7 +185,7 @@ pub fn print_matches(results: &[SearchMatch]) {
 }
 
 /// Finds the one torrent a name or key means, and fetches it from the tracker.
-pub fn resolve(tracker: &TrackerClient, target: &str) -> Result<(Metainfo, Vec<u8>), PeerError> {
+pub fn resolve(tracker: &IndexClient, target: &str) -> Result<(Metainfo, Vec<u8>), PeerError> {
     let key = match InfoHash::from_hex(&target.to_lowercase()) {
         Some(k) => k,
         None => {
@@ -341,7 +341,7 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
     progress.show(&torrent);
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
-    if let Err(e) = engine.announce_completed(&torrent) {
+    if let Err(e) = engine.announcer.announce_completed(&torrent) {
         log::warn!("could not tell the tracker about the completion: {e}");
     }
     torrent.save_resume(true);

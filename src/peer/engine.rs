@@ -14,40 +14,41 @@
 //! - `tick` (one): once a second, and at any core deadline before that:
 //!   rates, choking, idle slots, grace timers, disk retries, ledger and resume
 //!   saves, redials.
-//! - `announce` (one): the tracker announces.
+//! - `announce` (one per tracker URL, `announcer`): its torrents' announce
+//!   schedules; a reply's addresses go to the torrent, and are dialled at once.
 //! - outside the engine: the sharer (`share`) rescans `upload/`, and the
 //!   command's own thread (`commands`, `interactive`) waits for signals.
 //!
 //! Locks, in the one order they may be taken: `torrents` (the table, held
-//! only to clone an `Arc`), then `schedules`, then a torrent's `core`, then
-//! its `links`, then its `refused`. The ledger (`ConnectionContext::ledger`)
-//! comes before any `core`: the ticker reads histories while it ticks. No lock is held across a socket read or
-//! write, a disk write, or a thread start.
+//! only to clone an `Arc`), then an announce worker's table, then the ledger
+//! (`ConnectionContext::ledger`: the ticker reads histories while it ticks),
+//! then a torrent's `core`, then its `links`, then its `refused`. No lock is
+//! held across a socket read or write, a disk write, or a thread start.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, SocketAddrV4, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
 
+use super::announcer::Announcer;
 use super::connection::Connection;
 use super::connection_context::ConnectionContext;
 use super::error::PeerError;
 use super::handshake::{self, PeerHello};
 use super::home::Home;
 use super::inbound_handshakes;
+use super::index_client::IndexClient;
 use super::ledger::Ledger;
 use super::resume;
 use super::storage::Storage;
 use super::torrent::{EngineTerms, Torrent};
 use super::torrent_core::LedgerDelta;
-use super::tracker_client::TrackerClient;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
-use crate::common::tracker_proto::{Announce, Event};
 use crate::common::wire::Handshake;
 use crate::sys::token_bucket::TokenBucket;
 
@@ -63,7 +64,7 @@ const CONNECTIONS_PER_MAX_PEERS: usize = 4;
 
 #[derive(Clone)]
 pub struct PeerConfig {
-    pub tracker: TrackerClient,
+    pub tracker: IndexClient,
     pub home: PathBuf,
     pub listen_port: u16,
     pub upload_rate: Option<u64>,
@@ -76,22 +77,11 @@ pub struct PeerConfig {
     pub connect: Vec<SocketAddr>,
 }
 
-#[derive(Default)]
-struct AnnounceSchedule {
-    next_at: Option<Instant>,
-    started_sent: bool,
-    completed_sent: bool,
-    /// Began incomplete in this run, so its completion is news for the tracker.
-    downloading: bool,
-    /// Announces in a row that left a download with no peer to talk to.
-    lonely: u32,
-    failures: u32,
-}
-
 pub struct Engine {
     pub peer_id: [u8; 20],
     pub home: Home,
-    pub tracker: TrackerClient,
+    pub tracker: IndexClient,
+    pub announcer: Announcer,
     pub listen_port: u16,
     /// What every connection shares: identity, limits, verifier, ledger, shutdown.
     ctx: Arc<ConnectionContext>,
@@ -102,11 +92,6 @@ pub struct Engine {
     connections: AtomicUsize,
     connect: Vec<SocketAddr>,
     torrents: RwLock<HashMap<InfoHash, Arc<Torrent>>>,
-    schedules: Mutex<HashMap<InfoHash, AnnounceSchedule>>,
-    wake_announcer: (
-        crossbeam_channel::Sender<()>,
-        crossbeam_channel::Receiver<()>,
-    ),
     /// Wakes the ticker for a torrent deadline sooner than its next tick.
     wake_ticker: (
         crossbeam_channel::Sender<()>,
@@ -139,6 +124,7 @@ impl Engine {
         );
         let engine = Arc::new(Engine {
             peer_id,
+            announcer: Announcer::new(peer_id, listen_port, config.tracker.announce_url()),
             tracker: config.tracker,
             listen_port,
             // A seed super-seeds when its upload is limited: that is when it is scarce.
@@ -149,8 +135,6 @@ impl Engine {
             connections: AtomicUsize::new(0),
             connect: config.connect,
             torrents: RwLock::new(HashMap::new()),
-            schedules: Mutex::new(HashMap::new()),
-            wake_announcer: crossbeam_channel::bounded(1),
             wake_ticker: crossbeam_channel::bounded(1),
             home,
         });
@@ -164,8 +148,12 @@ impl Engine {
         spawn("listen", Box::new(move || e.accept_loop(listener)))?;
         let e = engine.clone();
         spawn("tick", Box::new(move || e.ticker_loop()))?;
-        let e = engine.clone();
-        spawn("announce", Box::new(move || e.announcer_loop()))?;
+        let e = Arc::downgrade(&engine);
+        engine.announcer.on_peers(move |t| {
+            if let Some(e) = e.upgrade() {
+                e.redial(t);
+            }
+        });
         Ok(engine)
     }
 
@@ -213,13 +201,6 @@ impl Engine {
     fn insert(&self, torrent: Arc<Torrent>, downloading: bool) -> Arc<Torrent> {
         let key = torrent.meta.info_hash;
         torrent.add_addrs(&self.connect);
-        self.schedules.lock().expect("schedules").insert(
-            key,
-            AnnounceSchedule {
-                downloading,
-                ..Default::default()
-            },
-        );
         let t = self
             .torrents
             .write()
@@ -227,7 +208,7 @@ impl Engine {
             .entry(key)
             .or_insert(torrent)
             .clone();
-        let _ = self.wake_announcer.0.try_send(());
+        self.announcer.add(t.clone(), downloading);
         t
     }
 
@@ -312,54 +293,17 @@ impl Engine {
         let Some(t) = self.torrents.write().expect("torrents").remove(key) else {
             return;
         };
-        self.schedules.lock().expect("schedules").remove(key);
-        let _ = self.announce(&t, Some(Event::Stopped));
+        self.announcer.stopped(&t);
         t.disconnect_all();
         t.save_resume(true);
-    }
-
-    pub fn announce(
-        &self,
-        t: &Torrent,
-        event: Option<Event>,
-    ) -> Result<crate::common::tracker_proto::AnnounceReply, PeerError> {
-        let (uploaded, downloaded) = t.transfer_totals();
-        let a = Announce {
-            info_hash: t.meta.info_hash,
-            peer_id: self.peer_id,
-            port: self.listen_port,
-            uploaded,
-            downloaded,
-            left: t.left(),
-            event,
-            numwant: Some(80),
-            compact: true,
-            no_peer_id: true,
-            ip: None,
-            key: None,
-        };
-        self.tracker.announce(&a)
-    }
-
-    /// Tells the tracker a download finished, unless the announcer already has.
-    pub fn announce_completed(&self, t: &Torrent) -> Result<(), PeerError> {
-        {
-            let mut sch = self.schedules.lock().expect("schedules");
-            match sch.get_mut(&t.meta.info_hash) {
-                Some(s) if !s.completed_sent => s.completed_sent = true,
-                _ => return Ok(()),
-            }
-        }
-        self.announce(t, Some(Event::Completed)).map(|_| ())
     }
 
     /// Leaves gracefully: tells the tracker, saves resume state and the ledger, closes connections.
     pub fn shutdown(&self) {
         self.ctx.shut_down();
+        self.announcer.shutdown();
         for t in self.torrents() {
-            if let Err(e) = self.announce(&t, Some(Event::Stopped)) {
-                debug!("stopped announce for {} failed: {e}", t.meta.name);
-            }
+            self.announcer.stopped(&t);
             t.disconnect_all();
             t.save_resume(true);
         }
@@ -522,94 +466,6 @@ impl Engine {
         let due = t.update(|core, now| core.due_dials(now, self.ctx.max_peers, &self.connect));
         for addr in due {
             self.dial(t.clone(), addr);
-        }
-    }
-
-    /// Our own address in a tracker's list. Only loopback and unspecified are
-    /// recognised: other local addresses would need an interface list, and a
-    /// connection to ourselves is refused at the handshake (same peer id) anyway.
-    fn is_self(&self, a: &SocketAddrV4) -> bool {
-        a.port() == self.listen_port && (a.ip().is_loopback() || a.ip().is_unspecified())
-    }
-
-    fn announcer_loop(self: Arc<Self>) {
-        while !self.is_shutting_down() {
-            for t in self.torrents() {
-                let key = t.meta.info_hash;
-                let complete = t.is_complete();
-                let event = {
-                    let mut sch = self.schedules.lock().expect("schedules");
-                    let Some(s) = sch.get_mut(&key) else { continue };
-                    if !s.started_sent {
-                        Some(Some(Event::Started))
-                    } else if complete && s.downloading && !s.completed_sent {
-                        // Claimed now, so a completion is announced once by whoever sees it first.
-                        s.completed_sent = true;
-                        Some(Some(Event::Completed))
-                    } else if s.next_at.is_none_or(|n| Instant::now() >= n) {
-                        Some(None)
-                    } else {
-                        None
-                    }
-                };
-                let Some(event) = event else { continue };
-                let result = self.announce(&t, event);
-                let mut sch = self.schedules.lock().expect("schedules");
-                let Some(s) = sch.get_mut(&key) else { continue };
-                match result {
-                    Ok(reply) => {
-                        s.failures = 0;
-                        s.started_sent = true;
-                        if event == Some(Event::Completed) {
-                            s.completed_sent = true;
-                        }
-                        s.next_at = Some(
-                            Instant::now()
-                                + Duration::from_secs(reply.interval.clamp(1, 3600) as u64),
-                        );
-                        let addrs: Vec<SocketAddr> = reply
-                            .peers
-                            .into_iter()
-                            .filter(|(addr, _)| !self.is_self(addr))
-                            .map(|(addr, _)| SocketAddr::V4(addr))
-                            .collect();
-                        let lonely = t.add_addrs(&addrs);
-                        // A download that knows no peer asks again soon, backing off,
-                        // rather than waiting a whole interval (often a seeder is just
-                        // about to announce).
-                        if lonely {
-                            s.lonely += 1;
-                            let soon = Duration::from_secs(1 << s.lonely.min(6));
-                            s.next_at = s.next_at.map(|n| n.min(Instant::now() + soon));
-                        } else {
-                            s.lonely = 0;
-                        }
-                        // Dial new peers now, not at the next tick: it is time to first byte.
-                        drop(sch);
-                        self.redial(&t);
-                    }
-                    Err(e) => {
-                        s.failures += 1;
-                        if event == Some(Event::Completed) {
-                            s.completed_sent = false;
-                        }
-                        let wait = (5u64 << s.failures.min(4)).min(60);
-                        if s.failures == 1 {
-                            warn!("announce of {} failed: {e}; retrying", t.meta.name);
-                        }
-                        s.next_at = Some(Instant::now() + Duration::from_secs(wait));
-                        if !s.started_sent {
-                            // Count it as sent: the next success is an ordinary announce with our state.
-                            s.started_sent = s.failures > 3;
-                        }
-                    }
-                }
-            }
-            // Sleep until the next round, or until a new torrent wants its first announce.
-            let _ = self
-                .wake_announcer
-                .1
-                .recv_timeout(Duration::from_millis(250));
         }
     }
 }

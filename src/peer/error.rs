@@ -14,6 +14,8 @@ pub enum PeerError {
     TrackerUnreachable { addr: SocketAddr, source: io::Error },
     #[error("tracker at {addr} answered badly: {reason}")]
     TrackerBadReply { addr: SocketAddr, reason: String },
+    #[error("cannot find tracker {host}: no address for that name")]
+    TrackerUnresolved { host: String },
     #[error("no match for {0:?} on the tracker; try `search` with fewer words")]
     NoMatch(String),
     #[error("{0}")]

@@ -4,6 +4,8 @@
 //! `piece_picker` and `choker` are pure; `connection`, `engine` and `share`
 //! are the threaded shells that own sockets and files.
 
+pub mod announce_schedule;
+pub mod announcer;
 pub mod choker;
 pub mod commands;
 pub mod connection;
@@ -14,6 +16,7 @@ pub mod extensions;
 pub mod handshake;
 pub mod home;
 pub mod inbound_handshakes;
+pub mod index_client;
 pub mod interactive;
 pub mod ledger;
 pub mod outgoing;
@@ -29,5 +32,4 @@ pub mod super_seed;
 pub mod torrent;
 pub mod torrent_core;
 pub mod torrent_maker;
-pub mod tracker_client;
 pub mod verifier;

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use super::engine::Engine;
 use super::error::PeerError;
 use super::home::STATE_DIR;
+use super::index_client::IndexClient;
 use super::torrent_maker;
-use super::tracker_client::TrackerClient;
 use crate::common::metainfo::{InfoHash, Metainfo, group_thousands, is_safe_component};
 use crate::sys::atomic_file::write_atomic;
 use crate::sys::metainfo_file::MetainfoFile;
@@ -465,7 +465,7 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), PeerError> {
 /// the next `serve`, or within seconds by one already running on this home.
 pub fn share_folder(
     home: &Path,
-    tracker: &TrackerClient,
+    tracker: &IndexClient,
     folder: &Path,
 ) -> Result<FolderShared, PeerError> {
     let upload = home.join("upload");

@@ -3,5 +3,6 @@
 
 pub mod atomic_file;
 pub mod epoll;
+pub mod http_client;
 pub mod metainfo_file;
 pub mod token_bucket;

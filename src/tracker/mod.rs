@@ -1,11 +1,14 @@
-//! The tracker: HTTP announce and scrape, plus publishing, keyword search and
-//! fetching of `.torrent` files. `registry` and `search_index` are pure;
-//! `store` owns the files, `server` the routes and their locks, and
-//! `reactor` the connections.
+//! The tracker: announce and scrape, plus publishing, keyword search and
+//! fetching of `.torrent` files. `registry`, `search_index` and `state` (the
+//! two together, as every route sees them) are pure; `store` owns the files,
+//! `server` the operations and their locks, `http_routes` the HTTP face of
+//! them, and `reactor` the connections.
 
+pub mod http_routes;
 pub mod page;
 pub mod reactor;
 pub mod registry;
 pub mod search_index;
 pub mod server;
+pub mod state;
 pub mod store;

@@ -25,9 +25,17 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, warn};
 
-use super::server::{Tracker, lock};
-use crate::common::http::{self, HttpError, Request, write_response};
+use crate::common::http::{self, HttpError, Request, Response, encode_response, write_response};
 use crate::sys::epoll::{self, Epoll};
+
+/// What answers a whole request: the tracker's routes, handed in by its server
+/// (so this file knows connections, not the tracker).
+pub type Handler = Arc<dyn Fn(&Request, Ipv4Addr) -> Response + Send + Sync>;
+
+/// A lock poisoned by a panic in a handler is taken over: the slot counts stay consistent.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
 
 const MAX_WORKERS: usize = 1024;
 const INITIAL_WORKERS: usize = 2;
@@ -200,19 +208,13 @@ fn wait_readable(stream: &TcpStream, timeout: Duration) -> bool {
     unsafe { libc::poll(&mut p, 1, timeout.as_millis() as libc::c_int) == 1 }
 }
 
-fn response_bytes(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
-    let mut out = Vec::with_capacity(body.len() + 128);
-    let _ = write_response(&mut out, status, content_type, body, keep_alive);
-    out
-}
-
 /// Refuses a connection's request with `status` and closes it, without blocking.
 /// What the client sent after is read away first, so the close does not turn
 /// into a reset that could swallow the reply.
 fn refuse(stream: &TcpStream, status: u16, why: &str) {
     send_now(
         stream,
-        &response_bytes(status, "text/plain", format!("{why}\n").as_bytes(), false),
+        &encode_response(status, "text/plain", format!("{why}\n").as_bytes(), false),
     );
     let _ = stream.shutdown(std::net::Shutdown::Write);
     let mut sink = [0u8; 8192];
@@ -328,7 +330,7 @@ fn tune_listener(listener: &TcpListener) -> bool {
 /// otherwise wait for a worker, up to MAX_WORKERS, which never exit; handing a
 /// request over never blocks.
 struct Pool {
-    tracker: Arc<Tracker>,
+    handler: Handler,
     tx: Sender<Job>,
     rx: Receiver<Job>,
     back: Sender<Waiting>,
@@ -350,7 +352,7 @@ impl Pool {
             return;
         }
         let (t, rx, idle, back, waker) = (
-            Arc::clone(&self.tracker),
+            Arc::clone(&self.handler),
             self.rx.clone(),
             Arc::clone(&self.idle),
             self.back.clone(),
@@ -392,14 +394,14 @@ enum Next {
 
 /// Answers a job's request and any that follow at once on the same
 /// connection; returns the connection if it is to wait for more.
-fn serve_job(t: &Tracker, job: Job) -> Option<Waiting> {
+fn serve_job(t: &Handler, job: Job) -> Option<Waiting> {
     let Job {
         conn,
         mut req,
         mut rest,
     } = job;
     loop {
-        let resp = t.route(&req, conn.ip);
+        let resp = t(&req, conn.ip);
         let mut out = &conn.stream;
         if let Err(e) = write_response(
             &mut out,
@@ -460,7 +462,7 @@ fn next_request(conn: &Conn, rest: &mut Vec<u8>) -> Next {
 }
 
 struct Reactor {
-    tracker: Arc<Tracker>,
+    handler: Handler,
     epoll: Epoll,
     waker: Arc<Waker>,
     back: Receiver<Waiting>,
@@ -472,10 +474,10 @@ struct Reactor {
 }
 
 /// Serves `listener` until the process ends; the calling thread becomes the epoll thread.
-pub fn run(tracker: &Arc<Tracker>, listener: TcpListener, max_conns_per_ip: usize) {
+pub fn run(handler: Handler, listener: TcpListener, max_conns_per_ip: usize) {
     let fd_limit = raise_fd_limit();
     let inherited = tune_listener(&listener);
-    let mut r = match Reactor::new(tracker, fd_limit, max_conns_per_ip, inherited) {
+    let mut r = match Reactor::new(handler, fd_limit, max_conns_per_ip, inherited) {
         Ok(r) => r,
         Err(e) => {
             // Without epoll there is no way to serve; say so and stop serving.
@@ -495,7 +497,7 @@ pub fn run(tracker: &Arc<Tracker>, listener: TcpListener, max_conns_per_ip: usiz
 
 impl Reactor {
     fn new(
-        tracker: &Arc<Tracker>,
+        handler: Handler,
         fd_limit: usize,
         max_per_ip: usize,
         inherited: bool,
@@ -505,7 +507,7 @@ impl Reactor {
         let (tx, rx) = crossbeam_channel::unbounded();
         let (back_tx, back_rx) = crossbeam_channel::unbounded();
         let mut pool = Pool {
-            tracker: Arc::clone(tracker),
+            handler: Arc::clone(&handler),
             tx,
             rx,
             back: back_tx,
@@ -517,7 +519,7 @@ impl Reactor {
             pool.spawn();
         }
         let r = Reactor {
-            tracker: Arc::clone(tracker),
+            handler,
             epoll,
             waker,
             back: back_rx,
@@ -616,10 +618,10 @@ impl Reactor {
     }
 
     fn answer_here(&self, stream: &TcpStream, req: &Request, ip: Ipv4Addr) {
-        let resp = self.tracker.route(req, ip);
+        let resp = (self.handler)(req, ip);
         if !send_now(
             stream,
-            &response_bytes(resp.status, resp.content_type, &resp.body, false),
+            &encode_response(resp.status, resp.content_type, &resp.body, false),
         ) {
             debug!("reply to {ip} did not fit the socket: dropped");
         }

@@ -1,14 +1,17 @@
-//! The tracker's HTTP routes onto the pure registry and index, and the locks
-//! that guard them. Connections are `reactor`'s business.
+//! The tracker's shell: its state behind one lock, the writer of its files,
+//! and the transport-neutral operations (announce, scrape, search, publish,
+//! fetch, page) that log what happened. The HTTP routes onto them are
+//! `http_routes`; connections are `reactor`'s business. A UDP endpoint calls
+//! `announce` and `scrape` the same way.
 //!
-//! Locks, and the one order they are taken in: `files` (one publish at a time
-//! writes), then `store` (the search index), then `registry` (the swarms).
-//! A handler takes any subset in that order, never the other way, and holds
-//! `files` only while publishing. No lock is held during a socket write. A
-//! panic in a handler costs its request only: every lock goes through `lock`,
-//! which takes over a poisoned lock (the data is still consistent: no handler
-//! leaves half an update behind when it panics, each update is one call on
-//! the registry or the index).
+//! Locks, and the one order they are taken in: `writer` (one publish at a time
+//! writes the files), then `state` (the swarms and the search index). `state`
+//! is held for one in-memory call at a time, never during file I/O, an fsync
+//! or a socket write; `writer` is held only while publishing, and is taken
+//! before `state`, never while holding it. With one state lock, no two routes
+//! can take locks in opposite orders. A panic in a handler costs its request
+//! only: every lock goes through `lock`, which takes over a poisoned lock (the
+//! data is still consistent: each update is one call on the state).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
@@ -19,15 +22,15 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use thiserror::Error;
 
-use super::page;
 use super::reactor;
-use super::registry::{Change, Registry};
+use super::registry::Change;
 use super::search_index::unlistable_name;
+use super::state::TrackerState;
 use super::store::{Files, Prepared, Store};
-use crate::common::bencode::Encoder;
-use crate::common::http::Request;
 use crate::common::metainfo::{InfoHash, Metainfo};
-use crate::common::tracker_proto::{Announce, PublishReply, SearchMatch, SearchReply, failure};
+use crate::common::tracker_proto::{
+    Announce, AnnounceReply, PublishReply, ScrapeReply, ScrapeRequest, SearchReply,
+};
 
 pub use super::reactor::DEFAULT_MAX_CONNS_PER_IP;
 
@@ -44,6 +47,17 @@ pub enum TrackerError {
     DataDir { dir: PathBuf, source: io::Error },
 }
 
+/// Why a publish was not listed.
+#[derive(Debug, Error)]
+pub enum PublishError {
+    /// The torrent itself is at fault.
+    #[error("{0}")]
+    Refused(String),
+    /// The tracker could not store it.
+    #[error("{0}")]
+    Failed(String),
+}
+
 pub struct TrackerConfig {
     pub ip: IpAddr,
     pub port: u16,
@@ -54,43 +68,10 @@ pub struct TrackerConfig {
 }
 
 pub struct Tracker {
-    files: Mutex<Files>,
-    store: Mutex<Store>,
-    registry: Mutex<Registry>,
+    writer: Mutex<Files>,
+    state: Mutex<TrackerState>,
     epoch: Instant,
     max_conns_per_ip: usize,
-}
-
-pub struct Response {
-    pub status: u16,
-    pub content_type: &'static str,
-    pub body: Vec<u8>,
-}
-
-impl Response {
-    fn ok(content_type: &'static str, body: Vec<u8>) -> Self {
-        Response {
-            status: 200,
-            content_type,
-            body,
-        }
-    }
-    fn text(status: u16, msg: &str) -> Self {
-        Response {
-            status,
-            content_type: "text/plain; charset=utf-8",
-            body: format!("{msg}\n").into_bytes(),
-        }
-    }
-    /// A refusal as BEP 3 clients read it: libtorrent and Transmission show the
-    /// `failure reason` only from a 200 reply, and just "400 Bad Request" otherwise.
-    fn bencode_failure(reason: &str) -> Self {
-        Response {
-            status: 200,
-            content_type: "text/plain",
-            body: failure(reason),
-        }
-    }
 }
 
 impl Tracker {
@@ -110,14 +91,9 @@ impl Tracker {
             dir: data_dir.to_owned(),
             source,
         })?;
-        let mut registry = Registry::new(interval_secs);
-        for e in store.index().entries() {
-            registry.pin(e.key);
-        }
         Ok(Arc::new(Tracker {
-            files: Mutex::new(files),
-            store: Mutex::new(store),
-            registry: Mutex::new(registry),
+            writer: Mutex::new(files),
+            state: Mutex::new(TrackerState::new(store, interval_secs)),
             epoch: Instant::now(),
             max_conns_per_ip,
         }))
@@ -129,7 +105,7 @@ impl Tracker {
 
     /// Takes the writer's lock and keeps it, so that a shutdown never cuts a publish in half.
     pub fn quiesce(&self) -> MutexGuard<'_, Files> {
-        lock(&self.files)
+        lock(&self.writer)
     }
 
     /// Opens the data folder and binds the listening socket.
@@ -153,212 +129,90 @@ impl Tracker {
             .spawn(move || {
                 loop {
                     std::thread::sleep(Duration::from_secs(1));
-                    let gone = lock(&t.registry).expire(t.now_ms());
+                    let gone = lock(&t.state).expire(t.now_ms());
                     for (hash, addr) in gone {
                         info!("expired {addr} from {hash}: silent for two intervals");
                     }
                 }
             })
             .expect("spawn expiry thread");
-        reactor::run(self, listener, self.max_conns_per_ip);
+        let t = Arc::clone(self);
+        reactor::run(
+            Arc::new(move |req, ip| t.route(req, ip)),
+            listener,
+            self.max_conns_per_ip,
+        );
     }
 
-    pub fn route(&self, req: &Request, peer_ip: Ipv4Addr) -> Response {
-        let path = req.path.as_str();
-        match (req.method.as_str(), path) {
-            ("GET", "/announce") => self.announce(req, peer_ip),
-            ("GET", "/scrape") => self.scrape(req),
-            ("GET", "/search") => self.search(req),
-            ("POST", "/publish") => self.publish(req),
-            ("GET", "/") => self.page(req),
-            ("GET", p) if p.starts_with("/torrent") => {
-                let key = p
-                    .strip_prefix("/torrent/")
-                    .or_else(|| req.param_str("key"))
-                    .unwrap_or("");
-                self.fetch(key.trim_end_matches(".torrent"))
-            }
-            (_, "/announce" | "/scrape" | "/search" | "/publish" | "/") => {
-                Response::text(405, "method not allowed")
-            }
-            _ => Response::text(
-                404,
-                "not found: try /, /search?q=WORDS, /announce, /scrape, /torrent/KEY, POST /publish",
-            ),
-        }
-    }
-
-    fn announce(&self, req: &Request, peer_ip: Ipv4Addr) -> Response {
-        let a = match Announce::from_request(req) {
-            Ok(a) => a,
-            Err(reason) => return Response::bencode_failure(&reason),
-        };
-        let result = lock(&self.registry).announce(&a, peer_ip, self.now_ms());
-        let who = format!("{}:{}", a.ip.unwrap_or(peer_ip), a.port);
-        let (reply, change) = match result {
-            Ok(r) => r,
-            Err(reason) => {
-                warn!(
-                    "refused an announce from {who} for {}: {reason}",
-                    a.info_hash
-                );
-                return Response::bencode_failure(&reason);
-            }
-        };
+    /// Records an announce from `source` and logs what it changed; `Err` is the `failure reason`.
+    pub fn announce(&self, a: &Announce, source: Ipv4Addr) -> Result<AnnounceReply, String> {
+        let result = lock(&self.state).announce(a, source, self.now_ms());
+        let who = format!("{}:{}", a.ip.unwrap_or(source), a.port);
+        let (reply, change) = result.inspect_err(|reason| {
+            warn!(
+                "refused an announce from {who} for {}: {reason}",
+                a.info_hash
+            )
+        })?;
         match change {
             Change::Joined => info!("{who} joined {} (left {})", a.info_hash, a.left),
             Change::Completed => info!("{who} completed {}", a.info_hash),
             Change::Left => info!("{who} left {}", a.info_hash),
             Change::Updated => debug!("{who} announced {}", a.info_hash),
         }
-        Response::ok("text/plain", reply.encode(a.compact, a.no_peer_id))
+        Ok(reply)
     }
 
-    fn scrape(&self, req: &Request) -> Response {
-        let mut hashes = Vec::new();
-        for h in req.params("info_hash") {
-            match <[u8; 20]>::try_from(h) {
-                Ok(h) => hashes.push(InfoHash(h)),
-                Err(_) => return Response::bencode_failure("info_hash must be 20 bytes"),
-            }
-        }
-        if hashes.is_empty() {
-            hashes = lock(&self.store)
-                .index()
-                .entries()
-                .iter()
-                .map(|e| e.key)
-                .collect();
-        }
-        let registry = lock(&self.registry);
-        let mut out = Vec::new();
-        let mut e = Encoder::new(&mut out);
-        e.begin_dict().str("files").begin_dict();
-        hashes.sort();
-        hashes.dedup();
-        for h in hashes {
-            let c = registry.counts(&h);
-            e.bytes(&h.0).begin_dict();
-            e.str("complete")
-                .int(c.complete as i64)
-                .str("downloaded")
-                .int(c.downloaded as i64);
-            e.str("incomplete").int(c.incomplete as i64).end();
-        }
-        e.end().end();
-        Response::ok("text/plain", out)
+    pub fn scrape(&self, req: &ScrapeRequest) -> ScrapeReply {
+        lock(&self.state).scrape(req)
     }
 
-    fn search(&self, req: &Request) -> Response {
-        let Some(q) = req.param("q") else {
-            return Response::text(400, "missing q: search?q=WORDS");
-        };
-        let Ok(q) = std::str::from_utf8(q) else {
-            return Response::text(400, "q is not UTF-8");
-        };
-        let store = lock(&self.store);
-        let registry = lock(&self.registry);
-        let results = store
-            .index()
-            .search(q)
-            .into_iter()
-            .map(|e| {
-                let c = registry.counts(&e.key);
-                SearchMatch {
-                    name: e.name.clone(),
-                    kind: e.kind.clone(),
-                    torrent: e.torrent.clone(),
-                    key: e.key.hex(),
-                    size: e.size,
-                    n_parts: e.n_parts,
-                    peers: registry
-                        .peers(&e.key)
-                        .iter()
-                        .map(|a| a.to_string())
-                        .collect(),
-                    seeders: c.complete,
-                    leechers: c.incomplete,
-                }
-            })
-            .collect();
-        let reply = SearchReply {
-            query: q.to_owned(),
-            results,
-        };
-        Response::ok(
-            "application/json",
-            serde_json::to_vec(&reply).expect("json"),
-        )
+    pub fn search(&self, q: &str) -> SearchReply {
+        lock(&self.state).search(q)
     }
 
-    /// The torrent is checked with no lock held, and written under `files`
+    pub fn page(&self, q: &str) -> String {
+        lock(&self.state).page(q)
+    }
+
+    /// The torrent is checked with no lock held, and written under `writer`
     /// only, so searches and announces go on while it is synced to disk.
-    fn publish(&self, req: &Request) -> Response {
-        if req.body.is_empty() {
-            return Response::text(400, "empty body: POST the .torrent file's bytes");
-        }
-        let m = match Metainfo::from_bytes(&req.body) {
-            Ok(m) => m,
-            Err(e) => {
-                warn!("refused a publish: {e}");
-                return Response::text(400, &e.to_string());
-            }
-        };
+    pub fn publish(&self, torrent: &[u8]) -> Result<PublishReply, PublishError> {
+        let m = Metainfo::from_bytes(torrent).map_err(|e| {
+            warn!("refused a publish: {e}");
+            PublishError::Refused(e.to_string())
+        })?;
         if let Some(why) = unlistable_name(&m) {
             warn!("refused a publish: {why}");
-            return Response::text(400, &format!("refused: {why}"));
+            return Err(PublishError::Refused(format!("refused: {why}")));
         }
-        let files = lock(&self.files);
-        let prepared = lock(&self.store).prepare(&m);
+        let writer = lock(&self.writer);
+        let prepared = lock(&self.state).prepare_publish(&m);
         let (entry, new) = match prepared {
             Prepared::Listed(e) => (e, false),
             Prepared::New(e) => {
-                if let Err(reason) = files.write(&e, &req.body) {
+                if let Err(reason) = writer.write(&e, torrent) {
                     warn!("publish of {} failed: {reason}", m.name);
-                    return Response::text(500, &reason);
+                    return Err(PublishError::Failed(reason));
                 }
-                lock(&self.store).insert(e.clone());
-                lock(&self.registry).pin(e.key);
+                lock(&self.state).publish(e.clone());
                 info!("published {} as {} ({})", e.file_name, e.torrent, e.key);
                 (e, true)
             }
         };
-        drop(files);
-        let reply = PublishReply {
+        drop(writer);
+        Ok(PublishReply {
             key: entry.key.hex(),
             name: entry.file_name,
             torrent: entry.torrent,
             new,
-        };
-        Response::ok(
-            "application/json",
-            serde_json::to_vec(&reply).expect("json"),
-        )
+        })
     }
 
-    fn fetch(&self, key: &str) -> Response {
-        let Some(hash) = InfoHash::from_hex(&key.to_lowercase()) else {
-            return Response::text(400, "key must be 40 hex digits");
-        };
-        let path = lock(&self.store).torrent_path(&hash);
-        match path.and_then(|p| std::fs::read(p).ok()) {
-            Some(bytes) => Response::ok("application/x-bittorrent", bytes),
-            None => Response::text(404, "no torrent with that key"),
-        }
-    }
-
-    fn page(&self, req: &Request) -> Response {
-        let q = req.param_str("q").unwrap_or("").to_owned();
-        let store = lock(&self.store);
-        let registry = lock(&self.registry);
-        let rows: Vec<_> = store
-            .index()
-            .search(&q)
-            .into_iter()
-            .map(|e| (e, registry.counts(&e.key)))
-            .collect();
-        let html = page::render(&q, &rows, store.index().len());
-        Response::ok("text/html; charset=utf-8", html.into_bytes())
+    /// A published torrent's bytes, read with no lock held.
+    pub fn torrent_file(&self, key: &InfoHash) -> Option<Vec<u8>> {
+        let path = lock(&self.state).torrent_path(key);
+        path.and_then(|p| std::fs::read(p).ok())
     }
 }
 

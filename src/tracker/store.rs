@@ -83,6 +83,14 @@ impl Store {
         Ok((store, files))
     }
 
+    /// A store with nothing published, whose torrents would live in `torrents_dir`.
+    pub fn empty(torrents_dir: PathBuf) -> Store {
+        Store {
+            torrents_dir,
+            index: SearchIndex::default(),
+        }
+    }
+
     pub fn index(&self) -> &SearchIndex {
         &self.index
     }

@@ -10,6 +10,7 @@ use std::net::Ipv4Addr;
 use swarmshare::common::bencode::{self, Encoder, Value};
 use swarmshare::common::http;
 use swarmshare::common::metainfo::Metainfo;
+use swarmshare::common::tracker_http::{HttpAnnounce, HttpAnnounceReply};
 use swarmshare::common::tracker_proto::{Announce, AnnounceReply, PublishReply};
 use swarmshare::common::wire::{self, HANDSHAKE_LEN, Handshake, Message};
 use swarmshare::tracker::registry::Registry;

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use swarmshare::common::http;
 use swarmshare::common::tracker_proto::{SearchMatch, SearchReply};
+use swarmshare::sys::http_client;
 
 pub const TRACKER: &str = env!("CARGO_BIN_EXE_tracker_server");
 pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
@@ -241,8 +242,8 @@ pub fn spawn_peer(tracker_port: u16, home: &Path, args: &[&str]) -> Spawned {
 pub fn search(tracker_port: u16, q: &str) -> SearchReply {
     let addr: SocketAddr = ([127, 0, 0, 1], tracker_port).into();
     let target = format!("/search?q={}", http::percent_encode(q.as_bytes()));
-    let (status, body) =
-        http::request(addr, "GET", &target, b"", Duration::from_secs(5)).expect("search request");
+    let (status, body) = http_client::request(addr, "GET", &target, b"", Duration::from_secs(5))
+        .expect("search request");
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     serde_json::from_slice(&body).expect("search json")
 }

@@ -1,36 +1,40 @@
-//! The peer's side of the tracker: publish, search, fetch and announce over HTTP.
+//! The client of our tracker's index API: publish a torrent, search the
+//! listings, fetch a listed torrent. Announcing is `announcer`'s business, and
+//! works with any tracker.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
 use super::error::PeerError;
-use crate::common::http::{self, HttpError, percent_encode};
+use crate::common::http::{HttpError, percent_encode};
 use crate::common::metainfo::InfoHash;
-use crate::common::tracker_proto::{Announce, AnnounceReply, PublishReply, SearchReply};
+use crate::common::tracker_proto::{PublishReply, SearchReply};
+use crate::sys::http_client;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
 #[derive(Clone)]
-pub struct TrackerClient {
+pub struct IndexClient {
     pub addr: SocketAddr,
 }
 
-impl TrackerClient {
-    pub fn new(ip: &str, port: u16) -> Result<TrackerClient, String> {
+impl IndexClient {
+    pub fn new(ip: &str, port: u16) -> Result<IndexClient, String> {
         let addr = (ip, port)
             .to_socket_addrs()
             .map_err(|e| format!("invalid tracker address {ip}:{port}: {e}"))?
             .next()
             .ok_or_else(|| format!("invalid tracker address {ip}:{port}"))?;
-        Ok(TrackerClient { addr })
+        Ok(IndexClient { addr })
     }
 
+    /// The same tracker's announce URL, written into the torrents we make.
     pub fn announce_url(&self) -> String {
         format!("http://{}/announce", self.addr)
     }
 
     fn call(&self, method: &str, target: &str, body: &[u8]) -> Result<Vec<u8>, PeerError> {
-        match http::request(self.addr, method, target, body, TIMEOUT) {
+        match http_client::request(self.addr, method, target, body, TIMEOUT) {
             Ok((200, body)) => Ok(body),
             Ok((status, body)) => Err(PeerError::TrackerBadReply {
                 addr: self.addr,
@@ -69,28 +73,5 @@ impl TrackerClient {
 
     pub fn fetch(&self, key: &InfoHash) -> Result<Vec<u8>, PeerError> {
         self.call("GET", &format!("/torrent/{}", key.hex()), b"")
-    }
-
-    pub fn announce(&self, a: &Announce) -> Result<AnnounceReply, PeerError> {
-        let target = format!("/announce?{}", a.to_query());
-        let body = match http::request(self.addr, "GET", &target, b"", TIMEOUT) {
-            Ok((_, body)) => body,
-            Err(HttpError::Io(source)) => {
-                return Err(PeerError::TrackerUnreachable {
-                    addr: self.addr,
-                    source,
-                });
-            }
-            Err(e) => {
-                return Err(PeerError::TrackerBadReply {
-                    addr: self.addr,
-                    reason: e.to_string(),
-                });
-            }
-        };
-        AnnounceReply::decode(&body).map_err(|reason| PeerError::TrackerBadReply {
-            addr: self.addr,
-            reason,
-        })
     }
 }

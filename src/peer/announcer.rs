@@ -1,0 +1,392 @@
+//! Tells trackers about our torrents. Each torrent announces to the tracker
+//! given on the command line and to its own `announce` URL (once when they are
+//! the same); each such URL is served by its own thread, so a slow or dead
+//! tracker never holds up another, and each torrent has its own schedule
+//! (`announce_schedule`) with every URL. The transport is chosen by the URL's
+//! scheme: `http://` (BEP 3); any other is skipped with one warning.
+//!
+//! It knows the engine only through what it is given: our peer id and port,
+//! the torrents as they are added and removed, and a callback that dials the
+//! addresses a reply brought. Locks: a worker's table, then a torrent's state
+//! (through `Torrent::add_addrs`); never the other way.
+
+use std::collections::{HashMap, HashSet};
+use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use log::{debug, warn};
+
+use super::announce_schedule::AnnounceSchedule;
+use super::error::PeerError;
+use super::torrent::Torrent;
+use crate::common::http::HttpError;
+use crate::common::metainfo::{InfoHash, Metainfo};
+use crate::common::tracker_http::{HttpAnnounceReply, HttpAnnounceUrl};
+use crate::common::tracker_proto::{Announce, AnnounceReply, Event};
+use crate::sys::http_client;
+
+const TIMEOUT: Duration = Duration::from_secs(5);
+/// How often a worker looks at its schedules when nothing wakes it.
+const ROUND: Duration = Duration::from_millis(250);
+/// Peers asked for in each announce.
+const NUMWANT: u32 = 80;
+
+type OnPeers = Box<dyn Fn(&Arc<Torrent>) + Send + Sync>;
+
+/// A handle on the announcer; clones share it.
+#[derive(Clone)]
+pub struct Announcer {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
+    peer_id: [u8; 20],
+    listen_port: u16,
+    /// The tracker named on the command line: every torrent announces there.
+    default_url: String,
+    on_peers: OnceLock<OnPeers>,
+    stopping: AtomicBool,
+    workers: Mutex<HashMap<String, Arc<Worker>>>,
+    /// URLs already warned about, so an unusable one is reported once.
+    warned: Mutex<HashSet<String>>,
+    epoch: Instant,
+}
+
+/// How an announce reaches one tracker.
+enum Transport {
+    Http(HttpAnnounceUrl),
+}
+
+impl Transport {
+    /// The transport for a URL's scheme, or why there is none.
+    fn for_url(url: &str) -> Result<Transport, String> {
+        let scheme = url
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase())
+            .unwrap_or_default();
+        match scheme.as_str() {
+            "http" => HttpAnnounceUrl::parse(url).map(Transport::Http),
+            "" => Err("not a URL".into()),
+            other => Err(format!(
+                "{other}:// trackers are not supported (only http://)"
+            )),
+        }
+    }
+
+    fn announce(&self, a: &Announce) -> Result<AnnounceReply, PeerError> {
+        match self {
+            Transport::Http(url) => http_announce(url, a),
+        }
+    }
+}
+
+fn http_announce(url: &HttpAnnounceUrl, a: &Announce) -> Result<AnnounceReply, PeerError> {
+    let addr = (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| PeerError::TrackerUnresolved {
+            host: url.host.clone(),
+        })?;
+    let host = if url.port == 80 {
+        url.host.clone()
+    } else {
+        format!("{}:{}", url.host, url.port)
+    };
+    let target = url.announce_target(a);
+    let body = match http_client::request_host(addr, &host, "GET", &target, b"", TIMEOUT) {
+        Ok((_, body)) => body,
+        Err(HttpError::Io(source)) => return Err(PeerError::TrackerUnreachable { addr, source }),
+        Err(e) => {
+            return Err(PeerError::TrackerBadReply {
+                addr,
+                reason: e.to_string(),
+            });
+        }
+    };
+    AnnounceReply::decode(&body).map_err(|reason| PeerError::TrackerBadReply { addr, reason })
+}
+
+/// One tracker URL: the torrents announced there, each with its schedule.
+struct Worker {
+    url: String,
+    transport: Transport,
+    torrents: Mutex<HashMap<InfoHash, (Arc<Torrent>, AnnounceSchedule)>>,
+    wake: (Sender<()>, Receiver<()>),
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Announcer {
+    /// `default_url` is the tracker every torrent announces to, besides its own.
+    pub fn new(peer_id: [u8; 20], listen_port: u16, default_url: String) -> Announcer {
+        Announcer {
+            shared: Arc::new(Shared {
+                peer_id,
+                listen_port,
+                default_url,
+                on_peers: OnceLock::new(),
+                stopping: AtomicBool::new(false),
+                workers: Mutex::new(HashMap::new()),
+                warned: Mutex::new(HashSet::new()),
+                epoch: Instant::now(),
+            }),
+        }
+    }
+
+    /// Sets what to do when a reply brought addresses (dial them now: it is
+    /// time to first byte). Only the first call counts.
+    pub fn on_peers(&self, f: impl Fn(&Arc<Torrent>) + Send + Sync + 'static) {
+        let _ = self.shared.on_peers.set(Box::new(f));
+    }
+
+    /// The URLs a torrent announces to, in order, each once. BEP 12's
+    /// `announce-list` tiers will be read here.
+    pub fn announce_urls(&self, meta: &Metainfo) -> Vec<String> {
+        let mut urls = vec![self.shared.default_url.clone()];
+        if let Some(own) = meta.announce.as_deref().map(str::trim)
+            && !own.is_empty()
+            && !urls.iter().any(|u| u == own)
+        {
+            urls.push(own.to_owned());
+        }
+        urls
+    }
+
+    /// Starts announcing a torrent: its first announce goes at once. A torrent
+    /// added again starts over.
+    pub fn add(&self, torrent: Arc<Torrent>, downloading: bool) {
+        for url in self.announce_urls(&torrent.meta) {
+            let Some(w) = self.worker(&url) else { continue };
+            lock(&w.torrents).insert(
+                torrent.meta.info_hash,
+                (torrent.clone(), AnnounceSchedule::new(downloading)),
+            );
+            let _ = w.wake.0.try_send(());
+        }
+    }
+
+    /// Stops announcing a torrent, and tells each of its trackers it stopped.
+    pub fn stopped(&self, t: &Torrent) {
+        for w in self.workers_of(&t.meta.info_hash) {
+            lock(&w.torrents).remove(&t.meta.info_hash);
+            if let Err(e) = self.send(&w, t, Some(Event::Stopped)) {
+                debug!(
+                    "stopped announce for {} to {} failed: {e}",
+                    t.meta.name, w.url
+                );
+            }
+        }
+    }
+
+    /// Tells the trackers a download finished, unless the announcer already has.
+    pub fn announce_completed(&self, t: &Torrent) -> Result<(), PeerError> {
+        let mut result = Ok(());
+        for w in self.workers_of(&t.meta.info_hash) {
+            let claimed = lock(&w.torrents)
+                .get_mut(&t.meta.info_hash)
+                .is_some_and(|(_, s)| s.claim_completed());
+            if claimed && let Err(e) = self.send(&w, t, Some(Event::Completed)) {
+                result = result.and(Err(e));
+            }
+        }
+        result
+    }
+
+    /// Ends every worker's loop after its current announce.
+    pub fn shutdown(&self) {
+        self.shared.stopping.store(true, Ordering::Relaxed);
+        for w in lock(&self.shared.workers).values() {
+            let _ = w.wake.0.try_send(());
+        }
+    }
+
+    fn workers_of(&self, key: &InfoHash) -> Vec<Arc<Worker>> {
+        lock(&self.shared.workers)
+            .values()
+            .filter(|w| lock(&w.torrents).contains_key(key))
+            .cloned()
+            .collect()
+    }
+
+    /// The worker for a URL, started on first use; None (after one warning) if it cannot be.
+    fn worker(&self, url: &str) -> Option<Arc<Worker>> {
+        let mut workers = lock(&self.shared.workers);
+        if let Some(w) = workers.get(url) {
+            return Some(w.clone());
+        }
+        let warn_once = |why: String| {
+            if lock(&self.shared.warned).insert(url.to_owned()) {
+                warn!("not announcing to {url}: {why}");
+            }
+        };
+        let transport = match Transport::for_url(url) {
+            Ok(t) => t,
+            Err(why) => {
+                warn_once(why);
+                return None;
+            }
+        };
+        let w = Arc::new(Worker {
+            url: url.to_owned(),
+            transport,
+            torrents: Mutex::new(HashMap::new()),
+            wake: crossbeam_channel::bounded(1),
+        });
+        let (me, worker) = (self.clone(), w.clone());
+        let spawned = std::thread::Builder::new()
+            .name("announce".into())
+            .spawn(move || me.run(&worker));
+        if let Err(e) = spawned {
+            warn_once(format!("cannot start a thread: {e}"));
+            return None;
+        }
+        workers.insert(url.to_owned(), w.clone());
+        Some(w)
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.shared.epoch.elapsed().as_millis() as u64
+    }
+
+    fn send(
+        &self,
+        w: &Worker,
+        t: &Torrent,
+        event: Option<Event>,
+    ) -> Result<AnnounceReply, PeerError> {
+        let (uploaded, downloaded) = t.transfer_totals();
+        w.transport.announce(&Announce {
+            info_hash: t.meta.info_hash,
+            peer_id: self.shared.peer_id,
+            port: self.shared.listen_port,
+            uploaded,
+            downloaded,
+            left: t.left(),
+            event,
+            numwant: Some(NUMWANT),
+            compact: true,
+            no_peer_id: true,
+            ip: None,
+            key: None,
+        })
+    }
+
+    /// Our own address in a tracker's list. Only loopback and unspecified are
+    /// recognised: other local addresses would need an interface list, and a
+    /// connection to ourselves is refused at the handshake (same peer id) anyway.
+    fn is_self(&self, a: &SocketAddrV4) -> bool {
+        a.port() == self.shared.listen_port && (a.ip().is_loopback() || a.ip().is_unspecified())
+    }
+
+    /// A worker's loop: every round, each torrent whose announce is due.
+    fn run(&self, w: &Worker) {
+        while !self.shared.stopping.load(Ordering::Relaxed) {
+            let torrents: Vec<Arc<Torrent>> =
+                lock(&w.torrents).values().map(|(t, _)| t.clone()).collect();
+            for t in torrents {
+                if self.shared.stopping.load(Ordering::Relaxed) {
+                    return;
+                }
+                self.announce_if_due(w, &t);
+            }
+            // Sleep until the next round, or until a new torrent wants its first announce.
+            let _ = w.wake.1.recv_timeout(ROUND);
+        }
+    }
+
+    fn announce_if_due(&self, w: &Worker, t: &Arc<Torrent>) {
+        let key = t.meta.info_hash;
+        let complete = t.is_complete();
+        let event = match lock(&w.torrents).get_mut(&key) {
+            Some((_, s)) => s.due(complete, self.now_ms()),
+            None => None,
+        };
+        let Some(event) = event else { return };
+        let result = self.send(w, t, event);
+        let mut table = lock(&w.torrents);
+        // Removed meanwhile: its `stopped` has been sent, this reply is stale.
+        let Some((_, s)) = table.get_mut(&key) else {
+            return;
+        };
+        match result {
+            Ok(reply) => {
+                let addrs: Vec<SocketAddr> = reply
+                    .peers
+                    .iter()
+                    .filter(|(a, _)| !self.is_self(a))
+                    .map(|(a, _)| SocketAddr::V4(*a))
+                    .collect();
+                let lonely = t.add_addrs(&addrs);
+                s.succeeded(event, reply.interval, lonely, self.now_ms());
+                drop(table);
+                if let Some(f) = self.shared.on_peers.get() {
+                    f(t);
+                }
+            }
+            Err(e) => {
+                if s.failed(event, self.now_ms()) {
+                    warn!("announce of {} failed: {e}; retrying", t.meta.name);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scheme_chooses_the_transport() {
+        assert!(matches!(
+            Transport::for_url("http://127.0.0.1:6969/announce"),
+            Ok(Transport::Http(_))
+        ));
+        assert!(matches!(
+            Transport::for_url("HTTP://tracker.example/announce"),
+            Ok(Transport::Http(_))
+        ));
+        let udp = Transport::for_url("udp://tracker.example:1337/announce")
+            .err()
+            .unwrap();
+        assert!(udp.contains("udp://"), "{udp}");
+        assert!(Transport::for_url("https://t.example/a").is_err());
+        assert!(Transport::for_url("tracker.example").is_err());
+    }
+
+    fn meta(announce: Option<&str>) -> Metainfo {
+        let mut out = Vec::new();
+        let mut e = crate::common::bencode::Encoder::new(&mut out);
+        e.begin_dict();
+        if let Some(url) = announce {
+            e.str("announce").str(url);
+        }
+        e.str("info").begin_dict();
+        e.str("length").int(5).str("name").str("a.txt");
+        e.str("piece length")
+            .int(16384)
+            .str("pieces")
+            .bytes(&[7; 20]);
+        e.end().end();
+        Metainfo::from_bytes(&out).unwrap()
+    }
+
+    #[test]
+    fn a_torrent_announces_to_the_command_line_tracker_and_its_own_once_each() {
+        let ours = "http://127.0.0.1:6969/announce";
+        let a = Announcer::new([1; 20], 6881, ours.into());
+        assert_eq!(a.announce_urls(&meta(None)), [ours]);
+        assert_eq!(a.announce_urls(&meta(Some(ours))), [ours]);
+        assert_eq!(a.announce_urls(&meta(Some(" "))), [ours]);
+        assert_eq!(
+            a.announce_urls(&meta(Some("udp://tracker.example:1337"))),
+            [ours, "udp://tracker.example:1337"]
+        );
+    }
+}

@@ -1,0 +1,245 @@
+//! Everything the tracker knows in memory: the swarms (`Registry`) and the
+//! published torrents (`Store`'s index). Each route is one function over it,
+//! taking the model of `tracker_proto` and returning it, whatever the transport;
+//! the server holds it behind its one lock. Nothing here does I/O or logs:
+//! what an announce changed is returned for the caller to report.
+
+use core::net::Ipv4Addr;
+use std::path::PathBuf;
+
+use super::page;
+use super::registry::{Change, Registry};
+use super::search_index::Entry;
+use super::store::{Prepared, Store};
+use crate::common::metainfo::{InfoHash, Metainfo};
+use crate::common::tracker_proto::{
+    Announce, AnnounceReply, ScrapeReply, ScrapeRequest, ScrapeStats, SearchMatch, SearchReply,
+};
+
+pub struct TrackerState {
+    registry: Registry,
+    store: Store,
+}
+
+impl TrackerState {
+    /// Published torrents keep their completion counts when their swarm empties.
+    pub fn new(store: Store, interval_secs: u32) -> TrackerState {
+        let mut registry = Registry::new(interval_secs);
+        for e in store.index().entries() {
+            registry.pin(e.key);
+        }
+        TrackerState { registry, store }
+    }
+
+    /// Records an announce from `source`; `Err` is the `failure reason`.
+    pub fn announce(
+        &mut self,
+        a: &Announce,
+        source: Ipv4Addr,
+        now_ms: u64,
+    ) -> Result<(AnnounceReply, Change), String> {
+        self.registry.announce(a, source, now_ms)
+    }
+
+    /// Peers silent too long, dropped.
+    pub fn expire(&mut self, now_ms: u64) -> Vec<(InfoHash, core::net::SocketAddrV4)> {
+        self.registry.expire(now_ms)
+    }
+
+    /// Counts for the torrents asked about, or for every published one.
+    pub fn scrape(&self, req: &ScrapeRequest) -> ScrapeReply {
+        let mut hashes = if req.info_hashes.is_empty() {
+            self.store.index().entries().iter().map(|e| e.key).collect()
+        } else {
+            req.info_hashes.clone()
+        };
+        hashes.sort();
+        hashes.dedup();
+        let files = hashes
+            .into_iter()
+            .map(|h| {
+                let c = self.registry.counts(&h);
+                (
+                    h,
+                    ScrapeStats {
+                        complete: c.complete,
+                        downloaded: c.downloaded,
+                        incomplete: c.incomplete,
+                    },
+                )
+            })
+            .collect();
+        ScrapeReply { files }
+    }
+
+    pub fn search(&self, q: &str) -> SearchReply {
+        let results = self
+            .store
+            .index()
+            .search(q)
+            .into_iter()
+            .map(|e| {
+                let c = self.registry.counts(&e.key);
+                SearchMatch {
+                    name: e.name.clone(),
+                    kind: e.kind.clone(),
+                    torrent: e.torrent.clone(),
+                    key: e.key.hex(),
+                    size: e.size,
+                    n_parts: e.n_parts,
+                    peers: self
+                        .registry
+                        .peers(&e.key)
+                        .iter()
+                        .map(|a| a.to_string())
+                        .collect(),
+                    seeders: c.complete,
+                    leechers: c.incomplete,
+                }
+            })
+            .collect();
+        SearchReply {
+            query: q.to_owned(),
+            results,
+        }
+    }
+
+    /// The browsable index page for a query.
+    pub fn page(&self, q: &str) -> String {
+        let rows: Vec<_> = self
+            .store
+            .index()
+            .search(q)
+            .into_iter()
+            .map(|e| (e, self.registry.counts(&e.key)))
+            .collect();
+        page::render(q, &rows, self.store.index().len())
+    }
+
+    /// A publish's first half: listed already, or the entry to write.
+    pub fn prepare_publish(&self, m: &Metainfo) -> Prepared {
+        self.store.prepare(m)
+    }
+
+    /// A publish's last half, once its files are durable: it is listed, and its counts kept.
+    pub fn publish(&mut self, e: Entry) {
+        self.registry.pin(e.key);
+        self.store.insert(e);
+    }
+
+    /// Where a listed torrent's file is; read it without holding the state.
+    pub fn torrent_path(&self, key: &InfoHash) -> Option<PathBuf> {
+        self.store.torrent_path(key)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::bencode::Encoder;
+    use crate::common::tracker_proto::Event;
+
+    fn meta(name: &str) -> Metainfo {
+        let mut out = Vec::new();
+        let mut e = Encoder::new(&mut out);
+        e.begin_dict().str("info").begin_dict();
+        e.str("length").int(5).str("name").str(name);
+        e.str("piece length")
+            .int(16384)
+            .str("pieces")
+            .bytes(&[7; 20]);
+        e.end().end();
+        Metainfo::from_bytes(&out).unwrap()
+    }
+
+    fn announce(m: &Metainfo, id: u8, left: u64) -> Announce {
+        Announce {
+            info_hash: m.info_hash,
+            peer_id: [id; 20],
+            port: 7000 + id as u16,
+            uploaded: 0,
+            downloaded: 0,
+            left,
+            event: Some(Event::Started),
+            numwant: None,
+            compact: true,
+            no_peer_id: false,
+            ip: None,
+            key: None,
+        }
+    }
+
+    fn published(names: &[&str]) -> (TrackerState, Vec<Metainfo>) {
+        let mut s = TrackerState::new(Store::empty(PathBuf::from("/nowhere")), 60);
+        let metas: Vec<Metainfo> = names.iter().map(|n| meta(n)).collect();
+        for m in &metas {
+            let Prepared::New(e) = s.prepare_publish(m) else {
+                panic!("{} is new", m.name)
+            };
+            s.publish(e);
+            assert!(matches!(s.prepare_publish(m), Prepared::Listed(_)));
+        }
+        (s, metas)
+    }
+
+    #[test]
+    fn scrape_names_each_torrent_once_in_order_and_all_published_by_default() {
+        let (mut s, m) = published(&["a.txt", "b.txt"]);
+        let lo = Ipv4Addr::LOCALHOST;
+        s.announce(&announce(&m[0], 1, 0), lo, 0).unwrap();
+        s.announce(&announce(&m[0], 2, 5), lo, 0).unwrap();
+        let all = s.scrape(&ScrapeRequest::default());
+        let mut keys = vec![m[0].info_hash, m[1].info_hash];
+        keys.sort();
+        assert_eq!(all.files.iter().map(|f| f.0).collect::<Vec<_>>(), keys);
+        let twice = s.scrape(&ScrapeRequest {
+            info_hashes: vec![m[0].info_hash, m[0].info_hash],
+        });
+        assert_eq!(
+            twice.files,
+            vec![(
+                m[0].info_hash,
+                ScrapeStats {
+                    complete: 1,
+                    downloaded: 0,
+                    incomplete: 1
+                }
+            )]
+        );
+    }
+
+    #[test]
+    fn search_shows_the_swarm_and_published_counts_outlive_it() {
+        let (mut s, m) = published(&["got5.mp4"]);
+        let lo = Ipv4Addr::LOCALHOST;
+        s.announce(&announce(&m[0], 1, 5), lo, 0).unwrap();
+        let (_, change) = s
+            .announce(
+                &Announce {
+                    event: Some(Event::Completed),
+                    ..announce(&m[0], 1, 0)
+                },
+                lo,
+                1,
+            )
+            .unwrap();
+        assert_eq!(change, Change::Completed);
+        let r = s.search("got5");
+        assert_eq!(r.results.len(), 1);
+        assert_eq!(r.results[0].peers, vec!["127.0.0.1:7001".to_string()]);
+        assert_eq!(r.results[0].seeders, 1);
+        s.announce(
+            &Announce {
+                event: Some(Event::Stopped),
+                ..announce(&m[0], 1, 0)
+            },
+            lo,
+            2,
+        )
+        .unwrap();
+        let c = s.scrape(&ScrapeRequest::default()).files[0].1;
+        assert_eq!((c.complete, c.downloaded), (0, 1));
+        assert!(s.page("got5").contains("got5"));
+        assert!(s.torrent_path(&m[0].info_hash).is_some());
+    }
+}
