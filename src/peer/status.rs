@@ -4,10 +4,8 @@
 use std::collections::BTreeSet;
 use std::fmt::Write;
 
-use super::commands::human;
 use super::engine::Engine;
-
-pub const MAP_WIDTH: usize = 40;
+use super::format::{MAP_WIDTH, human, truncate};
 
 /// Renders the status table. `checking` names downloads still being verified.
 pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
@@ -83,13 +81,4 @@ pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
         }
     }
     out
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(n - 1).collect();
-    t.push('~');
-    t
 }
