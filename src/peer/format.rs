@@ -2,6 +2,7 @@
 //! summaries. Everything here returns a `String` and prints nothing, so callers
 //! choose stdout or stderr, and the exact wording is tested once, here.
 
+use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -195,6 +196,109 @@ pub fn progress_output(line: &str, tty: bool) -> String {
     } else {
         format!("progress: {line}\n")
     }
+}
+
+/// One torrent in `status`, as read from the engine.
+pub struct TorrentStatus {
+    pub name: String,
+    pub complete: bool,
+    pub paused: bool,
+    /// Why a download paused itself (a refused write), if it did.
+    pub pause_reason: Option<String>,
+    pub have: usize,
+    pub pieces: usize,
+    /// The piece map, `MAP_WIDTH` wide.
+    pub map: String,
+    pub peers: Vec<PeerStatus>,
+}
+
+/// One connected peer of a torrent in `status`.
+pub struct PeerStatus {
+    pub addr: String,
+    pub pieces_from: u32,
+    pub rate_from: u64,
+    pub rate_to: u64,
+    pub am_choking: bool,
+    pub peer_choking: bool,
+}
+
+/// The `status` view: every torrent with its state, progress, rates and piece
+/// map, and under it its peers, the most useful first. `checking` names
+/// downloads still being verified; `retry_secs` is how often a paused download
+/// tries its disk again.
+pub fn status_table(
+    torrents: &[TorrentStatus],
+    checking: &BTreeSet<String>,
+    retry_secs: u64,
+) -> String {
+    let mut out = String::new();
+    if torrents.is_empty() && checking.is_empty() {
+        return "nothing shared or downloading yet: put files in upload/, or `search` and `download`\n".into();
+    }
+    let _ = writeln!(
+        out,
+        "{:<28} {:<11} {:>9} {:>6} {:>10} {:>10} {:>5}  MAP (# had, > in flight, - missing)",
+        "NAME", "STATE", "PARTS", "DONE", "DOWN/s", "UP/s", "PEERS"
+    );
+    for name in checking {
+        let _ = writeln!(out, "{name:<28} {:<11}", "checking");
+    }
+    for t in torrents {
+        let state = if t.complete {
+            "seeding"
+        } else if t.paused {
+            "paused"
+        } else {
+            "downloading"
+        };
+        let down: u64 = t.peers.iter().map(|p| p.rate_from).sum();
+        let up: u64 = t.peers.iter().map(|p| p.rate_to).sum();
+        let pct = if t.pieces == 0 {
+            100.0
+        } else {
+            t.have as f64 * 100.0 / t.pieces as f64
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:<11} {:>9} {:>5.1}% {:>10} {:>10} {:>5}  [{}]",
+            truncate(&t.name, 28),
+            state,
+            format!("{}/{}", t.have, t.pieces),
+            pct,
+            human(down),
+            human(up),
+            t.peers.len(),
+            t.map
+        );
+        if t.paused
+            && let Some(reason) = &t.pause_reason
+        {
+            let _ = writeln!(
+                out,
+                "    paused: {reason}; tried again every {retry_secs} s, or now with `resume {}`",
+                t.name
+            );
+        }
+        let mut peers: Vec<&PeerStatus> = t.peers.iter().collect();
+        peers.sort_by_key(|p| std::cmp::Reverse(p.pieces_from));
+        for p in peers {
+            let _ = writeln!(
+                out,
+                "    {:<22} {:>5} pieces from it  down {:>9}/s  up {:>9}/s  {}{}",
+                p.addr,
+                p.pieces_from,
+                human(p.rate_from),
+                human(p.rate_to),
+                if p.am_choking {
+                    "choked by us"
+                } else {
+                    "unchoked by us"
+                },
+                if p.peer_choking { ", choking us" } else { "" }
+            );
+        }
+    }
+    out
 }
 
 pub fn download_started(
@@ -404,6 +508,69 @@ mod tests {
         assert_eq!(v[0]["uploaded"], 7);
         assert_eq!(v[0]["last_addr"], "10.0.0.1:6881");
         assert_eq!(v[0]["last_seen"], 99);
+    }
+
+    fn peer(addr: &str, pieces_from: u32, am_choking: bool, peer_choking: bool) -> PeerStatus {
+        PeerStatus {
+            addr: addr.into(),
+            pieces_from,
+            rate_from: 2_000,
+            rate_to: 500,
+            am_choking,
+            peer_choking,
+        }
+    }
+
+    #[test]
+    fn status_says_so_when_there_is_nothing() {
+        assert_eq!(
+            status_table(&[], &BTreeSet::new(), 30),
+            "nothing shared or downloading yet: put files in upload/, or `search` and `download`\n"
+        );
+    }
+
+    #[test]
+    fn status_lists_checking_then_torrents_with_peers_most_pieces_first() {
+        let torrents = [
+            TorrentStatus {
+                name: "a-name-much-longer-than-the-column-is".into(),
+                complete: false,
+                paused: true,
+                pause_reason: Some("disk full".into()),
+                have: 1,
+                pieces: 4,
+                map: "#---".into(),
+                peers: vec![
+                    peer("1.1.1.1:1", 2, true, false),
+                    peer("2.2.2.2:2", 9, false, true),
+                ],
+            },
+            TorrentStatus {
+                name: "seed".into(),
+                complete: true,
+                paused: false,
+                pause_reason: None,
+                have: 2,
+                pieces: 2,
+                map: "##".into(),
+                peers: vec![],
+            },
+        ];
+        let checking = BTreeSet::from(["late".to_string()]);
+        let text = status_table(&torrents, &checking, 30);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "NAME                         STATE           PARTS   DONE     DOWN/s       UP/s PEERS  MAP (# had, > in flight, - missing)",
+                "late                         checking   ",
+                "a-name-much-longer-than-the~ paused            1/4  25.0%     4.0 kB     1.0 kB     2  [#---]",
+                "    paused: disk full; tried again every 30 s, or now with `resume a-name-much-longer-than-the-column-is`",
+                "    2.2.2.2:2                  9 pieces from it  down    2.0 kB/s  up     500 B/s  unchoked by us, choking us",
+                "    1.1.1.1:1                  2 pieces from it  down    2.0 kB/s  up     500 B/s  choked by us",
+                "seed                         seeding           2/2 100.0%        0 B        0 B     0  [##]",
+            ]
+        );
     }
 
     fn snap(have: usize) -> ProgressSnapshot<'static> {

@@ -160,24 +160,27 @@ impl Ui {
             _ => target.to_owned(),
         };
         let wanted = Source::Tracker(target).fetch(&self.engine.tracker)?;
-        if self.engine.torrent(&wanted.meta.info_hash).is_some() {
-            println!("{} is already here; `status` shows it", wanted.meta.name);
+        if self.engine.torrent(wanted.key()).is_some() {
+            println!("{} is already here; `status` shows it", wanted.name());
             return Ok(());
         }
         wanted.save(self.engine.home.layout())?;
-        let meta = wanted.meta;
         let (engine, checking, name) = (
             self.engine.clone(),
             self.checking.clone(),
-            meta.name.clone(),
+            wanted.name().to_owned(),
         );
         checking.lock().expect("checking").insert(name.clone());
         println!(
             "{}",
-            format::background_download_started(&name, meta.total_length, meta.num_pieces())
+            format::background_download_started(
+                &name,
+                wanted.meta.total_length,
+                wanted.meta.num_pieces()
+            )
         );
         std::thread::spawn(move || {
-            let result = engine.add_download(meta);
+            let result = wanted.open(&engine);
             checking.lock().expect("checking").remove(&name);
             match result {
                 Ok(t) => {

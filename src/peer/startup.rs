@@ -72,9 +72,23 @@ impl Source {
 }
 
 impl Wanted {
+    pub fn key(&self) -> &InfoHash {
+        &self.meta.info_hash
+    }
+
+    pub fn name(&self) -> &str {
+        &self.meta.name
+    }
+
     /// Keeps the torrent in `torrents/`, where the next start finds it.
     pub fn save(&self, home: &Layout) -> Result<(), PeerError> {
         save_torrent(home, &self.meta, &self.bytes).map(drop)
+    }
+
+    /// Hands the download to the engine, which keeps every piece already
+    /// verified on disk (checking them first if the last run was killed).
+    pub fn open(self, engine: &Engine) -> Result<Arc<Torrent>, PeerError> {
+        engine.add_download(self.meta)
     }
 }
 
@@ -309,7 +323,7 @@ impl Session {
             s.spawn();
         }
         let download = match wanted {
-            Some(w) => Some(engine.add_download(w.meta)?),
+            Some(w) => Some(w.open(&engine)?),
             None => None,
         };
         Ok(Session {
