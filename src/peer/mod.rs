@@ -3,6 +3,11 @@
 //!
 //! `piece_picker` and `choker` are pure; `connection`, `engine` and `share`
 //! are the threaded shells that own sockets and files.
+//!
+//! The user interface: `commands` (one function per subcommand) and
+//! `interactive` (the prompt) start a peer through `startup::Session`, show
+//! text made by `format` (pure) and `status`, and find every path in the home
+//! through `home::Layout`.
 
 pub mod choker;
 pub mod commands;

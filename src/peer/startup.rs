@@ -346,3 +346,72 @@ fn start_engine(opts: &Options) -> Result<Arc<Engine>, PeerError> {
     LOG_PORT.store(engine.listen_port, Ordering::Relaxed);
     Ok(engine)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::common::bitfield::Bitfield;
+    use crate::peer::resume;
+
+    /// A one-piece torrent of a 5-byte file, as bytes.
+    fn torrent(name: &str) -> Vec<u8> {
+        let mut b = format!(
+            "d8:announce1:x4:infod6:lengthi5e4:name{}:{name}12:piece lengthi16384e6:pieces20:",
+            name.len()
+        )
+        .into_bytes();
+        b.extend_from_slice(&[7; 20]);
+        b.extend_from_slice(b"ee");
+        b
+    }
+
+    #[test]
+    fn saved_downloads_are_those_with_both_a_torrent_and_resume_state() {
+        let d = tempfile::tempdir().unwrap();
+        let home = Layout::new(d.path());
+        std::fs::create_dir_all(home.resume_dir()).unwrap();
+        std::fs::create_dir_all(&home.torrents).unwrap();
+        let mut keys = Vec::new();
+        for name in ["b", "a", "no-resume"] {
+            let bytes = torrent(name);
+            let meta = Metainfo::from_bytes(&bytes).unwrap();
+            save_torrent(&home, &meta, &bytes).unwrap();
+            keys.push(meta.info_hash);
+        }
+        let mut have = Bitfield::new(1);
+        resume::save(
+            &home.resume_path(&keys[0]),
+            &keys[0].hex(),
+            &have,
+            true,
+            vec![],
+        )
+        .unwrap();
+        have.set(0);
+        resume::save(
+            &home.resume_path(&keys[1]),
+            &keys[1].hex(),
+            &have,
+            true,
+            vec![],
+        )
+        .unwrap();
+        // State left by a torrent that is gone from torrents/.
+        let orphan = InfoHash([9; 20]);
+        resume::save(
+            &home.resume_path(&orphan),
+            &orphan.hex(),
+            &have,
+            true,
+            vec![],
+        )
+        .unwrap();
+
+        let saved = saved_downloads(&home);
+        let found: Vec<(&str, usize, bool)> = saved
+            .iter()
+            .map(|s| (s.meta.name.as_str(), s.have, s.is_finished()))
+            .collect();
+        assert_eq!(found, [("a", 1, true), ("b", 0, false)]);
+    }
+}
