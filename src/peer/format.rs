@@ -398,6 +398,25 @@ pub fn unfinished_list(rows: &[(&str, usize, usize)]) -> String {
     out
 }
 
+/// `share --folder`'s account of the torrent it made.
+pub fn folder_shared(
+    rel: &str,
+    torrent: &str,
+    files: usize,
+    size: u64,
+    pieces: usize,
+    key: &InfoHash,
+) -> String {
+    format!(
+        "sharing upload/{rel} as one torrent: {torrent}, {files} files, {} bytes in {pieces} parts, key {key}",
+        group_thousands(size)
+    )
+}
+
+pub fn saved_resumed(n: usize) -> String {
+    format!("resuming {n} download(s)")
+}
+
 pub fn background_download_started(name: &str, size: u64, pieces: usize) -> String {
     format!(
         "downloading {name} ({} bytes, {pieces} parts) in the background; `status` to watch",
@@ -669,6 +688,13 @@ mod tests {
             unfinished_list(&[("a", 1, 4)]),
             "1 unfinished download(s):\n  a                              1/4 parts\n"
         );
+        assert_eq!(
+            folder_shared("d/e", "e.torrent", 2, 12_345, 1, &key),
+            format!(
+                "sharing upload/d/e as one torrent: e.torrent, 2 files, 12,345 bytes in 1 parts, key {key}"
+            )
+        );
+        assert_eq!(saved_resumed(2), "resuming 2 download(s)");
         assert_eq!(
             background_download_started("a", 1234, 1),
             "downloading a (1,234 bytes, 1 parts) in the background; `status` to watch"

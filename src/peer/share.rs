@@ -18,10 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::Engine;
 use super::error::PeerError;
+use super::format;
 use super::home::Layout;
 use super::tracker_client::TrackerClient;
 use crate::common::atomic_file::write_atomic;
-use crate::common::metainfo::{self, InfoHash, Metainfo, group_thousands, is_safe_component};
+use crate::common::metainfo::{self, InfoHash, Metainfo, is_safe_component};
 
 pub const RESCAN: Duration = Duration::from_secs(2);
 /// Why a file or folder cannot go into a torrent under its own name.
@@ -569,12 +570,13 @@ pub fn share_folder(
     let bytes = metainfo::create_multi_file(&root, &name, &files, &tracker.announce_url())?;
     let meta = Metainfo::from_bytes(&bytes)?;
     let torrent = save_torrent(home, &meta, &bytes)?;
-    lines.push(format!(
-        "sharing upload/{rel} as one torrent: {torrent}, {} files, {} bytes in {} parts, key {}",
+    lines.push(format::folder_shared(
+        &rel,
+        &torrent,
         files.len(),
-        group_thousands(meta.total_length),
+        meta.total_length,
         meta.num_pieces(),
-        meta.info_hash
+        &meta.info_hash,
     ));
     let published = match tracker.publish(&bytes) {
         Ok(reply) => {

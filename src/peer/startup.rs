@@ -307,7 +307,7 @@ impl Session {
                         .collect();
                     print!("{}", format::unfinished_list(&rows));
                     if ask() {
-                        println!("resuming {} download(s)", reopen(&engine, unfinished));
+                        println!("{}", format::saved_resumed(reopen(&engine, unfinished)));
                     } else {
                         println!("left paused; `download NAME` resumes one");
                     }
