@@ -177,6 +177,7 @@ fn summarize(t: &Torrent, seconds: f64) -> DownloadSummary {
 /// The progress line on stderr, drawn in place on a terminal.
 struct ProgressOnStderr {
     progress: Progress,
+    clock: Instant,
     tty: bool,
 }
 
@@ -184,12 +185,13 @@ impl ProgressOnStderr {
     fn new() -> Self {
         ProgressOnStderr {
             progress: Progress::new(),
+            clock: Instant::now(),
             tty: std::io::stderr().is_terminal(),
         }
     }
 
     fn show(&mut self, t: &Torrent) {
-        let line = self.progress.line(Instant::now(), || {
+        let line = self.progress.line(self.clock.elapsed(), || {
             let st = t.lock();
             let h = st.picker.have();
             ProgressSnapshot {
