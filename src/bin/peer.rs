@@ -8,10 +8,11 @@ use std::sync::atomic::Ordering;
 
 use clap::{Parser, Subcommand};
 use swarmshare::common::rate::parse_rate;
-use swarmshare::peer::commands::{self, DownloadArgs, LOG_PORT, Options};
+use swarmshare::peer::commands::{self, DownloadArgs};
 use swarmshare::peer::error::PeerError;
 use swarmshare::peer::index_client::IndexClient;
 use swarmshare::peer::interactive;
+use swarmshare::peer::startup::{LOG_PORT, Options};
 
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
 #[derive(Parser)]

@@ -235,7 +235,7 @@ impl Engine {
         if let Some(t) = self.torrent(&meta.info_hash) {
             return Ok(t);
         }
-        let location = self.home.downloads.join(&meta.name);
+        let location = self.home.download_path(&meta.name);
         let existed = data_present(&self.home.downloads, &meta);
         let storage = Storage::open_for_download(&self.home.downloads, &meta).map_err(
             PeerError::io(format!("cannot create {}", location.display())),

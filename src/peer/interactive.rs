@@ -8,12 +8,11 @@ use std::io::{BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::commands::{self, Options, SavedDownload, human, reopen, resolve, saved_downloads};
 use super::engine::Engine;
 use super::error::PeerError;
-use super::share::{Sharer, save_torrent};
+use super::format;
+use super::startup::{Listening, Options, Plan, Reopen, RunningPeer, Sharing, Source};
 use super::status;
-use crate::common::metainfo::group_thousands;
 use crate::common::tracker_proto::SearchMatch;
 
 const HELP: &str = "\
@@ -66,8 +65,28 @@ struct Ui {
 }
 
 pub fn run(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
-    let engine = commands::start_engine_silently(opts)?;
-    let sig = commands::signals();
+    let mut input = Input::open();
+    let tty = matches!(input, Input::Tty(_));
+    let mut ask = || {
+        resume_all
+            || (tty
+                && input
+                    .line("resume them now? [Y/n] ")
+                    .is_some_and(|a| !a.trim().to_lowercase().starts_with('n')))
+    };
+    let RunningPeer {
+        engine,
+        signals: sig,
+        ..
+    } = RunningPeer::start(
+        opts,
+        Plan {
+            listening: Listening::AfterReopen,
+            sharing: Sharing::Background,
+            reopen: Reopen::Ask(&mut ask),
+            download: None,
+        },
+    )?;
     {
         // SIGTERM (or SIGINT outside the prompt) leaves as gracefully as `quit`.
         let engine = engine.clone();
@@ -78,37 +97,6 @@ pub fn run(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
             }
         });
     }
-    let mut input = Input::open();
-    let tty = matches!(input, Input::Tty(_));
-    let saved = saved_downloads(&engine);
-    let (finished, unfinished): (Vec<SavedDownload>, Vec<SavedDownload>) =
-        saved.into_iter().partition(|d| d.is_finished());
-    if !unfinished.is_empty() {
-        println!("{} unfinished download(s):", unfinished.len());
-        for d in &unfinished {
-            println!(
-                "  {:<30} {}/{} parts",
-                d.meta.name,
-                d.have,
-                d.meta.num_pieces()
-            );
-        }
-        let resume = resume_all
-            || (tty
-                && input
-                    .line("resume them now? [Y/n] ")
-                    .is_some_and(|a| !a.trim().to_lowercase().starts_with('n')));
-        if resume {
-            println!("resuming {} download(s)", reopen(&engine, unfinished));
-        } else {
-            println!("left paused; `download NAME` resumes one");
-        }
-    }
-    println!("peer listening on 0.0.0.0:{}", engine.listen_port);
-    reopen(&engine, finished);
-    let mut sharer = Sharer::new(engine.clone());
-    sharer.republish_all();
-    sharer.spawn();
     println!("type `help` for commands");
     let mut ui = Ui {
         engine: engine.clone(),
@@ -141,7 +129,7 @@ impl Ui {
             "search" if !rest.is_empty() => self.search(rest)?,
             "download" | "get" if !rest.is_empty() => self.download(rest)?,
             "status" => self.status(rest == "--watch" || rest == "-w"),
-            "peers" => commands::print_ledger(&self.engine.ledger_rows(), false),
+            "peers" => print!("{}", format::ledger(&self.engine.ledger_rows(), false)),
             "share" if !rest.is_empty() => self.share(rest)?,
             "pause" | "resume" if !rest.is_empty() => self.pause(rest, cmd == "pause")?,
             "show" if !rest.is_empty() => self.show(rest)?,
@@ -155,7 +143,7 @@ impl Ui {
         if reply.results.is_empty() {
             println!("no match for {words:?}");
         } else {
-            commands::print_matches(&reply.results);
+            print!("{}", format::matches_table(&reply.results));
             println!("`download N` fetches result N");
         }
         self.last_results = reply.results;
@@ -171,39 +159,41 @@ impl Ui {
             }
             _ => target.to_owned(),
         };
-        let (meta, bytes) = resolve(&self.engine.tracker, &target)?;
-        if self.engine.torrent(&meta.info_hash).is_some() {
-            println!("{} is already here; `status` shows it", meta.name);
+        let wanted = Source::Tracker(target).fetch(&self.engine.tracker)?;
+        if self.engine.torrent(wanted.key()).is_some() {
+            println!("{} is already here; `status` shows it", wanted.name());
             return Ok(());
         }
-        save_torrent(&self.engine.home.torrents, &meta, &bytes)?;
+        wanted.save(self.engine.home.layout())?;
         let (engine, checking, name) = (
             self.engine.clone(),
             self.checking.clone(),
-            meta.name.clone(),
+            wanted.name().to_owned(),
         );
         checking.lock().expect("checking").insert(name.clone());
         println!(
-            "downloading {name} ({} bytes, {} parts) in the background; `status` to watch",
-            group_thousands(meta.total_length),
-            meta.num_pieces()
+            "{}",
+            format::background_download_started(
+                &name,
+                wanted.meta.total_length,
+                wanted.meta.num_pieces()
+            )
         );
         std::thread::spawn(move || {
-            let result = engine.add_download(meta);
+            let result = wanted.open(&engine);
             checking.lock().expect("checking").remove(&name);
             match result {
                 Ok(t) => {
                     let resumed = t.lock().resumed_pieces;
                     if resumed > 0 {
-                        println!("{name}: resuming, {resumed} parts already verified on disk");
+                        println!("{}", format::background_download_resuming(&name, resumed));
                     }
                     if t.done_rx.recv().is_ok() {
                         let secs = t.started.elapsed().as_secs_f64();
                         let got: u64 = t.lock().sources.values().map(|s| s.bytes).sum();
                         println!(
-                            "\ndownload complete: {name} in {secs:.1} s ({} fetched) -> {}",
-                            human(got),
-                            t.storage.location.display()
+                            "{}",
+                            format::background_download_done(&name, secs, got, &t.storage.location)
                         );
                     }
                 }
@@ -253,7 +243,7 @@ impl Ui {
         let name = src.file_name().ok_or_else(|| {
             PeerError::io(format!("cannot share {path}"))(std::io::Error::other("no file name"))
         })?;
-        let dest = self.engine.home.upload.join(name);
+        let dest = self.engine.home.upload_file(name);
         if dest.exists() {
             println!(
                 "upload/{} exists already; it is shared",
@@ -308,6 +298,8 @@ impl Ui {
             print!("{}", t.meta.assignment_form());
             return Ok(());
         }
-        commands::show(std::path::Path::new(what))
+        let meta = super::startup::open_torrent_file(std::path::Path::new(what))?;
+        print!("{}", meta.assignment_form());
+        Ok(())
     }
 }

@@ -1,8 +1,19 @@
 //! The peer: shares `upload/`, searches the tracker, downloads in verified
 //! pieces from every peer that has a file, and resumes after any kind of stop.
 //!
-//! `piece_picker` and `choker` are pure; `connection`, `engine` and `share`
-//! are the threaded shells that own sockets and files.
+//! The protocol logic is pure (no socket, file, thread, lock or clock):
+//! `torrent_core` (one torrent: peers, choking, bans, dialling) built on
+//! `piece_picker`, `choker` and `super_seed`; `session` (one connection:
+//! the request pipeline and the answers to requests); `extensions` (BEP 10,
+//! one module per extension); `announce_schedule`. The threaded shells feed
+//! them events and carry out what they say: `torrent` and `connection`
+//! (with `handshake` and `connection_context`), `verifier`, `engine` (which
+//! says what each thread owns and the lock order), `announcer`, `share`.
+//!
+//! The user interface: `commands` (one function per subcommand) and
+//! `interactive` (the prompt) start a peer through `startup::RunningPeer`, show
+//! text made by `format` (pure) and `status`, and find every path in the home
+//! through `home::Layout`.
 
 pub mod announce_schedule;
 pub mod announcer;
@@ -13,6 +24,7 @@ pub mod connection_context;
 pub mod engine;
 pub mod error;
 pub mod extensions;
+pub mod format;
 pub mod handshake;
 pub mod home;
 pub mod inbound_handshakes;
@@ -26,6 +38,7 @@ pub mod piece_picker;
 pub mod resume;
 pub mod session;
 pub mod share;
+pub mod startup;
 pub mod status;
 pub mod storage;
 pub mod super_seed;

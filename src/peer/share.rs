@@ -18,16 +18,15 @@ use serde::{Deserialize, Serialize};
 
 use super::engine::Engine;
 use super::error::PeerError;
-use super::home::STATE_DIR;
+use super::format;
+use super::home::Layout;
 use super::index_client::IndexClient;
 use super::torrent_maker;
-use crate::common::metainfo::{InfoHash, Metainfo, group_thousands, is_safe_component};
+use crate::common::metainfo::{InfoHash, Metainfo, is_safe_component};
 use crate::sys::atomic_file::write_atomic;
 use crate::sys::metainfo_file::MetainfoFile;
 
 pub const RESCAN: Duration = Duration::from_secs(2);
-const FOLDERS_FILE: &str = "folders.json";
-const CACHE_FILE: &str = "shared.json";
 /// Why a file or folder cannot go into a torrent under its own name.
 const NAME_NOT_ALLOWED: &str =
     "its name is not UTF-8, holds a control character, or could escape the download folder";
@@ -80,16 +79,16 @@ fn settling(m: &std::fs::Metadata) -> bool {
 
 /// Saves `bytes` as `torrents/<name>.torrent`, or under a key-suffixed name when
 /// another content already holds that name. Returns the file's name.
-pub fn save_torrent(torrents: &Path, meta: &Metainfo, bytes: &[u8]) -> Result<String, PeerError> {
+pub fn save_torrent(home: &Layout, meta: &Metainfo, bytes: &[u8]) -> Result<String, PeerError> {
     let plain = format!("{}.torrent", meta.name);
-    let taken =
-        Metainfo::from_file(&torrents.join(&plain)).is_ok_and(|m| m.info_hash != meta.info_hash);
+    let taken = Metainfo::from_file(&home.torrent_path(&plain))
+        .is_ok_and(|m| m.info_hash != meta.info_hash);
     let name = if taken {
         format!("{}.{}.torrent", meta.name, &meta.info_hash.hex()[..12])
     } else {
         plain
     };
-    let path = torrents.join(&name);
+    let path = home.torrent_path(&name);
     write_atomic(&path, bytes)
         .map_err(PeerError::io(format!("cannot write {}", path.display())))?;
     Ok(name)
@@ -97,11 +96,8 @@ pub fn save_torrent(torrents: &Path, meta: &Metainfo, bytes: &[u8]) -> Result<St
 
 /// Folders registered for sharing whole, as paths relative to `upload/` with `/`
 /// between components. One inside another is ignored: a file goes in one torrent.
-fn load_folders(state: &Path) -> BTreeSet<String> {
-    let all: BTreeSet<String> = std::fs::read(state.join(FOLDERS_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+fn load_folders(home: &Layout) -> BTreeSet<String> {
+    let all = read_folders(home);
     all.iter()
         .filter(|f| {
             !all.iter()
@@ -111,8 +107,12 @@ fn load_folders(state: &Path) -> BTreeSet<String> {
         .collect()
 }
 
-fn rel_path(upload: &Path, rel: &str) -> PathBuf {
-    rel.split('/').fold(upload.to_path_buf(), |p, c| p.join(c))
+/// Every registration, nested ones included.
+fn read_folders(home: &Layout) -> BTreeSet<String> {
+    std::fs::read(home.folders_path())
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
 }
 
 /// A folder's files in torrent order, as path components, and its signature.
@@ -209,11 +209,11 @@ impl Sharer {
     /// One pass over `upload/`. Returns how many files and whole folders are shared.
     pub fn scan(&mut self) -> usize {
         let upload = self.engine.home.upload.clone();
-        let folders = load_folders(&self.engine.home.state);
+        let folders = load_folders(self.engine.home.layout());
         let mut seen = Vec::new();
         let mut changed = false;
         for rel in &folders {
-            let root = rel_path(&upload, rel);
+            let root = self.engine.home.upload_path(rel);
             if !root.is_dir() {
                 continue;
             }
@@ -350,14 +350,15 @@ impl Sharer {
         location: &Path,
         make: impl FnOnce() -> Result<Vec<u8>, PeerError>,
     ) -> Result<bool, PeerError> {
-        let torrents = self.engine.home.torrents.clone();
+        let engine = self.engine.clone();
+        let home = engine.home.layout();
         let cached = self
             .cache
             .get(rel)
             .filter(|s| s.size == sig.size && s.mtime_ns == sig.mtime_ns && s.files == sig.files)
             .cloned();
         let mut changed = false;
-        let (meta, bytes, torrent) = match cached.as_ref().and_then(|c| load_cached(&torrents, c)) {
+        let (meta, bytes, torrent) = match cached.as_ref().and_then(|c| load_cached(home, c)) {
             Some((m, b)) => (m, b, cached.as_ref().expect("cached").torrent.clone()),
             None => {
                 if let Some(old) = self
@@ -369,7 +370,7 @@ impl Sharer {
                 }
                 let bytes = make()?;
                 let meta = Metainfo::from_bytes(&bytes)?;
-                let torrent = save_torrent(&torrents, &meta, &bytes)?;
+                let torrent = save_torrent(home, &meta, &bytes)?;
                 info!(
                     "made {torrent} for upload/{rel}: {} bytes in {} parts, key {}",
                     meta.total_length,
@@ -418,8 +419,8 @@ impl Sharer {
     }
 }
 
-fn load_cached(torrents: &Path, c: &Shared) -> Option<(Metainfo, Vec<u8>)> {
-    let bytes = std::fs::read(torrents.join(&c.torrent)).ok()?;
+fn load_cached(home: &Layout, c: &Shared) -> Option<(Metainfo, Vec<u8>)> {
+    let bytes = std::fs::read(home.torrent_path(&c.torrent)).ok()?;
     let m = Metainfo::from_bytes(&bytes).ok()?;
     (m.info_hash.hex() == c.key).then_some((m, bytes))
 }
@@ -464,14 +465,12 @@ fn copy_tree(from: &Path, to: &Path) -> Result<(), PeerError> {
 /// answers. It needs no running peer and works beside one: the folder is seeded by
 /// the next `serve`, or within seconds by one already running on this home.
 pub fn share_folder(
-    home: &Path,
+    home: &Layout,
     tracker: &IndexClient,
     folder: &Path,
 ) -> Result<FolderShared, PeerError> {
-    let upload = home.join("upload");
-    let state = home.join(STATE_DIR);
-    let torrents = home.join("torrents");
-    for d in [&upload, &state, &torrents] {
+    let upload = &home.upload;
+    for d in [&home.upload, &home.state, &home.torrents] {
         std::fs::create_dir_all(d)
             .map_err(PeerError::io(format!("cannot create {}", d.display())))?;
     }
@@ -516,7 +515,7 @@ pub fn share_folder(
             ));
         }
         Err(_) => {
-            let dest = upload.join(&name);
+            let dest = home.upload_path(&name);
             if dest.exists() {
                 return Err(io_err(
                     format!("cannot copy {shown} into upload/"),
@@ -529,12 +528,9 @@ pub fn share_folder(
 
     // Registered before any file appears in upload/, so a running scanner never
     // shares them one by one; copied under a hidden name, which it skips.
-    let mut folders: BTreeSet<String> = std::fs::read(state.join(FOLDERS_FILE))
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let mut folders = read_folders(home);
     folders.insert(rel.clone());
-    let folders_path = state.join(FOLDERS_FILE);
+    let folders_path = home.folders_path();
     write_atomic(
         &folders_path,
         &serde_json::to_vec_pretty(&folders).expect("json"),
@@ -544,7 +540,7 @@ pub fn share_folder(
         folders_path.display()
     )))?;
     if let Some(from) = copy_from {
-        let partial = upload.join(format!(".{name}.partial{}", std::process::id()));
+        let partial = home.upload_partial_path(&name, std::process::id());
         let copied = copy_tree(&from, &partial).and_then(|()| {
             std::fs::rename(&partial, &root).map_err(PeerError::io(format!(
                 "cannot move the copy to {}",
@@ -577,13 +573,14 @@ pub fn share_folder(
     }
     let bytes = torrent_maker::create_multi_file(&root, &name, &files, &tracker.announce_url())?;
     let meta = Metainfo::from_bytes(&bytes)?;
-    let torrent = save_torrent(&torrents, &meta, &bytes)?;
-    lines.push(format!(
-        "sharing upload/{rel} as one torrent: {torrent}, {} files, {} bytes in {} parts, key {}",
+    let torrent = save_torrent(home, &meta, &bytes)?;
+    lines.push(format::folder_shared(
+        &rel,
+        &torrent,
         files.len(),
-        group_thousands(meta.total_length),
+        meta.total_length,
         meta.num_pieces(),
-        meta.info_hash
+        &meta.info_hash,
     ));
     let published = match tracker.publish(&bytes) {
         Ok(reply) => {
@@ -602,10 +599,13 @@ pub fn share_folder(
         .create(true)
         .truncate(false)
         .write(true)
-        .open(state.join("lock"))
-        .map_err(PeerError::io(format!("cannot open {}", state.display())))?;
+        .open(home.lock_path())
+        .map_err(PeerError::io(format!(
+            "cannot open {}",
+            home.state.display()
+        )))?;
     if lock.try_lock().is_ok() {
-        let cache_path = state.join(CACHE_FILE);
+        let cache_path = home.share_cache_path();
         let mut cache: BTreeMap<String, Shared> = std::fs::read(&cache_path)
             .ok()
             .and_then(|b| serde_json::from_slice(&b).ok())

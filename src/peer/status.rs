@@ -1,95 +1,42 @@
 //! The `status` view: every torrent with its state, progress, rates, peers,
-//! a piece map, and how many pieces came from each peer.
+//! a piece map, and how many pieces came from each peer. This reads the engine;
+//! `format::status_table` lays the text out.
 
 use std::collections::BTreeSet;
-use std::fmt::Write;
 
-use super::commands::human;
 use super::engine::Engine;
-
-pub const MAP_WIDTH: usize = 40;
+use super::format::{self, MAP_WIDTH, PeerStatus, TorrentStatus};
 
 /// Renders the status table. `checking` names downloads still being verified.
 pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
-    let mut out = String::new();
-    let torrents = engine.torrents();
-    if torrents.is_empty() && checking.is_empty() {
-        return "nothing shared or downloading yet: put files in upload/, or `search` and `download`\n".into();
-    }
-    let _ = writeln!(
-        out,
-        "{:<28} {:<11} {:>9} {:>6} {:>10} {:>10} {:>5}  MAP (# had, > in flight, - missing)",
-        "NAME", "STATE", "PARTS", "DONE", "DOWN/s", "UP/s", "PEERS"
-    );
-    for name in checking {
-        let _ = writeln!(out, "{name:<28} {:<11}", "checking");
-    }
-    for t in torrents {
-        let st = t.lock();
-        let have = st.picker.have();
-        let state = if have.is_complete() {
-            "seeding"
-        } else if st.paused {
-            "paused"
-        } else {
-            "downloading"
-        };
-        let down: u64 = st.peers.values().map(|p| p.rate_from).sum();
-        let up: u64 = st.peers.values().map(|p| p.rate_to).sum();
-        let pct = if have.is_empty() {
-            100.0
-        } else {
-            have.count() as f64 * 100.0 / have.len() as f64
-        };
-        let map = have.map(MAP_WIDTH, &|i| st.picker.is_in_flight(i));
-        let _ = writeln!(
-            out,
-            "{:<28} {:<11} {:>9} {:>5.1}% {:>10} {:>10} {:>5}  [{map}]",
-            truncate(&t.meta.name, 28),
-            state,
-            format!("{}/{}", have.count(), have.len()),
-            pct,
-            human(down),
-            human(up),
-            st.peers.len()
-        );
-        if st.paused
-            && let Some(reason) = &st.pause_reason
-        {
-            let _ = writeln!(
-                out,
-                "    paused: {reason}; tried again every {} s, or now with `resume {}`",
-                super::torrent::DISK_RETRY.as_secs(),
-                t.meta.name
-            );
-        }
-        let mut peers: Vec<_> = st.peers.values().collect();
-        peers.sort_by_key(|p| std::cmp::Reverse(p.pieces_from));
-        for p in peers {
-            let _ = writeln!(
-                out,
-                "    {:<22} {:>5} pieces from it  down {:>9}/s  up {:>9}/s  {}{}",
-                p.addr.to_string(),
-                p.pieces_from,
-                human(p.rate_from),
-                human(p.rate_to),
-                if p.am_choking {
-                    "choked by us"
-                } else {
-                    "unchoked by us"
-                },
-                if p.peer_choking { ", choking us" } else { "" }
-            );
-        }
-    }
-    out
-}
-
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        return s.to_owned();
-    }
-    let mut t: String = s.chars().take(n - 1).collect();
-    t.push('~');
-    t
+    let torrents: Vec<TorrentStatus> = engine
+        .torrents()
+        .iter()
+        .map(|t| {
+            let st = t.lock();
+            let have = st.picker.have();
+            TorrentStatus {
+                name: t.meta.name.clone(),
+                complete: have.is_complete(),
+                paused: st.paused,
+                pause_reason: st.pause_reason.clone(),
+                have: have.count(),
+                pieces: have.len(),
+                map: have.map(MAP_WIDTH, &|i| st.picker.is_in_flight(i)),
+                peers: st
+                    .peers
+                    .values()
+                    .map(|p| PeerStatus {
+                        addr: p.addr.to_string(),
+                        pieces_from: p.pieces_from,
+                        rate_from: p.rate_from,
+                        rate_to: p.rate_to,
+                        am_choking: p.am_choking,
+                        peer_choking: p.peer_choking,
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    format::status_table(&torrents, checking, super::torrent::DISK_RETRY.as_secs())
 }

@@ -1,0 +1,712 @@
+//! The text the peer shows a person: sizes, tables, the progress line, download
+//! summaries. Everything here returns a `String` and prints nothing, so callers
+//! choose stdout or stderr, and the exact wording is tested once, here.
+
+use std::collections::BTreeSet;
+use std::fmt::Write;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::ledger::LedgerEntry;
+use crate::common::metainfo::{InfoHash, group_thousands};
+use crate::common::tracker_proto::SearchMatch;
+
+/// Characters in a piece map, in `status` and the progress line.
+pub const MAP_WIDTH: usize = 40;
+
+/// A size for people: one decimal and a decimal unit.
+pub fn human(bytes: u64) -> String {
+    let b = bytes as f64;
+    if b >= 1e9 {
+        format!("{:.1} GB", b / 1e9)
+    } else if b >= 1e6 {
+        format!("{:.1} MB", b / 1e6)
+    } else if b >= 1e3 {
+        format!("{:.1} kB", b / 1e3)
+    } else {
+        format!("{bytes} B")
+    }
+}
+
+/// At most `n` characters; a cut is marked with `~`.
+pub fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        return s.to_owned();
+    }
+    let mut t: String = s.chars().take(n - 1).collect();
+    t.push('~');
+    t
+}
+
+/// The line other peers' operators look for to learn the port.
+pub fn listening(port: u16) -> String {
+    format!("peer listening on 0.0.0.0:{port}")
+}
+
+/// Search results, numbered from 1, one line each after a header.
+pub fn matches_table(results: &[SearchMatch]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<3} {:<24} {:<6} {:<28} {:>14} {:>6}  {:<40}  PEERS",
+        "#", "NAME", "TYPE", "TORRENT", "SIZE", "PARTS", "KEY"
+    );
+    for (i, m) in results.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:<3} {:<24} {:<6} {:<28} {:>14} {:>6}  {:<40}  {}",
+            i + 1,
+            m.name,
+            m.kind,
+            m.torrent,
+            group_thousands(m.size),
+            m.n_parts,
+            m.key,
+            if m.peers.is_empty() {
+                "-".to_string()
+            } else {
+                m.peers.join(" ")
+            }
+        );
+    }
+    out
+}
+
+/// The ledger, most preferred first: a table, or JSON for scripts.
+pub fn ledger(rows: &[(String, LedgerEntry)], json: bool) -> String {
+    if json {
+        let v: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|(id, e)| serde_json::json!({"peer_id": id, "downloaded": e.downloaded, "uploaded": e.uploaded, "last_addr": e.last_addr, "last_seen": e.last_seen}))
+            .collect();
+        return format!("{}\n", pretty_json(&v));
+    }
+    if rows.is_empty() {
+        return "no peers yet: the ledger fills as this peer downloads and uploads\n".into();
+    }
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{:<4} {:<40} {:<22} {:>14} {:>14}",
+        "RANK", "PEER ID", "LAST ADDRESS", "DOWNLOADED", "UPLOADED"
+    );
+    for (i, (id, e)) in rows.iter().enumerate() {
+        let _ = writeln!(
+            out,
+            "{:<4} {:<40} {:<22} {:>14} {:>14}",
+            i + 1,
+            id,
+            e.last_addr,
+            group_thousands(e.downloaded),
+            group_thousands(e.uploaded)
+        );
+    }
+    out
+}
+
+/// JSON as the peer prints it everywhere: pretty, without a trailing newline.
+pub fn pretty_json(v: &impl Serialize) -> String {
+    serde_json::to_string_pretty(v).expect("json")
+}
+
+/// What the progress line shows, read from a torrent when a line is due.
+pub struct ProgressSnapshot<'a> {
+    pub name: &'a str,
+    pub have: usize,
+    pub pieces: usize,
+    pub peers: usize,
+    /// The piece map, `MAP_WIDTH` wide.
+    pub map: String,
+    pub total_length: u64,
+    pub piece_length: u64,
+}
+
+/// The download's progress line: at most one a second, with a smoothed rate.
+#[derive(Default)]
+pub struct Progress {
+    last: Option<Duration>,
+    last_bytes: u64,
+    rate: f64,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The next line, or None when the last one is under a second old. `now`
+    /// is the time on any monotonic clock that started before the first call;
+    /// `snapshot` is only called when a line is due.
+    pub fn line<'a>(
+        &mut self,
+        now: Duration,
+        snapshot: impl FnOnce() -> ProgressSnapshot<'a>,
+    ) -> Option<String> {
+        if self
+            .last
+            .is_some_and(|l| now.saturating_sub(l) < Duration::from_secs(1))
+        {
+            return None;
+        }
+        let elapsed = self
+            .last
+            .map_or(1.0, |l| now.saturating_sub(l).as_secs_f64());
+        let s = snapshot();
+        let (have, n) = (s.have, s.pieces);
+        // Verified bytes, not bytes on the wire: what the user will actually keep.
+        let total = s.total_length;
+        let bytes = (have as u64 * s.piece_length).min(total);
+        let now_rate = bytes.saturating_sub(self.last_bytes) as f64 / elapsed;
+        self.rate = if self.last.is_none() {
+            0.0
+        } else {
+            0.5 * self.rate + 0.5 * now_rate
+        };
+        self.last_bytes = bytes;
+        self.last = Some(now);
+        let pct = if n == 0 {
+            100.0
+        } else {
+            have as f64 * 100.0 / n as f64
+        };
+        let eta = if self.rate >= 1.0 {
+            let secs = (total - bytes) as f64 / self.rate;
+            format!("{}:{:02}", (secs / 60.0) as u64, secs as u64 % 60)
+        } else {
+            "-:--".to_owned()
+        };
+        Some(format!(
+            "{} [{}] {have}/{n} parts {pct:5.1}% {}/{} {:>9}/s ETA {eta} {} peers",
+            s.name,
+            s.map,
+            human(bytes),
+            human(total),
+            human(self.rate as u64),
+            s.peers
+        ))
+    }
+}
+
+/// A progress line as written to stderr: redrawn in place on a terminal, one
+/// plain line each otherwise so logs stay readable.
+pub fn progress_output(line: &str, tty: bool) -> String {
+    if tty {
+        format!("\r{line}\x1b[K")
+    } else {
+        format!("progress: {line}\n")
+    }
+}
+
+/// One torrent in `status`, as read from the engine.
+pub struct TorrentStatus {
+    pub name: String,
+    pub complete: bool,
+    pub paused: bool,
+    /// Why a download paused itself (a refused write), if it did.
+    pub pause_reason: Option<String>,
+    pub have: usize,
+    pub pieces: usize,
+    /// The piece map, `MAP_WIDTH` wide.
+    pub map: String,
+    pub peers: Vec<PeerStatus>,
+}
+
+/// One connected peer of a torrent in `status`.
+pub struct PeerStatus {
+    pub addr: String,
+    pub pieces_from: u32,
+    pub rate_from: u64,
+    pub rate_to: u64,
+    pub am_choking: bool,
+    pub peer_choking: bool,
+}
+
+/// The `status` view: every torrent with its state, progress, rates and piece
+/// map, and under it its peers, the most useful first. `checking` names
+/// downloads still being verified; `retry_secs` is how often a paused download
+/// tries its disk again.
+pub fn status_table(
+    torrents: &[TorrentStatus],
+    checking: &BTreeSet<String>,
+    retry_secs: u64,
+) -> String {
+    let mut out = String::new();
+    if torrents.is_empty() && checking.is_empty() {
+        return "nothing shared or downloading yet: put files in upload/, or `search` and `download`\n".into();
+    }
+    let _ = writeln!(
+        out,
+        "{:<28} {:<11} {:>9} {:>6} {:>10} {:>10} {:>5}  MAP (# had, > in flight, - missing)",
+        "NAME", "STATE", "PARTS", "DONE", "DOWN/s", "UP/s", "PEERS"
+    );
+    for name in checking {
+        let _ = writeln!(out, "{name:<28} {:<11}", "checking");
+    }
+    for t in torrents {
+        let state = if t.complete {
+            "seeding"
+        } else if t.paused {
+            "paused"
+        } else {
+            "downloading"
+        };
+        let down: u64 = t.peers.iter().map(|p| p.rate_from).sum();
+        let up: u64 = t.peers.iter().map(|p| p.rate_to).sum();
+        let pct = if t.pieces == 0 {
+            100.0
+        } else {
+            t.have as f64 * 100.0 / t.pieces as f64
+        };
+        let _ = writeln!(
+            out,
+            "{:<28} {:<11} {:>9} {:>5.1}% {:>10} {:>10} {:>5}  [{}]",
+            truncate(&t.name, 28),
+            state,
+            format!("{}/{}", t.have, t.pieces),
+            pct,
+            human(down),
+            human(up),
+            t.peers.len(),
+            t.map
+        );
+        if t.paused
+            && let Some(reason) = &t.pause_reason
+        {
+            let _ = writeln!(
+                out,
+                "    paused: {reason}; tried again every {retry_secs} s, or now with `resume {}`",
+                t.name
+            );
+        }
+        let mut peers: Vec<&PeerStatus> = t.peers.iter().collect();
+        peers.sort_by_key(|p| std::cmp::Reverse(p.pieces_from));
+        for p in peers {
+            let _ = writeln!(
+                out,
+                "    {:<22} {:>5} pieces from it  down {:>9}/s  up {:>9}/s  {}{}",
+                p.addr,
+                p.pieces_from,
+                human(p.rate_from),
+                human(p.rate_to),
+                if p.am_choking {
+                    "choked by us"
+                } else {
+                    "unchoked by us"
+                },
+                if p.peer_choking { ", choking us" } else { "" }
+            );
+        }
+    }
+    out
+}
+
+pub fn download_started(
+    name: &str,
+    size: u64,
+    pieces: usize,
+    key: &InfoHash,
+    location: &Path,
+) -> String {
+    format!(
+        "downloading {name} ({} bytes, {pieces} parts, key {key}) into {}",
+        group_thousands(size),
+        location.display()
+    )
+}
+
+pub fn download_resuming(resumed: usize, pieces: usize) -> String {
+    format!("resuming: {resumed} of {pieces} parts already verified on disk")
+}
+
+pub fn download_interrupted(kept: usize, pieces: usize) -> String {
+    format!("peer: interrupted; {kept} of {pieces} parts are kept, run the same command to resume")
+}
+
+/// One peer a download got pieces from, in `download --json`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SourceSummary {
+    pub addr: String,
+    pub peer_id: String,
+    pub bytes: u64,
+    pub first_piece_unix_ms: u64,
+}
+
+/// A finished download, as `download --json` prints it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DownloadSummary {
+    pub name: String,
+    pub key: String,
+    pub size: u64,
+    pub pieces: usize,
+    pub resumed_pieces: usize,
+    pub fetched_pieces: usize,
+    pub seconds: f64,
+    /// When the first piece was verified (Unix milliseconds), to compare peers started together.
+    pub first_piece_unix_ms: Option<u64>,
+    pub path: String,
+    pub sources: Vec<SourceSummary>,
+}
+
+impl DownloadSummary {
+    /// Seconds in the JSON are kept to the millisecond.
+    pub fn round_seconds(seconds: f64) -> f64 {
+        (seconds * 1000.0).round() / 1000.0
+    }
+}
+
+/// The summary for people: one line, then bytes from each source. `seconds` is
+/// the unrounded time, as the line has always shown it.
+pub fn download_done(s: &DownloadSummary, seconds: f64) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "done: {} in {:.1} s ({} parts fetched, {} resumed) from {} peers -> {}",
+        s.name,
+        seconds,
+        s.fetched_pieces,
+        s.resumed_pieces,
+        s.sources.len(),
+        s.path
+    );
+    for src in &s.sources {
+        let _ = writeln!(
+            out,
+            "  {:<22} {:>14} bytes",
+            src.addr,
+            group_thousands(src.bytes)
+        );
+    }
+    out
+}
+
+/// `serve`'s account of what `upload/` holds.
+pub fn sharing(shared: usize, upload: &Path) -> String {
+    format!("sharing {shared} files from {}", upload.display())
+}
+
+pub fn reopened(finished: usize, unfinished: usize) -> String {
+    format!("seeding {finished} finished downloads, resuming {unfinished} unfinished")
+}
+
+/// The interactive start's list of downloads left unfinished: (name, have, pieces).
+pub fn unfinished_list(rows: &[(&str, usize, usize)]) -> String {
+    let mut out = format!("{} unfinished download(s):\n", rows.len());
+    for (name, have, pieces) in rows {
+        let _ = writeln!(out, "  {name:<30} {have}/{pieces} parts");
+    }
+    out
+}
+
+/// `share --folder`'s account of the torrent it made.
+pub fn folder_shared(
+    rel: &str,
+    torrent: &str,
+    files: usize,
+    size: u64,
+    pieces: usize,
+    key: &InfoHash,
+) -> String {
+    format!(
+        "sharing upload/{rel} as one torrent: {torrent}, {files} files, {} bytes in {pieces} parts, key {key}",
+        group_thousands(size)
+    )
+}
+
+pub fn saved_resumed(n: usize) -> String {
+    format!("resuming {n} download(s)")
+}
+
+pub fn background_download_started(name: &str, size: u64, pieces: usize) -> String {
+    format!(
+        "downloading {name} ({} bytes, {pieces} parts) in the background; `status` to watch",
+        group_thousands(size)
+    )
+}
+
+pub fn background_download_resuming(name: &str, resumed: usize) -> String {
+    format!("{name}: resuming, {resumed} parts already verified on disk")
+}
+
+pub fn background_download_done(name: &str, seconds: f64, fetched: u64, location: &Path) -> String {
+    format!(
+        "\ndownload complete: {name} in {seconds:.1} s ({} fetched) -> {}",
+        human(fetched),
+        location.display()
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_take_the_largest_decimal_unit_reached() {
+        assert_eq!(human(0), "0 B");
+        assert_eq!(human(999), "999 B");
+        assert_eq!(human(1000), "1.0 kB");
+        assert_eq!(human(1_500_000), "1.5 MB");
+        assert_eq!(human(2_340_000_000), "2.3 GB");
+    }
+
+    #[test]
+    fn a_long_name_is_cut_with_a_tilde_at_the_width() {
+        assert_eq!(truncate("short", 8), "short");
+        assert_eq!(truncate("exactly8", 8), "exactly8");
+        assert_eq!(truncate("a-longer-name", 8), "a-longe~");
+        assert_eq!(truncate("ééééééééé", 3), "éé~");
+    }
+
+    fn hit(name: &str, peers: &[&str]) -> SearchMatch {
+        SearchMatch {
+            name: name.into(),
+            kind: "txt".into(),
+            torrent: format!("{name}.txt.torrent"),
+            key: "ab".repeat(20),
+            size: 1_234_567,
+            n_parts: 5,
+            peers: peers.iter().map(|p| p.to_string()).collect(),
+            seeders: 1,
+            leechers: 0,
+        }
+    }
+
+    #[test]
+    fn the_matches_table_numbers_rows_and_marks_no_peers_with_a_dash() {
+        let t = matches_table(&[hit("a", &[]), hit("b", &["1.2.3.4:5", "6.7.8.9:10"])]);
+        let lines: Vec<&str> = t.lines().collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(
+            lines[0],
+            "#   NAME                     TYPE   TORRENT                                SIZE  PARTS  KEY                                       PEERS"
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "1   a                        txt    a.txt.torrent                     1,234,567      5  {}  -",
+                "ab".repeat(20)
+            )
+        );
+        assert!(lines[2].starts_with("2   b "), "{}", lines[2]);
+        assert!(lines[2].ends_with("  1.2.3.4:5 6.7.8.9:10"), "{}", lines[2]);
+        assert!(t.ends_with('\n'));
+    }
+
+    #[test]
+    fn the_ledger_is_a_ranked_table_a_hint_when_empty_or_json() {
+        assert_eq!(
+            ledger(&[], false),
+            "no peers yet: the ledger fills as this peer downloads and uploads\n"
+        );
+        assert_eq!(ledger(&[], true), "[]\n");
+        let rows = vec![(
+            "cd".repeat(20),
+            LedgerEntry {
+                downloaded: 12_345,
+                uploaded: 7,
+                last_addr: "10.0.0.1:6881".into(),
+                last_seen: 99,
+            },
+        )];
+        let table = ledger(&rows, false);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines[0],
+            "RANK PEER ID                                  LAST ADDRESS               DOWNLOADED       UPLOADED"
+        );
+        assert_eq!(
+            lines[1],
+            format!(
+                "1    {} 10.0.0.1:6881                  12,345              7",
+                "cd".repeat(20)
+            )
+        );
+        let v: serde_json::Value = serde_json::from_str(&ledger(&rows, true)).unwrap();
+        assert_eq!(v[0]["peer_id"], "cd".repeat(20));
+        assert_eq!(v[0]["downloaded"], 12_345);
+        assert_eq!(v[0]["uploaded"], 7);
+        assert_eq!(v[0]["last_addr"], "10.0.0.1:6881");
+        assert_eq!(v[0]["last_seen"], 99);
+    }
+
+    fn peer(addr: &str, pieces_from: u32, am_choking: bool, peer_choking: bool) -> PeerStatus {
+        PeerStatus {
+            addr: addr.into(),
+            pieces_from,
+            rate_from: 2_000,
+            rate_to: 500,
+            am_choking,
+            peer_choking,
+        }
+    }
+
+    #[test]
+    fn status_says_so_when_there_is_nothing() {
+        assert_eq!(
+            status_table(&[], &BTreeSet::new(), 30),
+            "nothing shared or downloading yet: put files in upload/, or `search` and `download`\n"
+        );
+    }
+
+    #[test]
+    fn status_lists_checking_then_torrents_with_peers_most_pieces_first() {
+        let torrents = [
+            TorrentStatus {
+                name: "a-name-much-longer-than-the-column-is".into(),
+                complete: false,
+                paused: true,
+                pause_reason: Some("disk full".into()),
+                have: 1,
+                pieces: 4,
+                map: "#---".into(),
+                peers: vec![
+                    peer("1.1.1.1:1", 2, true, false),
+                    peer("2.2.2.2:2", 9, false, true),
+                ],
+            },
+            TorrentStatus {
+                name: "seed".into(),
+                complete: true,
+                paused: false,
+                pause_reason: None,
+                have: 2,
+                pieces: 2,
+                map: "##".into(),
+                peers: vec![],
+            },
+        ];
+        let checking = BTreeSet::from(["late".to_string()]);
+        let text = status_table(&torrents, &checking, 30);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "NAME                         STATE           PARTS   DONE     DOWN/s       UP/s PEERS  MAP (# had, > in flight, - missing)",
+                "late                         checking   ",
+                "a-name-much-longer-than-the~ paused            1/4  25.0%     4.0 kB     1.0 kB     2  [#---]",
+                "    paused: disk full; tried again every 30 s, or now with `resume a-name-much-longer-than-the-column-is`",
+                "    2.2.2.2:2                  9 pieces from it  down    2.0 kB/s  up     500 B/s  unchoked by us, choking us",
+                "    1.1.1.1:1                  2 pieces from it  down    2.0 kB/s  up     500 B/s  choked by us",
+                "seed                         seeding           2/2 100.0%        0 B        0 B     0  [##]",
+            ]
+        );
+    }
+
+    fn snap(have: usize) -> ProgressSnapshot<'static> {
+        ProgressSnapshot {
+            name: "f",
+            have,
+            pieces: 10,
+            peers: 2,
+            map: "##--".into(),
+            total_length: 10_000_000,
+            piece_length: 1_000_000,
+        }
+    }
+
+    #[test]
+    fn progress_shows_at_most_a_line_a_second_with_a_smoothed_rate_and_eta() {
+        let t0 = Duration::from_secs(5);
+        let mut p = Progress::new();
+        assert_eq!(
+            p.line(t0, || snap(2)).unwrap(),
+            "f [##--] 2/10 parts  20.0% 2.0 MB/10.0 MB       0 B/s ETA -:-- 2 peers"
+        );
+        let mut asked = false;
+        assert_eq!(
+            p.line(t0 + Duration::from_millis(999), || {
+                asked = true;
+                snap(3)
+            }),
+            None
+        );
+        assert!(!asked, "no snapshot is taken when no line is due");
+        // 2 MB in 2 s, halved by the smoothing: 0.5 MB/s, 6 MB left: 12 s.
+        assert_eq!(
+            p.line(t0 + Duration::from_secs(2), || snap(4)).unwrap(),
+            "f [##--] 4/10 parts  40.0% 4.0 MB/10.0 MB  500.0 kB/s ETA 0:12 2 peers"
+        );
+    }
+
+    #[test]
+    fn progress_goes_in_place_on_a_terminal_and_one_line_each_in_a_log() {
+        assert_eq!(progress_output("x", true), "\rx\x1b[K");
+        assert_eq!(progress_output("x", false), "progress: x\n");
+    }
+
+    #[test]
+    fn the_done_summary_lists_each_source_with_grouped_bytes() {
+        let s = DownloadSummary {
+            name: "f".into(),
+            key: "00".repeat(20),
+            size: 3,
+            pieces: 4,
+            resumed_pieces: 1,
+            fetched_pieces: 3,
+            seconds: DownloadSummary::round_seconds(1.23456),
+            first_piece_unix_ms: None,
+            path: "/d/f".into(),
+            sources: vec![SourceSummary {
+                addr: "1.2.3.4:5".into(),
+                peer_id: "x".into(),
+                bytes: 1_048_576,
+                first_piece_unix_ms: 1,
+            }],
+        };
+        assert_eq!(s.seconds, 1.235);
+        assert_eq!(
+            download_done(&s, 1.04),
+            "done: f in 1.0 s (3 parts fetched, 1 resumed) from 1 peers -> /d/f\n  1.2.3.4:5                   1,048,576 bytes\n"
+        );
+    }
+
+    #[test]
+    fn start_and_background_lines_keep_their_wording() {
+        let key = InfoHash([0x11; 20]);
+        assert_eq!(listening(6881), "peer listening on 0.0.0.0:6881");
+        assert_eq!(
+            download_started("f", 1_000_000, 4, &key, Path::new("/d/f")),
+            format!("downloading f (1,000,000 bytes, 4 parts, key {key}) into /d/f")
+        );
+        assert_eq!(
+            download_resuming(2, 4),
+            "resuming: 2 of 4 parts already verified on disk"
+        );
+        assert_eq!(
+            download_interrupted(2, 4),
+            "peer: interrupted; 2 of 4 parts are kept, run the same command to resume"
+        );
+        assert_eq!(
+            sharing(3, Path::new("h/upload")),
+            "sharing 3 files from h/upload"
+        );
+        assert_eq!(
+            reopened(1, 2),
+            "seeding 1 finished downloads, resuming 2 unfinished"
+        );
+        assert_eq!(
+            unfinished_list(&[("a", 1, 4)]),
+            "1 unfinished download(s):\n  a                              1/4 parts\n"
+        );
+        assert_eq!(
+            folder_shared("d/e", "e.torrent", 2, 12_345, 1, &key),
+            format!(
+                "sharing upload/d/e as one torrent: e.torrent, 2 files, 12,345 bytes in 1 parts, key {key}"
+            )
+        );
+        assert_eq!(saved_resumed(2), "resuming 2 download(s)");
+        assert_eq!(
+            background_download_started("a", 1234, 1),
+            "downloading a (1,234 bytes, 1 parts) in the background; `status` to watch"
+        );
+        assert_eq!(
+            background_download_resuming("a", 3),
+            "a: resuming, 3 parts already verified on disk"
+        );
+        assert_eq!(
+            background_download_done("a", 2.26, 2_500_000, Path::new("/d/a")),
+            "\ndownload complete: a in 2.3 s (2.5 MB fetched) -> /d/a"
+        );
+    }
+}
