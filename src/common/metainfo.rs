@@ -497,6 +497,25 @@ fn wrap_info(info: &[u8], announce: &str) -> Vec<u8> {
     out
 }
 
+/// A one-piece, five-byte torrent for other modules' tests.
+#[cfg(test)]
+pub fn tiny_for_tests(name: &str, announce: Option<&str>) -> Metainfo {
+    let mut out = Vec::new();
+    let mut e = Encoder::new(&mut out);
+    e.begin_dict();
+    if let Some(url) = announce {
+        e.str("announce").str(url);
+    }
+    e.str("info").begin_dict();
+    e.str("length").int(5).str("name").str(name);
+    e.str("piece length")
+        .int(16384)
+        .str("pieces")
+        .bytes(&[7; 20]);
+    e.end().end();
+    Metainfo::from_bytes(&out).expect("a valid torrent")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -361,20 +361,7 @@ mod tests {
     }
 
     fn meta(announce: Option<&str>) -> Metainfo {
-        let mut out = Vec::new();
-        let mut e = crate::common::bencode::Encoder::new(&mut out);
-        e.begin_dict();
-        if let Some(url) = announce {
-            e.str("announce").str(url);
-        }
-        e.str("info").begin_dict();
-        e.str("length").int(5).str("name").str("a.txt");
-        e.str("piece length")
-            .int(16384)
-            .str("pieces")
-            .bytes(&[7; 20]);
-        e.end().end();
-        Metainfo::from_bytes(&out).unwrap()
+        crate::common::metainfo::tiny_for_tests("a.txt", announce)
     }
 
     #[test]

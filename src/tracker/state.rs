@@ -136,20 +136,10 @@ impl TrackerState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::bencode::Encoder;
     use crate::common::tracker_proto::Event;
 
     fn meta(name: &str) -> Metainfo {
-        let mut out = Vec::new();
-        let mut e = Encoder::new(&mut out);
-        e.begin_dict().str("info").begin_dict();
-        e.str("length").int(5).str("name").str(name);
-        e.str("piece length")
-            .int(16384)
-            .str("pieces")
-            .bytes(&[7; 20]);
-        e.end().end();
-        Metainfo::from_bytes(&out).unwrap()
+        crate::common::metainfo::tiny_for_tests(name, None)
     }
 
     fn announce(m: &Metainfo, id: u8, left: u64) -> Announce {
