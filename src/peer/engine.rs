@@ -22,7 +22,7 @@
 //! Locks, in the one order they may be taken: `torrents` (the table, held
 //! only to clone an `Arc`), then an announce worker's table, then the ledger
 //! (`ConnectionContext::ledger`: the ticker reads histories while it ticks),
-//! then a torrent's `core`, then its `links`, then its `refused`. No lock is
+//! then a torrent's `core`, then its `links` (its `refused` is taken alone). No lock is
 //! held across a socket read or write, a disk write, or a thread start.
 
 use std::collections::HashMap;

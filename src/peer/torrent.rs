@@ -5,7 +5,8 @@
 //! lock, feeds the core, and carries out the core's actions before letting go,
 //! so messages to one peer leave in the order the core decided them.
 //!
-//! Locks: `core`, then `links`, then `refused`; never the other way.
+//! Locks: `core`, then `links`, never the other way; `refused` is never
+//! held together with another lock.
 //! Connection threads take `core` per message or per piece, never per block.
 
 use std::collections::HashMap;
@@ -280,13 +281,14 @@ impl Torrent {
     /// traffic. Once written, the download goes on by itself. It stops when a
     /// person pauses or resumes the torrent instead: their call.
     fn retry_refused(&self) {
+        let paused_by_disk = self.lock().pause_reason.is_some();
         let mut refused = self.refused.lock().unwrap_or_else(|e| e.into_inner());
         let Some(r) = &mut *refused else { return };
-        if Instant::now() < r.next_try {
+        if !paused_by_disk {
+            *refused = None;
             return;
         }
-        if self.lock().pause_reason.is_none() {
-            *refused = None;
+        if Instant::now() < r.next_try {
             return;
         }
         let at = r.index as u64 * self.meta.piece_length;
