@@ -22,8 +22,10 @@
 //! Locks, in the one order they may be taken: `torrents` (the table, held
 //! only to clone an `Arc`), then an announce worker's table, then the ledger
 //! (`ConnectionContext::ledger`: the ticker reads histories while it ticks),
-//! then a torrent's `core`, then its `links` (its `refused` is taken alone). No lock is
-//! held across a socket read or write, a disk write, or a thread start.
+//! then a torrent's `core`, then its `links`. No lock is held across a socket
+//! read or write, a disk write, or a thread start, with one exception: a
+//! torrent's `refused` (the piece the disk refused), which is taken alone and
+//! held while that piece is offered to the disk again.
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpListener, TcpStream};
