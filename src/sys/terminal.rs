@@ -1,0 +1,19 @@
+//! What the terminal is like: its width, for tables that must not wrap.
+
+/// Columns when the width cannot be read (not a terminal, no `COLUMNS`).
+pub const DEFAULT_WIDTH: usize = 80;
+
+/// The width of the terminal on stdout; else `COLUMNS`; else 80.
+pub fn width() -> usize {
+    // SAFETY: TIOCGWINSZ only writes a winsize into the struct it is given.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        return usize::from(ws.ws_col);
+    }
+    std::env::var("COLUMNS")
+        .ok()
+        .and_then(|c| c.trim().parse().ok())
+        .filter(|&c: &usize| c > 0)
+        .unwrap_or(DEFAULT_WIDTH)
+}
