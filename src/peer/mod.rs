@@ -33,6 +33,7 @@ pub mod inbound_handshakes;
 pub mod index_client;
 pub mod interactive;
 pub mod ledger;
+pub mod line_input;
 pub mod logging;
 pub mod outgoing;
 pub mod peer_stats;
