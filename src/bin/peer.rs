@@ -15,7 +15,12 @@ use swarmshare::peer::{interactive, logging};
 
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
 #[derive(Parser)]
-#[command(version)]
+#[command(
+    version,
+    after_help = "Without a COMMAND the peer stays online and opens the interactive interface \
+(type `help` there); its log then goes to HOME/.swarmshare/peer.log and the screen shows only \
+warnings. RUST_LOG sets the log levels (default info)."
+)]
 struct Cli {
     /// The tracker's IP address.
     tracker_ip: String,

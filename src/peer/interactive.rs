@@ -64,7 +64,7 @@ pub fn line_prompt(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
     let mut ask = || {
         resume_all
             || (tty
-                && matches!(input.next("resume them now? [Y/n] "),
+                && matches!(input.ask("resume them now? [Y/n] "),
                     Event::Line(a) if !a.trim().to_lowercase().starts_with('n')))
     };
     let RunningPeer {
@@ -84,9 +84,14 @@ pub fn line_prompt(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
     {
         // SIGTERM leaves as gracefully as `quit`; SIGINT is the prompt's to judge.
         let engine = engine.clone();
+        let mode = terminal::SavedMode::save();
         std::thread::spawn(move || {
             for s in sig.iter() {
                 if s == libc::SIGTERM {
+                    // The editor may hold the terminal raw, and exit skips its restore.
+                    if let Some(m) = &mode {
+                        m.restore();
+                    }
                     engine.shutdown();
                     std::process::exit(0);
                 }

@@ -110,13 +110,27 @@ impl LineInput {
 
     /// The next command. A pipe shows no prompt, so a script's output is only answers.
     pub fn next(&mut self, prompt: &str) -> Event {
+        self.read(prompt, true)
+    }
+
+    /// A yes/no question, kept out of the history; a piped one is printed as a line of its own.
+    pub fn ask(&mut self, question: &str) -> Event {
+        if !self.is_tty() {
+            println!("{question}");
+            let _ = std::io::stdout().flush();
+        }
+        self.read(question, false)
+    }
+
+    fn read(&mut self, prompt: &str, remember: bool) -> Event {
         match &mut self.source {
             Source::Tty { editor, history } => {
                 // A SIGINT that came while a command ran is not meant for this prompt.
                 while self.interrupts.try_recv().is_ok() {}
                 match editor.readline(prompt) {
                     Ok(line) => {
-                        if !line.trim().is_empty()
+                        if remember
+                            && !line.trim().is_empty()
                             && editor.add_history_entry(line.as_str()).is_ok()
                         {
                             let _ = editor.append_history(history);
@@ -132,15 +146,6 @@ impl LineInput {
                 recv(self.interrupts) -> _ => Event::Interrupt,
             },
         }
-    }
-
-    /// A yes/no question; a piped one is printed as a line of its own.
-    pub fn ask(&mut self, question: &str) -> Event {
-        if !self.is_tty() {
-            println!("{question}");
-            let _ = std::io::stdout().flush();
-        }
-        self.next(question)
     }
 
     /// Drops interrupts that arrived before now.

@@ -17,3 +17,23 @@ pub fn width() -> usize {
         .filter(|&c: &usize| c > 0)
         .unwrap_or(DEFAULT_WIDTH)
 }
+
+/// The terminal's mode on stdin as it was when saved, to put back on a way
+/// out that skips the line editor's own restore (a SIGTERM mid-prompt).
+pub struct SavedMode(libc::termios);
+
+impl SavedMode {
+    /// None when stdin is not a terminal.
+    pub fn save() -> Option<SavedMode> {
+        // SAFETY: tcgetattr only writes a termios into the struct it is given.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        (unsafe { libc::tcgetattr(libc::STDIN_FILENO, &mut t) } == 0).then_some(SavedMode(t))
+    }
+
+    pub fn restore(&self) {
+        // SAFETY: tcsetattr only reads the termios it is given.
+        unsafe {
+            libc::tcsetattr(libc::STDIN_FILENO, libc::TCSANOW, &self.0);
+        }
+    }
+}
