@@ -100,7 +100,8 @@ pub fn line_prompt(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
         });
     }
     let printer = input.printer();
-    {
+    if tty {
+        // Warnings too go above the prompt; from a pipe they stay on stderr.
         let p = printer.clone();
         logging::set_screen_sink(Some(Box::new(move |line| p.say(line))));
     }
