@@ -295,3 +295,22 @@ fn the_interactive_log_goes_to_a_file_with_timestamps() {
         assert_eq!(shape, "9999-99-99 99:99:99.999Z", "{line}");
     }
 }
+
+/// A download whose every piece is already on disk says it is complete at once.
+#[test]
+fn a_download_already_on_disk_says_it_is_complete() {
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("t"), 5);
+    let a = home(dir.path(), "a");
+    let content = data(1 << 20, 55);
+    write(&a.join("upload/here.bin"), &content);
+    let _seed = serve(tr.port, &a, &[]);
+    wait_listed(tr.port, "here", 1);
+    let me = dir.path().join("me");
+    write(&me.join("downloads/here.bin"), &content);
+    let mut s = Session::start(tr.port, &me, &[], Some("warn"));
+    s.send("download here.bin");
+    s.expect("download complete: here.bin");
+    s.send("quit");
+    assert!(s.finish().0.success());
+}

@@ -115,7 +115,7 @@ pub fn line_prompt(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
         printer,
     };
     // Downloads resumed (or left paused) at start say when they finish, like any other.
-    for t in engine.torrents() {
+    for t in engine.torrents().into_iter().filter(|t| !t.is_complete()) {
         ui.watch_completion(t);
     }
     loop {
@@ -389,7 +389,7 @@ impl Ui {
             if paused { "paused" } else { "resumed" },
             t.meta.name
         );
-        if !paused {
+        if !paused && !t.is_complete() {
             self.watch_completion(t.clone());
         }
     }
@@ -449,9 +449,10 @@ impl Ui {
     }
 }
 
-/// Says `download complete` when `t` finishes, once however often it is asked.
+/// Says `download complete` when `t` finishes (at once if it has), once however
+/// often it is asked.
 fn watch_completion(watched: &Mutex<BTreeSet<InfoHash>>, printer: &Printer, t: Arc<Torrent>) {
-    if t.is_complete() || !watched.lock().expect("watched").insert(t.meta.info_hash) {
+    if !watched.lock().expect("watched").insert(t.meta.info_hash) {
         return;
     }
     let printer = printer.clone();

@@ -20,6 +20,8 @@ use super::startup::LOG_PORT;
 
 /// Lines kept for `recent`: more than any log pane shows.
 const KEPT: usize = 200;
+/// Past this size `peer.log` is moved to `peer.log.old` at start, so it never fills a disk.
+const LOG_FILE_LIMIT: u64 = 8 << 20;
 
 /// Where the log goes, chosen once at start.
 pub enum Mode<'a> {
@@ -43,6 +45,9 @@ pub fn init(mode: Mode) {
         env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info")).build();
     let mut file = None;
     if let Mode::Interactive { file: path } = mode {
+        if std::fs::metadata(path).is_ok_and(|m| m.len() > LOG_FILE_LIMIT) {
+            let _ = std::fs::rename(path, path.with_extension("log.old"));
+        }
         let opened = path
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
@@ -228,6 +233,15 @@ mod tests {
             "2026-12-03 08:29:02.123Z INFO  peer:6881 x"
         );
         assert_eq!(memory_line(t, Level::Error, "x"), "08:29:02 ERROR x");
+    }
+
+    #[test]
+    fn recent_gives_the_last_lines_newest_last() {
+        for i in 0..KEPT + 5 {
+            remember(&mut lock(&RECENT), i.to_string(), KEPT);
+        }
+        assert_eq!(recent(2), [(KEPT + 3).to_string(), (KEPT + 4).to_string()]);
+        assert_eq!(recent(10_000).len(), KEPT);
     }
 
     #[test]
