@@ -5,9 +5,18 @@ pub const DEFAULT_WIDTH: usize = 80;
 
 /// The width of the terminal on stdout; else `COLUMNS`; else 80.
 pub fn width() -> usize {
+    width_of(libc::STDOUT_FILENO)
+}
+
+/// The width of the terminal on stderr, where progress lines go.
+pub fn stderr_width() -> usize {
+    width_of(libc::STDERR_FILENO)
+}
+
+fn width_of(fd: libc::c_int) -> usize {
     // SAFETY: TIOCGWINSZ only writes a winsize into the struct it is given.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
-    let ok = unsafe { libc::ioctl(libc::STDOUT_FILENO, libc::TIOCGWINSZ, &mut ws) } == 0;
+    let ok = unsafe { libc::ioctl(fd, libc::TIOCGWINSZ, &mut ws) } == 0;
     if ok && ws.ws_col > 0 {
         return usize::from(ws.ws_col);
     }
