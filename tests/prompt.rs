@@ -149,10 +149,16 @@ fn a_declined_download_is_listed_paused_and_resumed_by_number_or_name() {
     let mut s = Session::start(h.tracker.port, &h.me, &[], Some("warn"));
     s.expect("left paused");
     s.send("status");
+    let header = s.expect("NAME");
     let row = s.expect("half.bin");
     assert_eq!(row.split_whitespace().nth(1), Some("paused"), "{row}");
     s.send("search half");
+    let found = s.expect("half");
     s.expect("fetches result N");
+    // Tables fit 80 columns when the width is unknown.
+    for line in [header, row, found] {
+        assert!(line.chars().count() <= 80, "{line:?}");
+    }
     s.send("pause 1");
     s.expect("paused half.bin");
     s.send("resume hal");
