@@ -11,7 +11,7 @@
 //! says what each thread owns and the lock order), `announcer`, `share`.
 //!
 //! The user interface: `commands` (one function per subcommand) and
-//! `interactive` (the prompt) start a peer through `startup::RunningPeer`, show
+//! `interactive` (the prompt, read through `line_input`) start a peer through `startup::RunningPeer`, show
 //! text made by `format` (pure) and `status`, and find every path in the home
 //! through `home::Layout`. `logging` decides where log lines go: stderr for a
 //! command run once, `peer.log` (and only warnings on the screen) for the
