@@ -1,22 +1,26 @@
 //! `peer`: parses arguments and starts the requested command.
 
-use std::io::{IsTerminal, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::atomic::Ordering;
 
 use clap::{Parser, Subcommand};
 use swarmshare::common::rate::parse_rate;
 use swarmshare::peer::commands::{self, DownloadArgs};
 use swarmshare::peer::error::PeerError;
+use swarmshare::peer::home::Layout;
 use swarmshare::peer::index_client::IndexClient;
-use swarmshare::peer::interactive;
-use swarmshare::peer::startup::{LOG_PORT, Options};
+use swarmshare::peer::startup::Options;
+use swarmshare::peer::{interactive, logging};
 
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
 #[derive(Parser)]
-#[command(version)]
+#[command(
+    version,
+    after_help = "Without a COMMAND the peer stays online and opens the interactive interface \
+(type `help` there); its log then goes to HOME/.swarmshare/peer.log and the screen shows only \
+warnings. RUST_LOG sets the log levels (default info)."
+)]
 struct Cli {
     /// The tracker's IP address.
     tracker_ip: String,
@@ -94,23 +98,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // On a terminal, each log line first clears the progress line it would break.
-    let clear = if std::io::stderr().is_terminal() {
-        "\r\x1b[K"
+    let log_file = Layout::new(&cli.home).log_path();
+    logging::init(if cli.command.is_none() {
+        logging::Mode::Interactive { file: &log_file }
     } else {
-        ""
-    };
-    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
-        .format(move |buf, record| {
-            let port = LOG_PORT.load(Ordering::Relaxed);
-            writeln!(
-                buf,
-                "{clear}[{} peer:{port}] {}",
-                record.level(),
-                record.args()
-            )
-        })
-        .init();
+        logging::Mode::Plain
+    });
     let tracker = match IndexClient::new(&cli.tracker_ip, cli.tracker_port) {
         Ok(t) => t,
         Err(e) => {

@@ -204,7 +204,11 @@ impl ProgressOnStderr {
                 piece_length: t.meta.piece_length,
             }
         });
-        if let Some(line) = line {
+        if let Some(mut line) = line {
+            if self.tty {
+                // A line wider than the terminal wraps, and each redraw would add a row.
+                line = format::truncate(&line, crate::sys::terminal::stderr_width() - 1);
+            }
             eprint!("{}", format::progress_output(&line, self.tty));
         }
     }

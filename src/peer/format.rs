@@ -30,14 +30,187 @@ pub fn human(bytes: u64) -> String {
     }
 }
 
-/// At most `n` characters; a cut is marked with `~`.
+/// At most `n` characters; a cut is marked with `…`.
 pub fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         return s.to_owned();
     }
-    let mut t: String = s.chars().take(n - 1).collect();
-    t.push('~');
+    let mut t: String = s.chars().take(n.saturating_sub(1)).collect();
+    if n > 0 {
+        t.push('…');
+    }
     t
+}
+
+/// Every line at most `width` characters, a cut one ending in `…`: the last
+/// resort for text laid out without knowing the width.
+pub fn fit_lines(text: &str, width: usize) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        out.push_str(&truncate(line, width));
+        out.push('\n');
+    }
+    out
+}
+
+/// "1 download is still running (a)", and the pronoun for it.
+fn downloads_running(running: &[String]) -> (String, &'static str) {
+    let n = running.len();
+    let (verb, it) = if n == 1 {
+        (" is", "it")
+    } else {
+        ("s are", "them")
+    };
+    (
+        format!("{n} download{verb} still running ({})", running.join(", ")),
+        it,
+    )
+}
+
+/// Asked before leaving while downloads run.
+pub fn quit_question(running: &[String]) -> String {
+    let (what, it) = downloads_running(running);
+    format!("{what}; the next start resumes {it}. Quit anyway? [y/N] ")
+}
+
+/// Said when a script's `quit` leaves downloads unfinished.
+pub fn leaving_unfinished(running: &[String]) -> String {
+    let (what, it) = downloads_running(running);
+    format!("warning: {what}; leaving anyway, the next start resumes {it}")
+}
+
+/// One column of a table that has to fit a width.
+pub struct Column {
+    pub header: &'static str,
+    pub cells: Vec<String>,
+    /// Numbers line up on the right.
+    pub right: bool,
+    /// May be cut (with `…`) down to this many characters before anything is dropped.
+    pub shrink_to: Option<usize>,
+    /// May be left out when even cutting is not enough, lowest rank first.
+    pub drop_rank: Option<u8>,
+}
+
+impl Column {
+    pub fn new(header: &'static str, cells: Vec<String>) -> Column {
+        Column {
+            header,
+            cells,
+            right: false,
+            shrink_to: None,
+            drop_rank: None,
+        }
+    }
+
+    pub fn right(mut self) -> Column {
+        self.right = true;
+        self
+    }
+
+    pub fn shrink_to(mut self, n: usize) -> Column {
+        self.shrink_to = Some(n);
+        self
+    }
+
+    pub fn drop_rank(mut self, rank: u8) -> Column {
+        self.drop_rank = Some(rank);
+        self
+    }
+
+    fn natural(&self) -> usize {
+        self.cells
+            .iter()
+            .map(|c| c.chars().count())
+            .chain([self.header.chars().count()])
+            .max()
+            .unwrap_or(0)
+    }
+}
+
+/// A table no wider than `width`: shrinkable columns are cut first, then
+/// droppable ones left out (and the others grow back into the room), and a
+/// line still too wide is cut at the end. Columns are one space apart.
+pub fn fit_table(mut columns: Vec<Column>, width: usize) -> String {
+    let widths = loop {
+        let mut widths: Vec<usize> = columns.iter().map(Column::natural).collect();
+        let mut total = widths.iter().sum::<usize>() + columns.len().saturating_sub(1);
+        for (c, w) in columns.iter().zip(widths.iter_mut()) {
+            if let Some(min) = c.shrink_to
+                && total > width
+            {
+                let cut = (total - width).min(w.saturating_sub(min));
+                *w -= cut;
+                total -= cut;
+            }
+        }
+        let droppable = columns
+            .iter()
+            .enumerate()
+            .filter_map(|(i, c)| c.drop_rank.map(|r| (r, i)))
+            .min();
+        match droppable {
+            Some((_, i)) if total > width => {
+                columns.remove(i);
+            }
+            _ => break widths,
+        }
+    };
+    let rows = columns.first().map_or(0, |c| c.cells.len());
+    let mut out = String::new();
+    for row in 0..=rows {
+        let mut line = String::new();
+        for (i, (c, &w)) in columns.iter().zip(&widths).enumerate() {
+            let text = if row == 0 {
+                c.header
+            } else {
+                c.cells.get(row - 1).map_or("", String::as_str)
+            };
+            let text = truncate(text, w);
+            let pad = w - text.chars().count();
+            if i > 0 {
+                line.push(' ');
+            }
+            if c.right {
+                line.extend(std::iter::repeat_n(' ', pad));
+                line.push_str(&text);
+            } else {
+                line.push_str(&text);
+                if i + 1 < columns.len() {
+                    line.extend(std::iter::repeat_n(' ', pad));
+                }
+            }
+        }
+        out.push_str(&truncate(line.trim_end(), width));
+        out.push('\n');
+    }
+    out
+}
+
+/// Search results for the prompt, numbered from 1 and fitted to `width`: the
+/// name is cut before the torrent's file name, then the peers' addresses, then
+/// the key are left out (`download N` needs none of them).
+pub fn search_results(results: &[SearchMatch], width: usize) -> String {
+    let col = |f: &dyn Fn(usize, &SearchMatch) -> String| -> Vec<String> {
+        results.iter().enumerate().map(|(i, m)| f(i, m)).collect()
+    };
+    fit_table(
+        vec![
+            Column::new("#", col(&|i, _| (i + 1).to_string())).right(),
+            Column::new("NAME", col(&|_, m| m.name.clone())).shrink_to(12),
+            Column::new("TYPE", col(&|_, m| m.kind.clone())).shrink_to(4),
+            Column::new("SIZE", col(&|_, m| human(m.size))).right(),
+            Column::new("PARTS", col(&|_, m| m.n_parts.to_string())).right(),
+            Column::new("PEERS", col(&|_, m| m.peers.len().to_string())).right(),
+            Column::new("KEY", col(&|_, m| m.key.clone())).drop_rank(3),
+            Column::new("TORRENT", col(&|_, m| m.torrent.clone()))
+                .shrink_to(16)
+                .drop_rank(1),
+            Column::new("ADDRESSES", col(&|_, m| m.peers.join(" ")))
+                .shrink_to(21)
+                .drop_rank(2),
+        ],
+        width,
+    )
 }
 
 /// The line other peers' operators look for to learn the port.
@@ -104,6 +277,29 @@ pub fn ledger(rows: &[(String, LedgerEntry)], json: bool) -> String {
         );
     }
     out
+}
+
+/// The ledger for the prompt, fitted to `width`: peer ids are cut first.
+pub fn ledger_table(rows: &[(String, LedgerEntry)], width: usize) -> String {
+    if rows.is_empty() {
+        return ledger(rows, false);
+    }
+    let col = |f: &dyn Fn(usize, &LedgerEntry, &str) -> String| -> Vec<String> {
+        rows.iter()
+            .enumerate()
+            .map(|(i, (id, e))| f(i, e, id))
+            .collect()
+    };
+    fit_table(
+        vec![
+            Column::new("RANK", col(&|i, _, _| (i + 1).to_string())),
+            Column::new("PEER ID", col(&|_, _, id| id.to_owned())).shrink_to(12),
+            Column::new("LAST ADDRESS", col(&|_, e, _| e.last_addr.clone())).shrink_to(15),
+            Column::new("DOWNLOADED", col(&|_, e, _| group_thousands(e.downloaded))).right(),
+            Column::new("UPLOADED", col(&|_, e, _| group_thousands(e.uploaded))).right(),
+        ],
+        width,
+    )
 }
 
 /// JSON as the peer prints it everywhere: pretty, without a trailing newline.
@@ -454,8 +650,105 @@ mod tests {
     fn a_long_name_is_cut_with_a_tilde_at_the_width() {
         assert_eq!(truncate("short", 8), "short");
         assert_eq!(truncate("exactly8", 8), "exactly8");
-        assert_eq!(truncate("a-longer-name", 8), "a-longe~");
-        assert_eq!(truncate("ééééééééé", 3), "éé~");
+        assert_eq!(truncate("a-longer-name", 8), "a-longe…");
+        assert_eq!(truncate("ééééééééé", 3), "éé…");
+        assert_eq!(truncate("ab", 0), "");
+    }
+
+    #[test]
+    fn leaving_with_downloads_running_names_them_in_the_right_number() {
+        assert_eq!(
+            quit_question(&["a".into()]),
+            "1 download is still running (a); the next start resumes it. Quit anyway? [y/N] "
+        );
+        assert_eq!(
+            leaving_unfinished(&["a".into(), "b".into()]),
+            "warning: 2 downloads are still running (a, b); leaving anyway, the next start resumes them"
+        );
+    }
+
+    #[test]
+    fn the_fitted_ledger_cuts_peer_ids_and_keeps_the_byte_counts() {
+        let entry = LedgerEntry {
+            downloaded: 1_048_576,
+            uploaded: 7,
+            last_addr: "127.0.0.1:38635".into(),
+            last_seen: 0,
+        };
+        let text = ledger_table(&[("2d".repeat(20), entry)], 60);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "RANK PEER ID             LAST ADDRESS    DOWNLOADED UPLOADED",
+                "1    2d2d2d2d2d2d2d2d2d… 127.0.0.1:38635  1,048,576        7",
+            ]
+        );
+    }
+
+    #[test]
+    fn fitted_lines_are_cut_at_the_width() {
+        assert_eq!(fit_lines("abcdef\nab\n", 4), "abc…\nab\n");
+    }
+
+    fn table() -> Vec<Column> {
+        vec![
+            Column::new("#", vec!["1".into(), "10".into()]).right(),
+            Column::new("NAME", vec!["a-long-name".into(), "b".into()]).shrink_to(5),
+            Column::new("EXTRA", vec!["xxxxxxxx".into(), "y".into()]).drop_rank(1),
+        ]
+    }
+
+    #[test]
+    fn a_table_that_fits_is_laid_out_whole() {
+        assert_eq!(
+            fit_table(table(), 80),
+            " # NAME        EXTRA\n 1 a-long-name xxxxxxxx\n10 b           y\n"
+        );
+    }
+
+    #[test]
+    fn a_narrow_table_cuts_names_before_it_drops_columns() {
+        assert_eq!(
+            fit_table(table(), 20),
+            " # NAME     EXTRA\n 1 a-long-… xxxxxxxx\n10 b        y\n"
+        );
+        // Below the shortest name: the droppable column goes and the name grows back.
+        assert_eq!(fit_table(table(), 14), " # NAME\n 1 a-long-name\n10 b\n");
+        let narrowest = fit_table(table(), 6);
+        assert!(
+            narrowest.lines().all(|l| l.chars().count() <= 6),
+            "{narrowest}"
+        );
+    }
+
+    #[test]
+    fn search_results_fit_80_columns_and_keep_the_key_when_there_is_room() {
+        let rows = [
+            hit("a-file-with-a-rather-long-name-indeed", &["1.2.3.4:5"]),
+            hit("b", &[]),
+        ];
+        let wide = search_results(&rows, 200);
+        assert!(
+            wide.lines().next().unwrap().ends_with("ADDRESSES"),
+            "{wide}"
+        );
+        let text = search_results(&rows, 80);
+        for l in text.lines() {
+            assert!(l.chars().count() <= 80, "{l:?}");
+        }
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(
+            lines[1].starts_with("1 a-file-with-… txt  1.2 MB"),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with(&"ab".repeat(20)),
+            "the key stays: {text}"
+        );
+        let narrow = search_results(&rows, 40);
+        assert!(narrow.lines().all(|l| l.chars().count() <= 40), "{narrow}");
+        assert!(narrow.contains("a-file-with-a…"), "{narrow}");
     }
 
     fn hit(name: &str, peers: &[&str]) -> SearchMatch {
@@ -584,7 +877,7 @@ mod tests {
             [
                 "NAME                         STATE           PARTS   DONE     DOWN/s       UP/s PEERS  MAP (# had, > in flight, - missing)",
                 "late                         checking   ",
-                "a-name-much-longer-than-the~ paused            1/4  25.0%     4.0 kB     1.0 kB     2  [#---]",
+                "a-name-much-longer-than-the… paused            1/4  25.0%     4.0 kB     1.0 kB     2  [#---]",
                 "    paused: disk full; tried again every 30 s, or now with `resume a-name-much-longer-than-the-column-is`",
                 "    2.2.2.2:2                  9 pieces from it  down    2.0 kB/s  up     500 B/s  unchoked by us, choking us",
                 "    1.1.1.1:1                  2 pieces from it  down    2.0 kB/s  up     500 B/s  choked by us",

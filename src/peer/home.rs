@@ -70,6 +70,16 @@ impl Layout {
         self.state.join("folders.json")
     }
 
+    /// The interactive modes' log, so the screen keeps only warnings and errors.
+    pub fn log_path(&self) -> PathBuf {
+        self.state.join("peer.log")
+    }
+
+    /// The line prompt's command history, kept between runs.
+    pub fn history_path(&self) -> PathBuf {
+        self.state.join("history")
+    }
+
     pub fn peer_id_path(&self) -> PathBuf {
         self.state.join("peer_id")
     }
@@ -212,6 +222,8 @@ mod tests {
         );
         assert_eq!(l.folders_path(), Path::new("/h/.swarmshare/folders.json"));
         assert_eq!(l.peer_id_path(), Path::new("/h/.swarmshare/peer_id"));
+        assert_eq!(l.log_path(), Path::new("/h/.swarmshare/peer.log"));
+        assert_eq!(l.history_path(), Path::new("/h/.swarmshare/history"));
         assert_eq!(l.lock_path(), Path::new("/h/.swarmshare/lock"));
         assert_eq!(
             l.torrent_path("a.torrent"),

@@ -1,78 +1,71 @@
 //! The interactive interface: `peer IP PORT` with no command. The server half
-//! stays online behind a prompt; downloads run in the background. Commands are
-//! read with line editing and history on a terminal, and line by line from a
-//! pipe, so the interface can be scripted.
+//! stays online; downloads run in the background. `run` chooses how it is
+//! shown; the line prompt here reads commands through `line_input` (line
+//! editing, history and Tab on a terminal, line by line from a pipe, so it can
+//! be scripted) and prints what background work says above the prompt.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, IsTerminal, Write};
-use std::sync::{Arc, Mutex};
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use super::engine::Engine;
 use super::error::PeerError;
 use super::format;
+use super::home::Layout;
+use super::line_input::{Event, LineInput, Names, Printer};
+use super::logging;
 use super::startup::{Listening, Options, Plan, Reopen, RunningPeer, Sharing, Source};
 use super::status;
+use super::torrent::Torrent;
+use crate::common::metainfo::InfoHash;
 use crate::common::tracker_proto::SearchMatch;
+use crate::sys::terminal;
 
 const HELP: &str = "\
 commands:
   search WORDS          find files on the tracker (numbered results)
   download N|NAME|KEY   download in the background (N from the last search)
   status [--watch]      every torrent: state, progress, rates, peers, piece map
+                        (--watch redraws each second until Enter or Ctrl-C)
+  pause N|NAME|KEY      stop fetching a download (it keeps sharing what it has)
+  resume N|NAME|KEY     go on with a paused download
   peers                 the ledger: peers we exchanged with, most preferred first
   share PATH            copy a file into upload/ and share it
-  pause NAME | resume NAME
   show NAME|FILE        a torrent in the assignment's form
   help                  this text
-  quit                  leave the network (the tracker is told) and exit";
+  quit                  leave the network (the tracker is told) and exit
+Tab completes commands and names; the log is in HOME/.swarmshare/peer.log.";
 
-enum Input {
-    Tty(Box<rustyline::DefaultEditor>),
-    Pipe(std::io::Lines<std::io::StdinLock<'static>>),
-}
-
-impl Input {
-    fn open() -> Input {
-        if std::io::stdin().is_terminal()
-            && let Ok(ed) = rustyline::DefaultEditor::new()
-        {
-            return Input::Tty(Box::new(ed));
-        }
-        Input::Pipe(std::io::stdin().lock().lines())
-    }
-
-    /// The next line; None at end of input or Ctrl-D / Ctrl-C.
-    fn line(&mut self, prompt: &str) -> Option<String> {
-        match self {
-            Input::Tty(ed) => match ed.readline(prompt) {
-                Ok(l) => {
-                    let _ = ed.add_history_entry(l.as_str());
-                    Some(l)
-                }
-                Err(_) => None,
-            },
-            Input::Pipe(lines) => lines.next().and_then(Result::ok),
-        }
-    }
-}
-
-struct Ui {
-    engine: Arc<Engine>,
-    last_results: Vec<SearchMatch>,
-    /// Downloads still being checked against what is on disk.
-    checking: Arc<Mutex<BTreeSet<String>>>,
-}
-
+/// Opens the interactive interface in the mode the terminal allows.
 pub fn run(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
-    let mut input = Input::open();
-    let tty = matches!(input, Input::Tty(_));
+    line_prompt(opts, resume_all)
+}
+
+/// The line prompt: for pipes, scripts and plain terminals.
+pub fn line_prompt(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
+    let layout = Layout::new(&opts.home);
+    let engine_cell: Arc<OnceLock<Arc<Engine>>> = Arc::default();
+    let result_names: Arc<Mutex<Vec<String>>> = Arc::default();
+    let names: Names = {
+        let (engine, results) = (engine_cell.clone(), result_names.clone());
+        Arc::new(move || {
+            let mut v: Vec<String> = engine
+                .get()
+                .map(|e| e.torrents().iter().map(|t| t.meta.name.clone()).collect())
+                .unwrap_or_default();
+            v.extend(results.lock().expect("result names").iter().cloned());
+            v
+        })
+    };
+    let (interrupt_tx, interrupts) = crossbeam_channel::unbounded();
+    let mut input = LineInput::open(layout.history_path(), names, interrupts);
+    let tty = input.is_tty();
     let mut ask = || {
         resume_all
             || (tty
-                && input
-                    .line("resume them now? [Y/n] ")
-                    .is_some_and(|a| !a.trim().to_lowercase().starts_with('n')))
+                && matches!(input.ask("resume them now? [Y/n] "),
+                    Event::Line(a) if !a.trim().to_lowercase().starts_with('n')))
     };
     let RunningPeer {
         engine,
@@ -87,55 +80,187 @@ pub fn run(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
             download: None,
         },
     )?;
+    let _ = engine_cell.set(engine.clone());
     {
-        // SIGTERM (or SIGINT outside the prompt) leaves as gracefully as `quit`.
+        // SIGTERM leaves as gracefully as `quit`; SIGINT is the prompt's to judge.
         let engine = engine.clone();
+        let mode = terminal::SavedMode::save();
         std::thread::spawn(move || {
-            if sig.recv().is_ok() {
-                engine.shutdown();
-                std::process::exit(0);
+            for s in sig.iter() {
+                if s == libc::SIGTERM {
+                    // The editor may hold the terminal raw, and exit skips its restore.
+                    if let Some(m) = &mode {
+                        m.restore();
+                    }
+                    engine.shutdown();
+                    std::process::exit(0);
+                }
+                let _ = interrupt_tx.send(());
             }
         });
+    }
+    let printer = input.printer();
+    if tty {
+        // Warnings too go above the prompt; from a pipe they stay on stderr.
+        let p = printer.clone();
+        logging::set_screen_sink(Some(Box::new(move |line| p.say(line))));
     }
     println!("type `help` for commands");
     let mut ui = Ui {
         engine: engine.clone(),
         last_results: Vec::new(),
+        result_names,
         checking: Arc::default(),
+        watched: Arc::default(),
+        printer,
     };
-    while let Some(line) = input.line("swarmshare> ") {
-        match ui.exec(line.trim()) {
-            Ok(true) => break,
-            Ok(false) => {}
-            Err(e) => println!("error: {e}"),
-        }
-        let _ = std::io::stdout().flush();
+    // Downloads resumed (or left paused) at start say when they finish, like any other.
+    for t in engine.torrents().into_iter().filter(|t| !t.is_complete()) {
+        ui.watch_completion(t);
     }
+    loop {
+        let leave = match input.next("swarmshare> ") {
+            Event::Line(line) => match ui.exec(line.trim(), &mut input) {
+                Ok(Step::Quit) => ui.may_leave(&mut input, false),
+                Ok(Step::Stay) => false,
+                Err(e) => {
+                    println!("error: {e}");
+                    false
+                }
+            },
+            Event::Interrupt => ui.may_leave(&mut input, true),
+            Event::End => ui.may_leave(&mut input, false),
+        };
+        let _ = std::io::stdout().flush();
+        if leave {
+            break;
+        }
+    }
+    logging::set_screen_sink(None);
     println!("leaving: telling the tracker");
     engine.shutdown();
     Ok(())
 }
 
+enum Step {
+    Stay,
+    Quit,
+}
+
+/// What a command's argument names.
+enum Lookup {
+    Torrent(Arc<Torrent>),
+    /// A search result that is not here yet.
+    Result(usize, SearchMatch),
+    NoResult(usize),
+    Several(Vec<String>),
+    Nothing,
+}
+
+struct Ui {
+    engine: Arc<Engine>,
+    last_results: Vec<SearchMatch>,
+    /// The last results' names, for Tab.
+    result_names: Arc<Mutex<Vec<String>>>,
+    /// Downloads still being checked against what is on disk.
+    checking: Arc<Mutex<BTreeSet<String>>>,
+    /// Downloads whose completion is awaited, so it is said once.
+    watched: Arc<Mutex<BTreeSet<InfoHash>>>,
+    printer: Printer,
+}
+
 impl Ui {
-    /// Runs one command; true means quit.
-    fn exec(&mut self, line: &str) -> Result<bool, PeerError> {
+    /// Runs one command.
+    fn exec(&mut self, line: &str, input: &mut LineInput) -> Result<Step, PeerError> {
         let (cmd, rest) = line
             .split_once(char::is_whitespace)
             .map_or((line, ""), |(c, r)| (c, r.trim()));
         match cmd {
             "" => {}
             "help" | "?" => println!("{HELP}"),
-            "quit" | "exit" | "q" => return Ok(true),
+            "quit" | "exit" | "q" => return Ok(Step::Quit),
             "search" if !rest.is_empty() => self.search(rest)?,
             "download" | "get" if !rest.is_empty() => self.download(rest)?,
-            "status" => self.status(rest == "--watch" || rest == "-w"),
-            "peers" => print!("{}", format::ledger(&self.engine.ledger_rows(), false)),
+            "status" if rest == "--watch" || rest == "-w" => self.watch(input),
+            "status" => print!("{}", self.status_text()),
+            "peers" => print!(
+                "{}",
+                format::ledger_table(&self.engine.ledger_rows(), terminal::width())
+            ),
             "share" if !rest.is_empty() => self.share(rest)?,
-            "pause" | "resume" if !rest.is_empty() => self.pause(rest, cmd == "pause")?,
+            "pause" | "resume" if !rest.is_empty() => self.pause(rest, cmd == "pause"),
             "show" if !rest.is_empty() => self.show(rest)?,
             _ => println!("unknown or incomplete command {line:?}; type `help`"),
         }
-        Ok(false)
+        Ok(Step::Stay)
+    }
+
+    /// Downloads that would stop if the peer left now.
+    fn running(&self) -> Vec<String> {
+        let mut names: Vec<String> = self
+            .checking
+            .lock()
+            .expect("checking")
+            .iter()
+            .cloned()
+            .collect();
+        names.extend(
+            self.engine
+                .torrents()
+                .iter()
+                .filter(|t| !t.is_complete() && !t.lock().paused)
+                .map(|t| t.meta.name.clone()),
+        );
+        names
+    }
+
+    /// Whether to leave: at once when nothing is downloading; otherwise a
+    /// question on a terminal or after Ctrl-C, and a warning from a script's `quit`.
+    fn may_leave(&self, input: &mut LineInput, interrupted: bool) -> bool {
+        let running = self.running();
+        if running.is_empty() {
+            return true;
+        }
+        if !interrupted && !input.is_tty() {
+            println!("{}", format::leaving_unfinished(&running));
+            return true;
+        }
+        match input.ask(&format::quit_question(&running)) {
+            Event::Line(a) if a.trim().to_lowercase().starts_with('y') => true,
+            Event::Line(_) => {
+                println!("staying; `pause NAME` stops one download, `quit` leaves");
+                false
+            }
+            // A second Ctrl-C, or no one left to answer.
+            Event::Interrupt | Event::End => true,
+        }
+    }
+
+    fn status_text(&self) -> String {
+        let text = status::render(&self.engine, &self.checking.lock().expect("checking"));
+        format::fit_lines(&text, terminal::width())
+    }
+
+    /// Redraws `status` each second until Enter, Ctrl-C or the end of input.
+    fn watch(&self, input: &mut LineInput) {
+        input.drain_interrupts();
+        let tty = std::io::stdout().is_terminal();
+        loop {
+            let view = self.status_text();
+            if tty {
+                print!("\x1b[H\x1b[2J{view}(Enter or Ctrl-C stops watching)");
+            } else {
+                println!("{view}");
+            }
+            let _ = std::io::stdout().flush();
+            if input.wait_stop(Duration::from_secs(1)) {
+                break;
+            }
+        }
+        // Ctrl-C's `^C` is left where the cursor was; the prompt starts a line of its own.
+        if tty {
+            println!();
+        }
     }
 
     fn search(&mut self, words: &str) -> Result<(), PeerError> {
@@ -143,34 +268,83 @@ impl Ui {
         if reply.results.is_empty() {
             println!("no match for {words:?}");
         } else {
-            print!("{}", format::matches_table(&reply.results));
+            print!(
+                "{}",
+                format::search_results(&reply.results, terminal::width())
+            );
             println!("`download N` fetches result N");
         }
+        *self.result_names.lock().expect("result names") =
+            reply.results.iter().map(full_name).collect();
         self.last_results = reply.results;
         Ok(())
     }
 
+    /// A search number (from the last search), a key, or a name or part of one.
+    fn lookup(&self, target: &str) -> Lookup {
+        if let Ok(n) = target.parse::<usize>()
+            && target.len() < 40
+        {
+            let Some(m) = n.checked_sub(1).and_then(|i| self.last_results.get(i)) else {
+                return Lookup::NoResult(n);
+            };
+            return match InfoHash::from_hex(&m.key.to_lowercase())
+                .and_then(|k| self.engine.torrent(&k))
+            {
+                Some(t) => Lookup::Torrent(t),
+                None => Lookup::Result(n, m.clone()),
+            };
+        }
+        if let Some(t) =
+            InfoHash::from_hex(&target.to_lowercase()).and_then(|k| self.engine.torrent(&k))
+        {
+            return Lookup::Torrent(t);
+        }
+        let all = self.engine.torrents();
+        if let Some(t) = all
+            .iter()
+            .find(|t| t.meta.name.eq_ignore_ascii_case(target))
+        {
+            return Lookup::Torrent(t.clone());
+        }
+        let lower = target.to_lowercase();
+        let mut matches: Vec<&Arc<Torrent>> = all
+            .iter()
+            .filter(|t| t.meta.name.to_lowercase().contains(&lower))
+            .collect();
+        match matches.len() {
+            0 => Lookup::Nothing,
+            1 => Lookup::Torrent(matches.remove(0).clone()),
+            _ => Lookup::Several(matches.iter().map(|t| t.meta.name.clone()).collect()),
+        }
+    }
+
     fn download(&mut self, target: &str) -> Result<(), PeerError> {
-        let target = match target.parse::<usize>() {
-            Ok(n) if n >= 1 && n <= self.last_results.len() => self.last_results[n - 1].key.clone(),
-            Ok(n) if n < 1000 => {
+        let target = match self.lookup(target) {
+            Lookup::Torrent(t) => {
+                if !t.is_complete() && t.lock().paused {
+                    self.set_paused(&t, false);
+                } else {
+                    println!("{} is already here; `status` shows it", t.meta.name);
+                }
+                return Ok(());
+            }
+            Lookup::Result(_, m) => m.key,
+            Lookup::NoResult(n) => {
                 println!("no result {n}: `search` first, then `download N`");
                 return Ok(());
             }
-            _ => target.to_owned(),
+            // Not here yet: the tracker knows what the name means.
+            Lookup::Several(_) | Lookup::Nothing => target.to_owned(),
         };
         let wanted = Source::Tracker(target).fetch(&self.engine.tracker)?;
-        if self.engine.torrent(wanted.key()).is_some() {
-            println!("{} is already here; `status` shows it", wanted.name());
+        if let Some(t) = self.engine.torrent(wanted.key()) {
+            println!("{} is already here; `status` shows it", t.meta.name);
             return Ok(());
         }
         wanted.save(self.engine.home.layout())?;
-        let (engine, checking, name) = (
-            self.engine.clone(),
-            self.checking.clone(),
-            wanted.name().to_owned(),
-        );
-        checking.lock().expect("checking").insert(name.clone());
+        let name = wanted.name().to_owned();
+        self.checking.lock().expect("checking").insert(name.clone());
         println!(
             "{}",
             format::background_download_started(
@@ -179,6 +353,12 @@ impl Ui {
                 wanted.meta.num_pieces()
             )
         );
+        let (engine, checking, watched, printer) = (
+            self.engine.clone(),
+            self.checking.clone(),
+            self.watched.clone(),
+            self.printer.clone(),
+        );
         std::thread::spawn(move || {
             let result = wanted.open(&engine);
             checking.lock().expect("checking").remove(&name);
@@ -186,50 +366,48 @@ impl Ui {
                 Ok(t) => {
                     let resumed = t.lock().resumed_pieces;
                     if resumed > 0 {
-                        println!("{}", format::background_download_resuming(&name, resumed));
+                        printer.say(&format::background_download_resuming(&name, resumed));
                     }
-                    if t.done_rx.recv().is_ok() {
-                        let secs = t.started.elapsed().as_secs_f64();
-                        let got: u64 = t.lock().sources.values().map(|s| s.bytes).sum();
-                        println!(
-                            "{}",
-                            format::background_download_done(&name, secs, got, &t.storage.location)
-                        );
-                    }
+                    watch_completion(&watched, &printer, t);
                 }
-                Err(e) => println!("\nerror: {name}: {e}"),
+                Err(e) => printer.say(&format!("error: {name}: {e}")),
             }
         });
         Ok(())
     }
 
-    fn status(&self, watch: bool) {
-        if !watch {
-            print!(
-                "{}",
-                status::render(&self.engine, &self.checking.lock().expect("checking"))
-            );
-            return;
+    fn watch_completion(&self, t: Arc<Torrent>) {
+        watch_completion(&self.watched, &self.printer, t);
+    }
+
+    fn set_paused(&self, t: &Arc<Torrent>, paused: bool) {
+        // Either way a person decides now: a disk error's reason is history.
+        t.lock().pause_reason = None;
+        self.engine.set_paused(&t.meta.info_hash, paused);
+        println!(
+            "{} {}",
+            if paused { "paused" } else { "resumed" },
+            t.meta.name
+        );
+        if !paused && !t.is_complete() {
+            self.watch_completion(t.clone());
         }
-        // Redraw once a second until Enter (or end of input).
-        let (tx, rx) = crossbeam_channel::bounded::<()>(1);
-        std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = std::io::stdin().read_line(&mut s);
-            let _ = tx.send(());
-        });
-        let tty = std::io::stdout().is_terminal();
-        loop {
-            let view = status::render(&self.engine, &self.checking.lock().expect("checking"));
-            if tty {
-                println!("\x1b[H\x1b[2J{view}(press Enter to stop watching)");
-            } else {
-                println!("{view}");
-            }
-            let _ = std::io::stdout().flush();
-            if rx.recv_timeout(Duration::from_secs(1)).is_ok() {
-                break;
-            }
+    }
+
+    fn pause(&self, target: &str, paused: bool) {
+        match self.lookup(target) {
+            Lookup::Torrent(t) => self.set_paused(&t, paused),
+            Lookup::Result(n, m) => println!(
+                "result {n} ({}) is not downloading; `download {n}` starts it",
+                full_name(&m)
+            ),
+            Lookup::NoResult(n) => println!("no result {n}: `search` first, or give a name"),
+            Lookup::Several(names) => println!(
+                "{} torrents match {target:?} ({}); give more of the name, or the key",
+                names.len(),
+                names.join(", ")
+            ),
+            Lookup::Nothing => println!("no torrent matches {target:?}; `status` lists them"),
         }
     }
 
@@ -260,46 +438,40 @@ impl Ui {
         Ok(())
     }
 
-    fn find(&self, name: &str) -> Option<Arc<super::torrent::Torrent>> {
-        let all = self.engine.torrents();
-        let lower = name.to_lowercase();
-        let exact = all
-            .iter()
-            .find(|t| t.meta.name.eq_ignore_ascii_case(name) || t.meta.info_hash.hex() == lower)
-            .cloned();
-        exact.or_else(|| {
-            let matches: Vec<_> = all
-                .iter()
-                .filter(|t| t.meta.name.to_lowercase().contains(&lower))
-                .collect();
-            (matches.len() == 1).then(|| matches[0].clone())
-        })
-    }
-
-    fn pause(&self, name: &str, paused: bool) -> Result<(), PeerError> {
-        match self.find(name) {
-            Some(t) => {
-                // Either way a person decides now: a disk error's reason is history.
-                t.lock().pause_reason = None;
-                self.engine.set_paused(&t.meta.info_hash, paused);
-                println!(
-                    "{} {}",
-                    if paused { "paused" } else { "resumed" },
-                    t.meta.name
-                );
-            }
-            None => println!("no single torrent matches {name:?}; `status` lists them"),
-        }
-        Ok(())
-    }
-
     fn show(&self, what: &str) -> Result<(), PeerError> {
-        if let Some(t) = self.find(what) {
+        if let Lookup::Torrent(t) = self.lookup(what) {
             print!("{}", t.meta.assignment_form());
             return Ok(());
         }
         let meta = super::startup::open_torrent_file(std::path::Path::new(what))?;
         print!("{}", meta.assignment_form());
         Ok(())
+    }
+}
+
+/// Says `download complete` when `t` finishes (at once if it has), once however
+/// often it is asked.
+fn watch_completion(watched: &Mutex<BTreeSet<InfoHash>>, printer: &Printer, t: Arc<Torrent>) {
+    if !watched.lock().expect("watched").insert(t.meta.info_hash) {
+        return;
+    }
+    let printer = printer.clone();
+    std::thread::spawn(move || {
+        if t.done_rx.recv().is_ok() {
+            let secs = t.started.elapsed().as_secs_f64();
+            let got: u64 = t.lock().sources.values().map(|s| s.bytes).sum();
+            let done =
+                format::background_download_done(&t.meta.name, secs, got, &t.storage.location);
+            // The printer starts its own line; the blank line was for a bare prompt.
+            printer.say(done.trim_start());
+        }
+    });
+}
+
+fn full_name(m: &SearchMatch) -> String {
+    if m.kind.is_empty() {
+        m.name.clone()
+    } else {
+        format!("{}.{}", m.name, m.kind)
     }
 }

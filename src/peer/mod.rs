@@ -11,9 +11,11 @@
 //! says what each thread owns and the lock order), `announcer`, `share`.
 //!
 //! The user interface: `commands` (one function per subcommand) and
-//! `interactive` (the prompt) start a peer through `startup::RunningPeer`, show
+//! `interactive` (the prompt, read through `line_input`) start a peer through `startup::RunningPeer`, show
 //! text made by `format` (pure) and `status`, and find every path in the home
-//! through `home::Layout`.
+//! through `home::Layout`. `logging` decides where log lines go: stderr for a
+//! command run once, `peer.log` (and only warnings on the screen) for the
+//! interactive modes.
 
 pub mod announce_schedule;
 pub mod announcer;
@@ -31,6 +33,8 @@ pub mod inbound_handshakes;
 pub mod index_client;
 pub mod interactive;
 pub mod ledger;
+pub mod line_input;
+pub mod logging;
 pub mod outgoing;
 pub mod peer_stats;
 pub mod piece_buffer;

@@ -310,7 +310,15 @@ impl RunningPeer {
                     if ask() {
                         println!("{}", format::saved_resumed(reopen(&engine, unfinished)));
                     } else {
-                        println!("left paused; `download NAME` resumes one");
+                        // Opened but paused, so `status` lists them and `resume NAME` finds them.
+                        for d in unfinished {
+                            let key = d.meta.info_hash;
+                            reopen(&engine, vec![d]);
+                            if let Some(t) = engine.torrent(&key) {
+                                t.set_paused(true);
+                            }
+                        }
+                        println!("left paused; `status` lists them, `resume NAME` resumes one");
                     }
                 }
                 reopen_later = finished;

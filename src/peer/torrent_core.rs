@@ -648,7 +648,7 @@ impl TorrentCore {
             Self::update_interest(&self.picker, k, p, &mut self.actions);
         }
         let have = self.picker.have();
-        info!(
+        debug!(
             "piece {index} of {} verified ({}/{})",
             self.geometry.name,
             have.count(),
