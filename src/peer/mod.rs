@@ -45,4 +45,5 @@ pub mod super_seed;
 pub mod torrent;
 pub mod torrent_core;
 pub mod torrent_maker;
+pub mod tui;
 pub mod verifier;
