@@ -12,7 +12,9 @@ use swarmshare::peer::commands::{self, DownloadArgs};
 use swarmshare::peer::error::PeerError;
 use swarmshare::peer::index_client::IndexClient;
 use swarmshare::peer::interactive;
+use swarmshare::peer::logging;
 use swarmshare::peer::startup::{LOG_PORT, Options};
+use swarmshare::peer::tui;
 
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
 #[derive(Parser)]
@@ -46,6 +48,10 @@ struct Cli {
     /// With no command: resume unfinished downloads without asking.
     #[arg(long)]
     resume_all: bool,
+    /// With no command: the line prompt, even on a terminal (the full-screen
+    /// view opens when stdin and stdout are both terminals).
+    #[arg(long, global = true)]
+    plain: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -103,12 +109,12 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format(move |buf, record| {
             let port = LOG_PORT.load(Ordering::Relaxed);
-            writeln!(
-                buf,
-                "{clear}[{} peer:{port}] {}",
-                record.level(),
-                record.args()
-            )
+            let line = format!("[{} peer:{port}] {}", record.level(), record.args());
+            logging::remember(line.clone());
+            if !logging::screen() {
+                return Ok(());
+            }
+            writeln!(buf, "{clear}{line}")
         })
         .init();
     let tracker = match IndexClient::new(&cli.tracker_ip, cli.tracker_port) {
@@ -129,6 +135,9 @@ fn main() -> ExitCode {
         connect: cli.connect.clone(),
     };
     let result = match &cli.command {
+        None if !cli.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            tui::run(&opts, cli.resume_all)
+        }
         None => interactive::run(&opts, cli.resume_all),
         Some(Command::Serve) => commands::serve(&opts),
         Some(Command::Search { words, json }) => commands::search(&opts, words, *json),

@@ -10,10 +10,10 @@
 //! (with `handshake` and `connection_context`), `verifier`, `engine` (which
 //! says what each thread owns and the lock order), `announcer`, `share`.
 //!
-//! The user interface: `commands` (one function per subcommand) and
-//! `interactive` (the prompt) start a peer through `startup::RunningPeer`, show
-//! text made by `format` (pure) and `status`, and find every path in the home
-//! through `home::Layout`.
+//! The user interface: `commands` (one function per subcommand),
+//! `interactive` (the line prompt) and `tui` (the full-screen view) start a
+//! peer through `startup::RunningPeer`, show text made by `format` (pure) and
+//! `status`, and find every path in the home through `home::Layout`.
 
 pub mod announce_schedule;
 pub mod announcer;
@@ -31,6 +31,7 @@ pub mod inbound_handshakes;
 pub mod index_client;
 pub mod interactive;
 pub mod ledger;
+pub mod logging;
 pub mod outgoing;
 pub mod peer_stats;
 pub mod piece_buffer;

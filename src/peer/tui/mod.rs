@@ -11,6 +11,10 @@ pub mod app;
 pub mod client_id;
 pub mod detail;
 pub mod rate_history;
+pub mod reader;
 pub mod render;
+pub mod shell;
 pub mod snapshot;
 pub mod text;
+
+pub use shell::run;
