@@ -318,7 +318,8 @@ fn the_full_screen_view_at_120x40_then_80x24() {
 
 /// Log lines at info never draw over the view and no line is wider than the
 /// terminal, at any moment of a download; Ctrl-C with the download running
-/// asks, and y leaves with the terminal restored.
+/// asks, and y leaves with the terminal restored. The next start asks about
+/// the unfinished download, lists it paused when told no, and p resumes it.
 #[test]
 fn nothing_is_wider_than_80_columns_while_a_download_logs_at_info() {
     let dir = tempfile::tempdir().unwrap();
@@ -338,6 +339,31 @@ fn nothing_is_wider_than_80_columns_while_a_download_logs_at_info() {
     t.keys(&["C-c"]);
     t.wait_view("the quit question", |s| s.contains("Quit anyway? (y/n)"));
     t.keys(&["y"]);
+    t.wait("the shell screen back", |s| {
+        s.contains("leaving: telling the tracker") && !is_view(s)
+    });
+    t.wait_dead();
+    drop(t);
+
+    // The next start offers to resume it; declined, it is listed paused, and
+    // p resumes it to the end.
+    let mut t = open_view("wide-again", &s, 80, 24, "info", "2M");
+    t.wait_view("the resume question", |s| {
+        s.contains("Resume 1 download left unfinished last time? (y/n)") && s.contains(file)
+    });
+    t.keys(&["n"]);
+    t.wait_view("the download listed paused", |s| {
+        row_has(s, file, &["paused"])
+    });
+    t.keys(&["p"]);
+    t.wait_view("the row at 100%", |s| {
+        row_has(s, file, &["100%", "seeding"])
+    });
+    assert_eq!(
+        std::fs::read(s.dl.join("downloads").join(file)).unwrap(),
+        s.content
+    );
+    t.keys(&["q"]);
     t.wait("the shell screen back", |s| {
         s.contains("leaving: telling the tracker") && !is_view(s)
     });
