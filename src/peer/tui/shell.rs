@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Stdout;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -115,6 +116,7 @@ fn with_terminal<T>(
     }
     logging::set_screen(false);
     let _restore = Restore;
+    TAKEN.store(true, Ordering::SeqCst);
     enable_raw_mode().map_err(PeerError::io(SETUP))?;
     execute!(std::io::stdout(), EnterAlternateScreen, cursor::Hide)
         .map_err(PeerError::io(SETUP))?;
@@ -123,8 +125,16 @@ fn with_terminal<T>(
     f(&mut term)
 }
 
-/// Gives the terminal back as it was, and log lines their place on it.
+/// The terminal is the view's (raw, alternate screen), to give back once.
+static TAKEN: AtomicBool = AtomicBool::new(false);
+
+/// Gives the terminal back as it was, and log lines their place on it. Only
+/// once: leaving the alternate screen again would move the cursor back up,
+/// over a panic's message.
 fn restore() {
+    if !TAKEN.swap(false, Ordering::SeqCst) {
+        return;
+    }
     let _ = disable_raw_mode();
     let _ = execute!(std::io::stdout(), LeaveAlternateScreen, cursor::Show);
     logging::set_screen(true);
