@@ -259,8 +259,9 @@ fn search_and_download(t: &mut Tmux, stem: &str) {
 fn drive(name: &str, (w, h): (usize, usize), (w2, h2): (usize, usize)) {
     let dir = tempfile::tempdir().unwrap();
     let stem = format!("film{w}");
-    // 4 MB at 400 kB/s: ten seconds, time enough to pause it midway.
-    let s = swarm(dir.path(), &stem, 4_000_000);
+    // 5 MB at 400 kB/s: over ten seconds, time enough to pause it, resume
+    // it, resize and be asked before it ends.
+    let s = swarm(dir.path(), &stem, 5_000_000);
     let file = format!("{stem}.bin");
     let mut t = open_view(name, &s, w, h, "info", "400K");
     search_and_download(&mut t, &stem);

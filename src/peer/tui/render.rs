@@ -18,7 +18,7 @@ use super::app::{App, Mode, Question};
 use super::detail;
 use super::rate_history::fit;
 use super::snapshot::{Snapshot, State, TorrentRow, eta_words};
-use super::text::{bar, clean, count, rate};
+use super::text::{bar, clean, count, ellipsis, rate};
 use crate::peer::format::human;
 
 /// The keys, as the footer lists them.
@@ -132,8 +132,14 @@ fn torrent_list(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
     }
     // Wide terminals get a longer bar and room for a stop reason.
     let wide = area.width >= 110;
-    let (state_w, bar_w) = if wide { (22, 20) } else { (11, 7) };
-    let rows = snap.torrents.iter().map(|t| list_row(t, bar_w));
+    let (state_w, bar_w): (u16, usize) = if wide { (22, 20) } else { (11, 7) };
+    // Inside the borders, less the marker, the gaps and the other columns.
+    let fixed = 1 + 7 + state_w as usize + bar_w + 5 + 8 + 8 + 6 + 5 + 5;
+    let name_w = (area.width.saturating_sub(2) as usize).saturating_sub(fixed);
+    let rows = snap
+        .torrents
+        .iter()
+        .map(|t| list_row(t, name_w, state_w as usize, bar_w));
     let widths = [
         Constraint::Min(8),
         Constraint::Length(state_w),
@@ -166,7 +172,7 @@ fn torrent_list(frame: &mut Frame, area: Rect, app: &App, snap: &Snapshot) {
     frame.render_stateful_widget(table, area, &mut state);
 }
 
-fn list_row(t: &TorrentRow, bar_w: usize) -> Row<'static> {
+fn list_row(t: &TorrentRow, name_w: usize, state_w: usize, bar_w: usize) -> Row<'static> {
     let pct = t.percent();
     let (down, up) = match t.state {
         // A paused download fetches nothing: its fading rate would mislead.
@@ -187,8 +193,8 @@ fn list_row(t: &TorrentRow, bar_w: usize) -> Row<'static> {
         _ => Style::new().fg(Color::Yellow),
     };
     Row::new(vec![
-        Cell::from(clean(&t.name)),
-        Cell::from(t.state.words()).style(state_style),
+        Cell::from(ellipsis(&clean(&t.name), name_w)),
+        Cell::from(ellipsis(&t.state.words(), state_w)).style(state_style),
         Cell::from(format!("{} {:>3.0}%", bar(pct, bar_w), pct.floor())),
         Cell::from(format!("{down:>8}")),
         Cell::from(format!("{up:>8}")),
@@ -304,6 +310,8 @@ fn results_box(
     selected: usize,
 ) {
     let r = popup(frame, area, 100, results.len() as u16 + 3);
+    // Inside the borders, less the marker, the gaps and the other columns.
+    let name_w = (r.width.saturating_sub(2) as usize).saturating_sub(1 + 5 + 2 + 8 + 6 + 5 + 5);
     let rows = results.iter().enumerate().map(|(i, m)| {
         let name = if m.kind.is_empty() {
             m.name.clone()
@@ -312,7 +320,7 @@ fn results_box(
         };
         Row::new(vec![
             format!("{:>2}", i + 1),
-            clean(&name),
+            ellipsis(&clean(&name), name_w),
             format!("{:>8}", human(m.size)),
             format!("{:>6}", m.n_parts),
             format!("{:>5}", m.seeders),
@@ -418,6 +426,25 @@ mod tests {
             "parts that do not fit whole are left out"
         );
         assert!(lines[23].contains("q quit"), "{}", lines[23]);
+    }
+
+    #[test]
+    fn long_names_and_reasons_are_cut_with_an_ellipsis_to_their_column() {
+        let mut s = busy();
+        s.torrents[0].name = "a-name-much-longer-than-its-column.mp4".into();
+        s.torrents[0].state = State::Stopped("no space left on device".into());
+        let lines = screen(&App::new(), &s, 80, 24);
+        let r = &lines[find(&lines, "a-name")];
+        // 78 inside the borders: marker 1, gaps 7, the other columns 55.
+        assert!(r.starts_with("│>a-name-much-lo… stopped: n… "), "{r}");
+        let wide = screen(&App::new(), &s, 120, 40);
+        let r = &wide[find(&wide, "a-name")];
+        assert!(
+            r.contains("a-name-much-longer-than-its-co… stopped: no space lef…"),
+            "{r}"
+        );
+        // The detail pane's title has room for the whole reason.
+        find(&wide, "(stopped: no space left on device)");
     }
 
     #[test]

@@ -331,3 +331,28 @@ fn key_of(k: KeyEvent) -> Option<Key> {
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_map_to_the_views_keys_and_ctrl_c_alone_among_control_keys() {
+        let k = |code, mods| key_of(KeyEvent::new(code, mods));
+        assert_eq!(
+            k(KeyCode::Char('p'), KeyModifiers::NONE),
+            Some(Key::Char('p'))
+        );
+        assert_eq!(
+            k(KeyCode::Char('P'), KeyModifiers::SHIFT),
+            Some(Key::Char('P'))
+        );
+        assert_eq!(
+            k(KeyCode::Char('c'), KeyModifiers::CONTROL),
+            Some(Key::CtrlC)
+        );
+        assert_eq!(k(KeyCode::Char('d'), KeyModifiers::CONTROL), None);
+        assert_eq!(k(KeyCode::BackTab, KeyModifiers::SHIFT), Some(Key::BackTab));
+        assert_eq!(k(KeyCode::F(1), KeyModifiers::NONE), None);
+    }
+}

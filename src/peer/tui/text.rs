@@ -11,6 +11,19 @@ pub fn clean(s: &str) -> String {
         .collect()
 }
 
+/// At most `width` characters; a cut is marked with `…`.
+pub fn ellipsis(s: &str, width: usize) -> String {
+    if s.chars().count() <= width {
+        return s.to_owned();
+    }
+    if width == 0 {
+        return String::new();
+    }
+    let mut t: String = s.chars().take(width - 1).collect();
+    t.push('…');
+    t
+}
+
 /// A rate for a column: `1.2 MB`, the unit per second being in the header.
 pub fn rate(bytes_per_sec: u64) -> String {
     human(bytes_per_sec)
@@ -39,6 +52,14 @@ mod tests {
     #[test]
     fn control_characters_are_blanked() {
         assert_eq!(clean("a\x1b[2Jb\r\n"), "a [2Jb  ");
+    }
+
+    #[test]
+    fn a_cut_is_marked_with_an_ellipsis() {
+        assert_eq!(ellipsis("short", 5), "short");
+        assert_eq!(ellipsis("longer", 5), "long…");
+        assert_eq!(ellipsis("ééé", 2), "é…");
+        assert_eq!(ellipsis("x", 0), "");
     }
 
     #[test]
