@@ -351,8 +351,9 @@ impl App {
         let yes = match key {
             Key::Char('y') | Key::Char('Y') => true,
             Key::Char('n') | Key::Char('N') | Key::Esc => false,
-            // A second Ctrl-C means it.
-            Key::CtrlC if question == Question::Quit => return Some(Effect::Quit),
+            // Ctrl-C at a question means leave: a second one at "quit?",
+            // or the first at the start, before anything runs.
+            Key::CtrlC => return Some(Effect::Quit),
             _ => {
                 self.mode = Mode::Ask(question);
                 return None;
@@ -585,11 +586,14 @@ mod tests {
             Some("2 downloads left paused; select one and press p to resume it")
         );
         app.ask_resume(vec!["a".into()]);
+        assert_eq!(app.on_key(Key::Char('q'), &s), None, "y or n");
         assert_eq!(
             app.on_key(Key::Char('y'), &s),
             Some(Effect::ResumeSaved(true))
         );
         assert_eq!(app.message.as_deref(), Some("resuming 1 download"));
+        app.ask_resume(vec!["a".into()]);
+        assert_eq!(app.on_key(Key::CtrlC, &s), Some(Effect::Quit));
     }
 
     #[test]

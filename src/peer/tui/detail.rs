@@ -72,16 +72,31 @@ fn peers(frame: &mut Frame, area: Rect, t: &TorrentRow) {
         frame.render_widget(Paragraph::new(hint).wrap(Wrap { trim: true }), area);
         return;
     }
-    let rows = t.peers.iter().map(|p| {
-        Row::new(vec![
-            clean(&p.addr),
-            clean(&p.client),
-            format!("{:>8}", rate(p.down_rate)),
-            format!("{:>8}", rate(p.up_rate)),
-            format!("{:>6}", p.pieces_from),
-            p.sending_words().to_string(),
-        ])
-    });
+    // Under the header; when some do not fit, the last line says how many.
+    let room = area.height.saturating_sub(1) as usize;
+    let shown = if t.peers.len() > room {
+        room.saturating_sub(1)
+    } else {
+        t.peers.len()
+    };
+    let mut rows: Vec<Row> = t.peers[..shown]
+        .iter()
+        .map(|p| {
+            Row::new(vec![
+                clean(&p.addr),
+                clean(&p.client),
+                format!("{:>8}", rate(p.down_rate)),
+                format!("{:>8}", rate(p.up_rate)),
+                format!("{:>6}", p.pieces_from),
+                p.sending_words().to_string(),
+            ])
+        })
+        .collect();
+    if shown < t.peers.len() {
+        let more = t.peers.len() - shown;
+        let plural = if more == 1 { "" } else { "s" };
+        rows.push(Row::new(vec![format!("and {more} more peer{plural}")]));
+    }
     let widths = [
         Constraint::Length(21),
         Constraint::Length(16),
@@ -309,6 +324,33 @@ mod tests {
         t.peers.clear();
         let lines = pane(DetailTab::Peers, &t, 80, 8).join("\n");
         assert!(lines.contains("no peers connected yet"), "{lines}");
+    }
+
+    #[test]
+    fn peers_that_do_not_fit_are_counted() {
+        let mut t = downloading();
+        let peer = |i: u32| PeerRow {
+            addr: format!("10.0.0.{i}:6881"),
+            client: "aria2 1.37.0".into(),
+            down_rate: 0,
+            up_rate: 0,
+            pieces_from: 100 - i,
+            we_send: false,
+            it_sends: false,
+            dialled: false,
+        };
+        t.peers = (1..=9).map(peer).collect();
+        // 8 rows: borders 2, tabs 1, header 1, leaves 4: 3 peers and a count.
+        let lines = pane(DetailTab::Peers, &t, 80, 8).join("\n");
+        assert!(lines.contains("10.0.0.3:6881"), "{lines}");
+        assert!(!lines.contains("10.0.0.4:6881"), "{lines}");
+        assert!(lines.contains("and 6 more peers"), "{lines}");
+        t.peers.truncate(4);
+        let lines = pane(DetailTab::Peers, &t, 80, 8).join("\n");
+        assert!(
+            lines.contains("10.0.0.4:6881") && !lines.contains("more"),
+            "{lines}"
+        );
     }
 
     #[test]
