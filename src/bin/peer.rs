@@ -1,5 +1,6 @@
 //! `peer`: parses arguments and starts the requested command.
 
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -11,7 +12,7 @@ use swarmshare::peer::error::PeerError;
 use swarmshare::peer::home::Layout;
 use swarmshare::peer::index_client::IndexClient;
 use swarmshare::peer::startup::Options;
-use swarmshare::peer::{interactive, logging};
+use swarmshare::peer::{interactive, logging, tui};
 
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
 #[derive(Parser)]
@@ -50,6 +51,10 @@ struct Cli {
     /// With no command: resume unfinished downloads without asking.
     #[arg(long)]
     resume_all: bool,
+    /// With no command: the line prompt, even on a terminal (the full-screen
+    /// view opens when stdin and stdout are both terminals).
+    #[arg(long, global = true)]
+    plain: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -122,6 +127,9 @@ fn main() -> ExitCode {
         connect: cli.connect.clone(),
     };
     let result = match &cli.command {
+        None if !cli.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {
+            tui::run(&opts, cli.resume_all)
+        }
         None => interactive::run(&opts, cli.resume_all),
         Some(Command::Serve) => commands::serve(&opts),
         Some(Command::Search { words, json }) => commands::search(&opts, words, *json),

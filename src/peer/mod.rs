@@ -10,9 +10,10 @@
 //! (with `handshake` and `connection_context`), `verifier`, `engine` (which
 //! says what each thread owns and the lock order), `announcer`, `share`.
 //!
-//! The user interface: `commands` (one function per subcommand) and
-//! `interactive` (the prompt, read through `line_input`) start a peer through `startup::RunningPeer`, show
-//! text made by `format` (pure) and `status`, and find every path in the home
+//! The user interface: `commands` (one function per subcommand),
+//! `interactive` (the line prompt, read through `line_input`) and `tui` (the
+//! full-screen view) start a peer through `startup::RunningPeer`, show text
+//! made by `format` (pure) and `status`, and find every path in the home
 //! through `home::Layout`. `logging` decides where log lines go: stderr for a
 //! command run once, `peer.log` (and only warnings on the screen) for the
 //! interactive modes.
@@ -49,4 +50,5 @@ pub mod super_seed;
 pub mod torrent;
 pub mod torrent_core;
 pub mod torrent_maker;
+pub mod tui;
 pub mod verifier;
