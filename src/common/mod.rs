@@ -1,6 +1,7 @@
 //! Formats and codecs shared by the tracker and the peer. Nothing here does I/O:
 //! no socket, file, thread, lock or clock (tests/architecture.rs checks).
 
+pub mod address;
 pub mod bencode;
 pub mod bitfield;
 pub mod extension_handshake;

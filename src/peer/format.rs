@@ -2,6 +2,7 @@
 //! summaries. Everything here returns a `String` and prints nothing, so callers
 //! choose stdout or stderr, and the exact wording is tested once, here.
 
+use core::net::SocketAddr;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::Path;
@@ -40,9 +41,17 @@ pub fn truncate(s: &str, n: usize) -> String {
     t
 }
 
-/// The line other peers' operators look for to learn the port.
-pub fn listening(port: u16) -> String {
-    format!("peer listening on 0.0.0.0:{port}")
+/// The line other peers' operators look for to learn the port: the address
+/// the listener is bound to (`0.0.0.0` unless `--bind` names one).
+pub fn listening(addr: SocketAddr) -> String {
+    format!("peer listening on {addr}")
+}
+
+/// The one warning a peer gives when its tracker is not there at start.
+pub fn tracker_unreachable_at_start(addr: SocketAddr, reason: &str) -> String {
+    format!(
+        "tracker {addr} is not reachable ({reason}); going on without it and trying again in the background"
+    )
 }
 
 /// Search results, numbered from 1, one line each after a header.
@@ -664,7 +673,14 @@ mod tests {
     #[test]
     fn start_and_background_lines_keep_their_wording() {
         let key = InfoHash([0x11; 20]);
-        assert_eq!(listening(6881), "peer listening on 0.0.0.0:6881");
+        assert_eq!(
+            listening(([0, 0, 0, 0], 6881).into()),
+            "peer listening on 0.0.0.0:6881"
+        );
+        assert_eq!(
+            listening("[::1]:6881".parse().unwrap()),
+            "peer listening on [::1]:6881"
+        );
         assert_eq!(
             download_started("f", 1_000_000, 4, &key, Path::new("/d/f")),
             format!("downloading f (1,000,000 bytes, 4 parts, key {key}) into /d/f")

@@ -5,4 +5,5 @@ pub mod atomic_file;
 pub mod epoll;
 pub mod http_client;
 pub mod metainfo_file;
+pub mod resolve;
 pub mod token_bucket;
