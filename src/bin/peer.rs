@@ -18,6 +18,9 @@ use swarmshare::sys::resolve;
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
 #[derive(Parser)]
 #[command(version)]
+#[command(
+    after_help = "Without a COMMAND, the peer opens its interactive interface: it shares upload/, and you search, download and watch from there."
+)]
 struct Cli {
     /// The tracker's address: a dotted quad, an IPv6 literal or a host name.
     tracker_ip: String,

@@ -7,6 +7,7 @@ pub mod bitfield;
 pub mod extension_handshake;
 pub mod http;
 pub mod metainfo;
+pub mod peer_id;
 pub mod rate;
 pub mod tracker_http;
 pub mod tracker_proto;

@@ -336,7 +336,7 @@ mod tests {
     fn announce() -> Announce {
         Announce {
             info_hash: InfoHash([0xfe; 20]),
-            peer_id: *b"-SS0100-abcdefghijkl",
+            peer_id: *b"-SW0100-abcdefghijkl",
             port: 6881,
             uploaded: 1,
             downloaded: 2,
