@@ -11,4 +11,5 @@ pub mod peer_id;
 pub mod rate;
 pub mod tracker_http;
 pub mod tracker_proto;
+pub mod units;
 pub mod wire;

@@ -14,22 +14,14 @@ use super::ledger::LedgerEntry;
 use crate::common::metainfo::InfoHash;
 use crate::common::peer_id;
 use crate::common::tracker_proto::SearchMatch;
+use crate::common::units;
 
 /// Characters in a piece map, in `status` and the progress line.
 pub const MAP_WIDTH: usize = 40;
 
 /// A size for people: one decimal and a decimal unit.
 pub fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.1} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1} kB", b / 1e3)
-    } else {
-        format!("{bytes} B")
-    }
+    units::human_size(bytes)
 }
 
 /// A rate for people: `human` per second.
