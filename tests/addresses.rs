@@ -104,9 +104,9 @@ fn bind_chooses_the_listening_address_and_the_line_shows_it() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(serve2.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    // Kept open: a peer whose stdout is closed fails at its next line.
+    let mut out = BufReader::new(serve2.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
     let _serve2 = Spawned(serve2);
     assert!(
         first.starts_with("peer listening on 127.0.0.1:"),
@@ -180,9 +180,9 @@ fn a_missing_tracker_is_one_warning_and_is_retried_until_it_comes() {
         .spawn()
         .unwrap();
     let mut first = String::new();
-    BufReader::new(tracker.stdout.take().unwrap())
-        .read_line(&mut first)
-        .unwrap();
+    // Kept open: a tracker whose stdout is closed fails at its next line.
+    let mut out = BufReader::new(tracker.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
     let _tracker = Spawned(tracker);
     assert!(first.contains("listening on"), "{first:?}");
     // Published and announced without a restart.
