@@ -28,7 +28,6 @@ const PURE_CORE_FILES: &[&str] = &[
     "src/tracker/search_index.rs",
     // The full-screen view: its state and drawing; `shell` and `reader` are not pure.
     "src/peer/tui/app.rs",
-    "src/peer/tui/client_id.rs",
     "src/peer/tui/detail.rs",
     "src/peer/tui/rate_history.rs",
     "src/peer/tui/render.rs",

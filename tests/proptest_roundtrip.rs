@@ -184,6 +184,7 @@ prop_compose! {
     ) -> AnnounceReply {
         AnnounceReply {
             interval,
+            min_interval: None,
             complete,
             incomplete,
             peers: peers

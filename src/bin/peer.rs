@@ -1,7 +1,7 @@
 //! `peer`: parses arguments and starts the requested command.
 
 use std::io::IsTerminal;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -13,17 +13,20 @@ use swarmshare::peer::home::Layout;
 use swarmshare::peer::index_client::IndexClient;
 use swarmshare::peer::startup::Options;
 use swarmshare::peer::{interactive, logging, tui};
+use swarmshare::sys::resolve;
 
 /// A swarmshare peer: shares upload/, searches the tracker, downloads in verified parts.
 #[derive(Parser)]
 #[command(
     version,
-    after_help = "Without a COMMAND the peer stays online and opens the interactive interface \
-(type `help` there); its log then goes to HOME/.swarmshare/peer.log and the screen shows only \
-warnings. RUST_LOG sets the log levels (default info)."
+    after_help = "Without a COMMAND the peer stays online and opens its interactive interface: \
+it shares upload/, and you search, download and watch from there (a full-screen view on a \
+terminal; a line prompt with --plain or from a pipe, `help` lists its commands). Its log then \
+goes to HOME/.swarmshare/peer.log and the screen shows only warnings. RUST_LOG sets the log \
+levels (default info)."
 )]
 struct Cli {
-    /// The tracker's IP address.
+    /// The tracker's address: a dotted quad, an IPv6 literal or a host name.
     tracker_ip: String,
     /// The tracker's port.
     tracker_port: u16,
@@ -33,6 +36,9 @@ struct Cli {
     /// Port to accept peers on; 0 picks a free one.
     #[arg(long, global = true, default_value_t = 0)]
     listen: u16,
+    /// Address to accept peers on (default: every interface).
+    #[arg(long, global = true, value_name = "ADDR", default_value = "0.0.0.0")]
+    bind: String,
     /// Upload limit in bytes per second (K and M suffixes allowed).
     #[arg(long, global = true, value_parser = parse_rate, value_name = "RATE")]
     upload_rate: Option<u64>,
@@ -45,9 +51,9 @@ struct Cli {
     /// Peers connected at once per torrent (four times as many over all torrents).
     #[arg(long, global = true, default_value_t = 50, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     max_peers: u32,
-    /// Also dial this peer for every torrent, even while seeding (repeatable).
+    /// Also dial this peer (HOST:PORT) for every torrent, even while seeding (repeatable).
     #[arg(long, global = true, value_name = "ADDR")]
-    connect: Vec<SocketAddr>,
+    connect: Vec<String>,
     /// With no command: resume unfinished downloads without asking.
     #[arg(long)]
     resume_all: bool,
@@ -101,6 +107,21 @@ enum Command {
     },
 }
 
+/// The tracker, the listen address and the `--connect` peers, each checked
+/// strictly (`1.2.3` is a typo, not 1.2.0.3) and resolved.
+fn addresses(cli: &Cli) -> Result<(IndexClient, IpAddr, Vec<SocketAddr>), String> {
+    let tracker = IndexClient::new(&cli.tracker_ip, cli.tracker_port)?;
+    let bind = resolve::host(&cli.bind, 0)
+        .map_err(|e| format!("invalid --bind address: {e}"))?
+        .ip();
+    let connect = cli
+        .connect
+        .iter()
+        .map(|c| resolve::host_port(c).map_err(|e| format!("invalid --connect address: {e}")))
+        .collect::<Result<_, _>>()?;
+    Ok((tracker, bind, connect))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let log_file = Layout::new(&cli.home).log_path();
@@ -109,22 +130,24 @@ fn main() -> ExitCode {
     } else {
         logging::Mode::Plain
     });
-    let tracker = match IndexClient::new(&cli.tracker_ip, cli.tracker_port) {
-        Ok(t) => t,
+    let (tracker, bind, connect) = match addresses(&cli) {
+        Ok(x) => x,
         Err(e) => {
+            // A mistyped address is a usage error, like clap's own.
             eprintln!("peer: {e}");
-            return ExitCode::FAILURE;
+            return ExitCode::from(2);
         }
     };
     let opts = Options {
         tracker,
         home: cli.home.clone(),
+        bind,
         listen_port: cli.listen,
         upload_rate: cli.upload_rate,
         download_rate: cli.download_rate,
         upload_slots: cli.upload_slots,
         max_peers: cli.max_peers as usize,
-        connect: cli.connect.clone(),
+        connect,
     };
     let result = match &cli.command {
         None if !cli.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {

@@ -1,19 +1,20 @@
 //! `tracker_server`: parses arguments and starts the tracker.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+use swarmshare::sys::resolve;
 use swarmshare::tracker::server::{DEFAULT_MAX_CONNS_PER_IP, Tracker, TrackerConfig};
 
 /// The swarmshare tracker: HTTP announce (BEP 3/23), scrape, publish and keyword search.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
-    /// Address to listen on.
+    /// Address to listen on: a dotted quad, an IPv6 literal or a host name.
     #[arg(long, default_value = "0.0.0.0")]
-    ip: IpAddr,
+    ip: String,
     /// Port to listen on.
     #[arg(long, default_value_t = 6969)]
     port: u16,
@@ -28,13 +29,32 @@ struct Args {
     max_conns_per_ip: u64,
 }
 
+/// The page's address for a browser on this machine: the bound address, or
+/// loopback when bound to every interface.
+fn page_url(local: SocketAddr) -> String {
+    let ip = match local.ip() {
+        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}/", SocketAddr::new(ip, local.port()))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
         .format_target(false)
         .init();
+    let ip = match resolve::host(&args.ip, 0) {
+        Ok(a) => a.ip(),
+        Err(e) => {
+            // A mistyped address is a usage error, like clap's own.
+            eprintln!("tracker_server: invalid --ip address: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let config = TrackerConfig {
-        ip: args.ip,
+        ip,
         port: args.port,
         data_dir: args.data_dir,
         interval_secs: args.interval,
@@ -47,10 +67,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let local = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+    let local = listener.local_addr().ok();
     let t = tracker.clone();
     if let Err(e) = std::thread::Builder::new()
         .name("accept".into())
@@ -59,7 +76,10 @@ fn main() -> ExitCode {
         eprintln!("tracker_server: cannot start: {e}");
         return ExitCode::FAILURE;
     }
-    println!("tracker listening on {local}");
+    if let Some(local) = local {
+        println!("tracker listening on {local}");
+        println!("tracker page: {}", page_url(local));
+    }
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,

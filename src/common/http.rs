@@ -32,6 +32,8 @@ pub struct Request {
     /// Query pairs, percent-decoded to raw bytes (an info_hash is binary).
     pub query: Vec<(String, Vec<u8>)>,
     pub keep_alive: bool,
+    /// The `Host` header, where it is a plain host[:port], for links back to this server.
+    pub host: Option<String>,
     pub body: Vec<u8>,
 }
 
@@ -58,6 +60,8 @@ impl Request {
 pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
+    /// Header lines besides the framing ones, each ending in CRLF.
+    pub extra_headers: String,
     pub body: Vec<u8>,
 }
 
@@ -66,6 +70,7 @@ impl Response {
         Response {
             status: 200,
             content_type,
+            extra_headers: String::new(),
             body,
         }
     }
@@ -75,8 +80,16 @@ impl Response {
         Response {
             status,
             content_type: "text/plain; charset=utf-8",
+            extra_headers: String::new(),
             body: format!("{msg}\n").into_bytes(),
         }
+    }
+
+    /// Adds a header line; the value must hold no CR or LF.
+    pub fn with_header(mut self, name: &str, value: &str) -> Self {
+        debug_assert!(!value.contains(['\r', '\n']));
+        self.extra_headers.push_str(&format!("{name}: {value}\r\n"));
+        self
     }
 }
 
@@ -122,6 +135,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> 
     }
     let mut keep_alive = version == "HTTP/1.1";
     let mut content_length: Option<usize> = None;
+    let mut host = None;
     for (n, line) in lines.enumerate() {
         if n >= MAX_HEADERS || line.len() > MAX_HEADER_LINE {
             return Err(HttpError::HeadTooLarge);
@@ -155,6 +169,13 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> 
             } else if value.eq_ignore_ascii_case("keep-alive") {
                 keep_alive = true;
             }
+        } else if name.eq_ignore_ascii_case("host") {
+            host = (!value.is_empty()
+                && value.len() <= 255
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b)))
+            .then(|| value.to_owned());
         } else if name.eq_ignore_ascii_case("transfer-encoding") {
             return Err(HttpError::Malformed("transfer-encoding is not supported"));
         }
@@ -174,6 +195,7 @@ pub fn parse_request(buf: &[u8]) -> Result<Option<(Request, usize)>, HttpError> 
             .map_err(|_| HttpError::Malformed("path is not UTF-8"))?,
         query,
         keep_alive,
+        host,
         body: buf[body_start..body_start + content_length].to_vec(),
     };
     Ok(Some((req, body_start + content_length)))
@@ -240,6 +262,17 @@ pub fn percent_encode(b: &[u8]) -> String {
 
 /// An HTTP response the server writes; `keep_alive` echoes the request's wish.
 pub fn encode_response(status: u16, content_type: &str, body: &[u8], keep_alive: bool) -> Vec<u8> {
+    encode_response_with(status, content_type, "", body, keep_alive)
+}
+
+/// `encode_response` with more header lines (`extra` is CRLF-terminated lines, or empty).
+pub fn encode_response_with(
+    status: u16,
+    content_type: &str,
+    extra: &str,
+    body: &[u8],
+    keep_alive: bool,
+) -> Vec<u8> {
     let reason = match status {
         200 => "OK",
         400 => "Bad Request",
@@ -252,7 +285,7 @@ pub fn encode_response(status: u16, content_type: &str, body: &[u8], keep_alive:
         _ => "Error",
     };
     let head = format!(
-        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        "HTTP/1.1 {status} {reason}\r\nContent-Type: {content_type}\r\n{extra}Content-Length: {}\r\nConnection: {}\r\n\r\n",
         body.len(),
         if keep_alive { "keep-alive" } else { "close" }
     );

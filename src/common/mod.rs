@@ -1,12 +1,15 @@
 //! Formats and codecs shared by the tracker and the peer. Nothing here does I/O:
 //! no socket, file, thread, lock or clock (tests/architecture.rs checks).
 
+pub mod address;
 pub mod bencode;
 pub mod bitfield;
 pub mod extension_handshake;
 pub mod http;
 pub mod metainfo;
+pub mod peer_id;
 pub mod rate;
 pub mod tracker_http;
 pub mod tracker_proto;
+pub mod units;
 pub mod wire;

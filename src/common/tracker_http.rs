@@ -118,7 +118,9 @@ impl HttpAnnounceReply for AnnounceReply {
         e.begin_dict().str("complete").int(self.complete as i64);
         e.str("incomplete").int(self.incomplete as i64);
         e.str("interval").int(self.interval as i64);
-        e.str("min interval").int((self.interval / 2).max(1) as i64);
+        if let Some(m) = self.min_interval {
+            e.str("min interval").int(m as i64);
+        }
         e.str("peers");
         if compact {
             let mut packed = Vec::with_capacity(self.peers.len() * 6);
@@ -193,6 +195,7 @@ impl HttpAnnounceReply for AnnounceReply {
         }
         Ok(AnnounceReply {
             interval: int("interval").max(1),
+            min_interval: d.get("min interval").map(|_| int("min interval")),
             complete: int("complete"),
             incomplete: int("incomplete"),
             peers,
@@ -333,7 +336,7 @@ mod tests {
     fn announce() -> Announce {
         Announce {
             info_hash: InfoHash([0xfe; 20]),
-            peer_id: *b"-SS0100-abcdefghijkl",
+            peer_id: *b"-SW0100-abcdefghijkl",
             port: 6881,
             uploaded: 1,
             downloaded: 2,
@@ -373,6 +376,7 @@ mod tests {
     fn reply_round_trips_compact_and_dict() {
         let r = AnnounceReply {
             interval: 60,
+            min_interval: Some(5),
             complete: 1,
             incomplete: 2,
             peers: vec![(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6881), [7; 20])],

@@ -56,6 +56,9 @@ pub const MAX_KEY: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct AnnounceReply {
     pub interval: u32,
+    /// BEP 3's `min interval`: the shortest wait the tracker accepts between
+    /// announces, which a download short of peers may use. None if not sent.
+    pub min_interval: Option<u32>,
     pub complete: u32,
     pub incomplete: u32,
     /// With the peer's id where the transport carries one, else zeros.

@@ -1,14 +1,42 @@
 //! When one torrent announces to one tracker, and with which event. Pure:
 //! times are milliseconds on the announcer's clock, passed in.
 //!
-//! `started` goes first, and is retried at once until it succeeds or has
-//! failed four times (then it counts as sent, and an ordinary announce with
-//! our state follows). `completed` goes once, when a download begun in this
-//! run finishes. Then the tracker's interval sets the pace; a download that
-//! knows no peer asks again soon, backing off (2, 4 … 64 s), since a seeder
-//! is often just about to announce; a failure retries after 10, 20, 40, 60 s.
+//! `started` goes first, and is retried on the failure backoff until it
+//! succeeds or has failed four times (then it counts as sent, and an ordinary
+//! announce with our state follows). `completed` goes once, when a download
+//! begun in this run finishes. Then the tracker's interval sets the pace; a
+//! download with fewer than a `HANDFUL` of peers asks again at the tracker's
+//! `min interval`, so a seeder that appears mid-download is found within
+//! seconds; one that knows no peer at all asks sooner still, backing off
+//! (2, 4 … 64 s), since a seeder is often just about to announce. A failure
+//! retries after 2, 5, 10, 20, 40, 60 s: a tracker missing at start-up is
+//! found soon after it comes.
 
 use crate::common::tracker_proto::Event;
+
+/// Below this many connected peers a download re-announces at `min interval`.
+pub const HANDFUL: usize = 5;
+
+/// Waits after 1, 2, … failures in a row; the last repeats.
+const FAILURE_WAITS_S: [u64; 6] = [2, 5, 10, 20, 40, 60];
+
+/// What the tracker said about pace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pace {
+    pub interval_secs: u32,
+    /// Its `min interval`, if it sent one.
+    pub min_interval_secs: Option<u32>,
+}
+
+/// How the torrent stands for company after the reply's addresses were added.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Company {
+    /// Complete: peers come to it, there is no hurry.
+    Seeding,
+    /// Incomplete, with this many connected peers; `knows_none` when it has
+    /// neither a peer nor an address to dial.
+    Downloading { peers: usize, knows_none: bool },
+}
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AnnounceSchedule {
@@ -33,12 +61,13 @@ impl AnnounceSchedule {
     /// Some(event) when an announce is due now (a regular one's event is None).
     /// A `completed` is claimed here, so it is announced once by whoever sees it first.
     pub fn due(&mut self, complete: bool, now_ms: u64) -> Option<Option<Event>> {
+        let waited = self.next_at_ms.is_none_or(|n| now_ms >= n);
         if !self.started_sent {
-            Some(Some(Event::Started))
+            waited.then_some(Some(Event::Started))
         } else if complete && self.downloading && !self.completed_sent {
             self.completed_sent = true;
             Some(Some(Event::Completed))
-        } else if self.next_at_ms.is_none_or(|n| now_ms >= n) {
+        } else if waited {
             Some(None)
         } else {
             None
@@ -50,21 +79,25 @@ impl AnnounceSchedule {
         !std::mem::replace(&mut self.completed_sent, true)
     }
 
-    /// The tracker answered; `lonely` is whether the download still knows no peer.
-    pub fn succeeded(
-        &mut self,
-        event: Option<Event>,
-        interval_secs: u32,
-        lonely: bool,
-        now_ms: u64,
-    ) {
+    /// The tracker answered.
+    pub fn succeeded(&mut self, event: Option<Event>, pace: Pace, company: Company, now_ms: u64) {
         self.failures = 0;
         self.started_sent = true;
         if event == Some(Event::Completed) {
             self.completed_sent = true;
         }
-        let mut next = now_ms + interval_secs.clamp(1, 3600) as u64 * 1000;
-        if lonely {
+        let interval = pace.interval_secs.clamp(1, 3600) as u64;
+        let mut next = now_ms + interval * 1000;
+        let (peers, knows_none) = match company {
+            Company::Seeding => (HANDFUL, false),
+            Company::Downloading { peers, knows_none } => (peers, knows_none),
+        };
+        if peers < HANDFUL
+            && let Some(min) = pace.min_interval_secs
+        {
+            next = next.min(now_ms + min.max(1) as u64 * 1000);
+        }
+        if knows_none {
             self.lonely += 1;
             next = next.min(now_ms + (1000u64 << self.lonely.min(6)));
         } else {
@@ -79,8 +112,8 @@ impl AnnounceSchedule {
         if event == Some(Event::Completed) {
             self.completed_sent = false;
         }
-        let wait_s = (5u64 << self.failures.min(4)).min(60);
-        self.next_at_ms = Some(now_ms + wait_s * 1000);
+        let i = (self.failures as usize - 1).min(FAILURE_WAITS_S.len() - 1);
+        self.next_at_ms = Some(now_ms + FAILURE_WAITS_S[i] * 1000);
         if !self.started_sent {
             // Count it as sent: the next success is an ordinary announce with our state.
             self.started_sent = self.failures > 3;
@@ -96,6 +129,21 @@ mod tests {
     const STARTED: Option<Option<Event>> = Some(Some(Event::Started));
     const COMPLETED: Option<Option<Event>> = Some(Some(Event::Completed));
     const REGULAR: Option<Option<Event>> = Some(None);
+    const BUSY: Company = Company::Downloading {
+        peers: HANDFUL,
+        knows_none: false,
+    };
+    const ALONE: Company = Company::Downloading {
+        peers: 0,
+        knows_none: true,
+    };
+
+    fn pace(interval_secs: u32) -> Pace {
+        Pace {
+            interval_secs,
+            min_interval_secs: None,
+        }
+    }
 
     #[test]
     fn started_first_then_the_trackers_interval() {
@@ -103,44 +151,44 @@ mod tests {
         assert_eq!(s.due(true, 0), STARTED);
         // Until it is answered, started is still due.
         assert_eq!(s.due(true, 1), STARTED);
-        s.succeeded(Some(Event::Started), 60, false, 0);
+        s.succeeded(Some(Event::Started), pace(60), BUSY, 0);
         assert_eq!(s.due(true, 59_999), None);
         assert_eq!(s.due(true, 60_000), REGULAR);
         // The interval is clamped to 1 s .. 1 h.
-        s.succeeded(None, 0, false, 100_000);
+        s.succeeded(None, pace(0), BUSY, 100_000);
         assert_eq!(s.due(true, 100_999), None);
         assert_eq!(s.due(true, 101_000), REGULAR);
-        s.succeeded(None, 1_000_000, false, 0);
+        s.succeeded(None, pace(1_000_000), BUSY, 0);
         assert_eq!(s.due(true, 3_600_000), REGULAR);
     }
 
     #[test]
     fn completed_goes_once_and_only_for_a_download_of_this_run() {
         let mut seed = AnnounceSchedule::new(false);
-        seed.succeeded(Some(Event::Started), 60, false, 0);
+        seed.succeeded(Some(Event::Started), pace(60), BUSY, 0);
         assert_eq!(seed.due(true, 1), None);
 
         let mut s = AnnounceSchedule::new(true);
-        s.succeeded(Some(Event::Started), 60, false, 0);
+        s.succeeded(Some(Event::Started), pace(60), BUSY, 0);
         assert_eq!(s.due(false, 1), None);
         assert_eq!(s.due(true, 1), COMPLETED);
         // Claimed: not due again while the first is on its way.
         assert_eq!(s.due(true, 2), None);
         assert!(!s.claim_completed());
-        s.succeeded(Some(Event::Completed), 60, false, 2);
+        s.succeeded(Some(Event::Completed), pace(60), BUSY, 2);
         assert_eq!(s.due(true, 60_002), REGULAR);
     }
 
     #[test]
     fn a_failed_completed_is_tried_again_and_a_claimed_one_is_not_repeated() {
         let mut s = AnnounceSchedule::new(true);
-        s.succeeded(Some(Event::Started), 60, false, 0);
+        s.succeeded(Some(Event::Started), pace(60), BUSY, 0);
         assert_eq!(s.due(true, 1), COMPLETED);
         assert!(s.failed(Some(Event::Completed), 1));
         assert_eq!(s.due(true, 2), COMPLETED);
 
         let mut c = AnnounceSchedule::new(true);
-        c.succeeded(Some(Event::Started), 60, false, 0);
+        c.succeeded(Some(Event::Started), pace(60), BUSY, 0);
         assert!(c.claim_completed());
         assert!(!c.claim_completed());
         assert_eq!(c.due(true, 1), None);
@@ -151,17 +199,17 @@ mod tests {
         let mut s = AnnounceSchedule::new(true);
         let mut now = 0;
         for wait_s in [2, 4, 8, 16, 32, 64, 64] {
-            s.succeeded(None, 1800, true, now);
+            s.succeeded(None, pace(1800), ALONE, now);
             assert_eq!(s.due(false, now + wait_s * 1000 - 1), None);
             assert_eq!(s.due(false, now + wait_s * 1000), REGULAR);
             now += wait_s * 1000;
         }
         // A shorter interval than the backoff wins.
-        s.succeeded(None, 10, true, now);
+        s.succeeded(None, pace(10), ALONE, now);
         assert_eq!(s.due(false, now + 10_000), REGULAR);
         // Company resets it.
-        s.succeeded(None, 1800, false, now);
-        s.succeeded(None, 1800, true, now);
+        s.succeeded(None, pace(1800), BUSY, now);
+        s.succeeded(None, pace(1800), ALONE, now);
         assert_eq!(s.due(false, now + 2_000), REGULAR);
         assert_eq!(s.due(false, now + 1_999), None);
     }
@@ -169,30 +217,74 @@ mod tests {
     #[test]
     fn failures_back_off_and_warn_once() {
         let mut s = AnnounceSchedule::new(false);
-        s.succeeded(Some(Event::Started), 60, false, 0);
+        s.succeeded(Some(Event::Started), pace(60), BUSY, 0);
         let mut warned = Vec::new();
-        for (n, wait_s) in [10, 20, 40, 60, 60].into_iter().enumerate() {
+        for (n, wait_s) in [2, 5, 10, 20, 40, 60, 60].into_iter().enumerate() {
             let now = n as u64 * 100_000;
             warned.push(s.failed(None, now));
             assert_eq!(s.due(false, now + wait_s * 1000 - 1), None);
             assert_eq!(s.due(false, now + wait_s * 1000), REGULAR);
         }
-        assert_eq!(warned, [true, false, false, false, false]);
-        s.succeeded(None, 60, false, 0);
+        assert_eq!(warned, [true, false, false, false, false, false, false]);
+        s.succeeded(None, pace(60), BUSY, 0);
         assert!(s.failed(None, 0));
     }
 
     #[test]
-    fn started_counts_as_sent_after_four_failures() {
+    fn started_is_retried_on_the_backoff_and_counts_as_sent_after_four_failures() {
         let mut s = AnnounceSchedule::new(false);
-        for _ in 0..3 {
-            assert_eq!(s.due(false, 0), STARTED);
-            s.failed(Some(Event::Started), 0);
+        let mut now = 0;
+        for wait_s in [2, 5, 10] {
+            assert_eq!(s.due(false, now), STARTED);
+            s.failed(Some(Event::Started), now);
+            assert_eq!(s.due(false, now + wait_s * 1000 - 1), None);
+            now += wait_s * 1000;
         }
-        assert_eq!(s.due(false, 0), STARTED);
-        s.failed(Some(Event::Started), 0);
-        // Now an ordinary announce, after the failure backoff (80 s capped to 60 s).
-        assert_eq!(s.due(false, 59_999), None);
-        assert_eq!(s.due(false, 60_000), REGULAR);
+        assert_eq!(s.due(false, now), STARTED);
+        s.failed(Some(Event::Started), now);
+        // Now an ordinary announce, after the fourth failure's wait.
+        assert_eq!(s.due(false, now + 19_999), None);
+        assert_eq!(s.due(false, now + 20_000), REGULAR);
+    }
+
+    #[test]
+    fn a_download_short_of_peers_asks_again_at_the_min_interval() {
+        let pace = Pace {
+            interval_secs: 60,
+            min_interval_secs: Some(5),
+        };
+        let few = Company::Downloading {
+            peers: HANDFUL - 1,
+            knows_none: false,
+        };
+        let mut s = AnnounceSchedule::new(true);
+        s.succeeded(Some(Event::Started), pace, few, 0);
+        assert_eq!(s.due(false, 4_999), None);
+        assert_eq!(s.due(false, 5_000), REGULAR);
+        // A handful is enough: back to the interval.
+        s.succeeded(None, pace, BUSY, 5_000);
+        assert_eq!(s.due(false, 64_999), None);
+        assert_eq!(s.due(false, 65_000), REGULAR);
+        // A seed is in no hurry, however few its peers.
+        let mut seed = AnnounceSchedule::new(false);
+        seed.succeeded(Some(Event::Started), pace, Company::Seeding, 0);
+        assert_eq!(seed.due(true, 59_999), None);
+        // No min interval sent: the interval it is.
+        let mut quiet = AnnounceSchedule::new(true);
+        quiet.succeeded(Some(Event::Started), self::pace(60), few, 0);
+        assert_eq!(quiet.due(false, 59_999), None);
+        // A zero min interval is taken as one second, not as "at once".
+        let zero = Pace {
+            interval_secs: 60,
+            min_interval_secs: Some(0),
+        };
+        let mut z = AnnounceSchedule::new(true);
+        z.succeeded(Some(Event::Started), zero, few, 0);
+        assert_eq!(z.due(false, 999), None);
+        assert_eq!(z.due(false, 1_000), REGULAR);
+        // Knowing no one at all, the shorter of the backoff and the min interval.
+        let mut alone = AnnounceSchedule::new(true);
+        alone.succeeded(Some(Event::Started), pace, ALONE, 0);
+        assert_eq!(alone.due(false, 2_000), REGULAR);
     }
 }

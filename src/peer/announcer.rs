@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, warn};
 
-use super::announce_schedule::AnnounceSchedule;
+use super::announce_schedule::{AnnounceSchedule, Company, Pace};
 use super::error::PeerError;
 use super::torrent::Torrent;
 use crate::common::http::HttpError;
@@ -52,6 +52,8 @@ struct Shared {
     workers: Mutex<HashMap<String, Arc<Worker>>>,
     /// URLs already warned about, so an unusable one is reported once.
     warned: Mutex<HashSet<String>>,
+    /// Trackers that did not answer, warned about once until they answer again.
+    down: Mutex<HashSet<String>>,
     epoch: Instant,
 }
 
@@ -134,6 +136,7 @@ impl Announcer {
                 stopping: AtomicBool::new(false),
                 workers: Mutex::new(HashMap::new()),
                 warned: Mutex::new(HashSet::new()),
+                down: Mutex::new(HashSet::new()),
                 epoch: Instant::now(),
             }),
         }
@@ -196,6 +199,12 @@ impl Announcer {
             }
         }
         result
+    }
+
+    /// Notes that a tracker does not answer; true if that is news (worth the
+    /// one warning), false if it was already known down.
+    pub fn mark_down(&self, url: &str) -> bool {
+        lock(&self.shared.down).insert(url.to_owned())
     }
 
     /// Ends every worker's loop after its current announce.
@@ -322,18 +331,46 @@ impl Announcer {
                     .filter(|(a, _)| !self.is_self(a))
                     .map(|(a, _)| SocketAddr::V4(*a))
                     .collect();
-                let lonely = t.add_addrs(&addrs);
-                s.succeeded(event, reply.interval, lonely, self.now_ms());
+                let knows_none = t.add_addrs(&addrs);
+                let pace = Pace {
+                    interval_secs: reply.interval,
+                    min_interval_secs: reply.min_interval,
+                };
+                s.succeeded(event, pace, company(t, knows_none), self.now_ms());
                 drop(table);
+                if lock(&self.shared.down).remove(&w.url) {
+                    log::info!("tracker {} answers again", w.url);
+                }
                 if let Some(f) = self.shared.on_peers.get() {
                     f(t);
                 }
             }
             Err(e) => {
-                if s.failed(event, self.now_ms()) {
-                    warn!("announce of {} failed: {e}; retrying", t.meta.name);
+                s.failed(event, self.now_ms());
+                drop(table);
+                // One line per tracker, not one per torrent: they share its fate.
+                if self.mark_down(&w.url) {
+                    warn!(
+                        "announce of {} to {} failed: {e}; retrying in the background",
+                        t.meta.name, w.url
+                    );
+                } else {
+                    debug!("announce of {} to {} failed: {e}", t.meta.name, w.url);
                 }
             }
+        }
+    }
+}
+
+/// How a torrent stands for peers, for its schedule. Locks the torrent's
+/// state, which the worker's table may already hold (that is the lock order).
+fn company(t: &Torrent, knows_none: bool) -> Company {
+    if t.is_complete() {
+        Company::Seeding
+    } else {
+        Company::Downloading {
+            peers: t.lock().peers.len(),
+            knows_none,
         }
     }
 }

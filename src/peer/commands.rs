@@ -103,8 +103,24 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
     }
     let started = Instant::now();
     let mut progress = ProgressOnStderr::new();
+    let mut alone_since = Some(started);
     loop {
         progress.show(&torrent);
+        // Waiting with no peer at all says why, once, after a while.
+        if torrent.lock().peers.is_empty() {
+            if let Some(since) = alone_since
+                && since.elapsed() >= NO_PEERS_HINT_AFTER
+            {
+                progress.finish();
+                eprintln!(
+                    "{}",
+                    format::no_peers_hint(&torrent.meta.name, since.elapsed().as_secs())
+                );
+                alone_since = None;
+            }
+        } else if alone_since.is_some() {
+            alone_since = Some(Instant::now());
+        }
         select! {
             recv(torrent.done_rx) -> _ => break,
             recv(sig) -> _ => {
@@ -128,7 +144,7 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
             });
         }
     }
-    progress.show(&torrent);
+    progress.show_final(&torrent);
     progress.finish();
     let seconds = started.elapsed().as_secs_f64();
     if let Err(e) = engine.announcer.announce_completed(&torrent) {
@@ -174,6 +190,9 @@ fn summarize(t: &Torrent, seconds: f64) -> DownloadSummary {
     }
 }
 
+/// How long a download waits with no peer before saying why.
+const NO_PEERS_HINT_AFTER: Duration = Duration::from_secs(20);
+
 /// The progress line on stderr, drawn in place on a terminal.
 struct ProgressOnStderr {
     progress: Progress,
@@ -191,25 +210,42 @@ impl ProgressOnStderr {
     }
 
     fn show(&mut self, t: &Torrent) {
-        let line = self.progress.line(self.clock.elapsed(), || {
-            let st = t.lock();
-            let h = st.picker.have();
-            ProgressSnapshot {
-                name: &t.meta.name,
-                have: h.count(),
-                pieces: h.len(),
-                peers: st.peers.len(),
-                map: h.map(format::MAP_WIDTH, &|i| st.picker.is_in_flight(i)),
-                total_length: t.meta.total_length,
-                piece_length: t.meta.piece_length,
-            }
-        });
-        if let Some(mut line) = line {
-            if self.tty {
-                // A line wider than the terminal wraps, and each redraw would add a row.
-                line = format::truncate(&line, crate::sys::terminal::stderr_width() - 1);
-            }
-            eprint!("{}", format::progress_output(&line, self.tty));
+        let line = self
+            .progress
+            .line(self.clock.elapsed(), || Self::snapshot(t));
+        if let Some(line) = line {
+            self.print(line);
+        }
+    }
+
+    /// Draws a line; on a terminal it is cut to the width, since a line wider
+    /// than the terminal wraps and each redraw would add a row.
+    fn print(&self, mut line: String) {
+        if self.tty {
+            line = format::truncate(&line, crate::sys::terminal::stderr_width() - 1);
+        }
+        eprint!("{}", format::progress_output(&line, self.tty));
+    }
+
+    /// The line at 100%, however soon after the last one.
+    fn show_final(&mut self, t: &Torrent) {
+        let line = self
+            .progress
+            .final_line(self.clock.elapsed(), || Self::snapshot(t));
+        self.print(line);
+    }
+
+    fn snapshot(t: &Torrent) -> ProgressSnapshot<'_> {
+        let st = t.lock();
+        let h = st.picker.have();
+        ProgressSnapshot {
+            name: &t.meta.name,
+            have: h.count(),
+            pieces: h.len(),
+            peers: st.peers.len(),
+            map: h.map(format::MAP_WIDTH, &|i| st.picker.is_in_flight(i)),
+            total_length: t.meta.total_length,
+            piece_length: t.meta.piece_length,
         }
     }
 

@@ -28,7 +28,7 @@
 //! held while that piece is offered to the disk again.
 
 use std::collections::HashMap;
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -68,6 +68,8 @@ const CONNECTIONS_PER_MAX_PEERS: usize = 4;
 pub struct PeerConfig {
     pub tracker: IndexClient,
     pub home: PathBuf,
+    /// The address the listener binds: every interface, or the one `--bind` names.
+    pub bind: IpAddr,
     pub listen_port: u16,
     pub upload_rate: Option<u64>,
     pub download_rate: Option<u64>,
@@ -85,6 +87,8 @@ pub struct Engine {
     pub tracker: IndexClient,
     pub announcer: Announcer,
     pub listen_port: u16,
+    /// Where the listener is bound, as the `peer listening on` line shows it.
+    pub listen_addr: SocketAddr,
     /// What every connection shares: identity, limits, verifier, ledger, shutdown.
     ctx: Arc<ConnectionContext>,
     upload_slots: usize,
@@ -105,16 +109,16 @@ impl Engine {
     pub fn start(config: PeerConfig) -> Result<Arc<Engine>, PeerError> {
         let home = Home::open(&config.home)?;
         let peer_id = home.peer_id()?;
-        let listener = TcpListener::bind(("0.0.0.0", config.listen_port)).map_err(|source| {
+        let listener = TcpListener::bind((config.bind, config.listen_port)).map_err(|source| {
             PeerError::Listen {
                 port: config.listen_port,
                 source,
             }
         })?;
-        let listen_port = listener
+        let listen_addr = listener
             .local_addr()
-            .map_err(PeerError::io("cannot read listen address"))?
-            .port();
+            .map_err(PeerError::io("cannot read listen address"))?;
+        let listen_port = listen_addr.port();
         let ledger = Ledger::load(&home.ledger_path());
         let ctx = ConnectionContext::new(
             peer_id,
@@ -129,6 +133,7 @@ impl Engine {
             announcer: Announcer::new(peer_id, listen_port, config.tracker.announce_url()),
             tracker: config.tracker,
             listen_port,
+            listen_addr,
             // A seed super-seeds when its upload is limited: that is when it is scarce.
             super_seed: config.upload_rate.is_some(),
             ctx: Arc::new(ctx),

@@ -2,6 +2,7 @@
 //! summaries. Everything here returns a `String` and prints nothing, so callers
 //! choose stdout or stderr, and the exact wording is tested once, here.
 
+use core::net::SocketAddr;
 use std::collections::BTreeSet;
 use std::fmt::Write;
 use std::path::Path;
@@ -10,23 +11,50 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::ledger::LedgerEntry;
-use crate::common::metainfo::{InfoHash, group_thousands};
+use crate::common::metainfo::InfoHash;
+use crate::common::peer_id;
 use crate::common::tracker_proto::SearchMatch;
+use crate::common::units;
 
 /// Characters in a piece map, in `status` and the progress line.
 pub const MAP_WIDTH: usize = 40;
 
 /// A size for people: one decimal and a decimal unit.
 pub fn human(bytes: u64) -> String {
-    let b = bytes as f64;
-    if b >= 1e9 {
-        format!("{:.1} GB", b / 1e9)
-    } else if b >= 1e6 {
-        format!("{:.1} MB", b / 1e6)
-    } else if b >= 1e3 {
-        format!("{:.1} kB", b / 1e3)
+    units::human_size(bytes)
+}
+
+/// A rate for people: `human` per second.
+pub fn rate(bytes_per_sec: u64) -> String {
+    format!("{}/s", human(bytes_per_sec))
+}
+
+/// `1 file`, `2 files`: a count and its noun, singular or plural.
+pub fn count(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
     } else {
-        format!("{bytes} B")
+        format!("{n} {noun}s")
+    }
+}
+
+/// Time left at a rate: `0:42`, `12:05`, `3:02:10`; `-` when nothing moves.
+pub fn eta(left: u64, bytes_per_sec: f64) -> String {
+    if left == 0 {
+        return "0:00".into();
+    }
+    if bytes_per_sec < 1.0 {
+        return "-".into();
+    }
+    let secs = (left as f64 / bytes_per_sec).ceil() as u64;
+    if secs >= 360_000 {
+        return "-".into();
+    }
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    if h > 0 {
+        format!("{h}:{m:02}:{s:02}")
+    } else {
+        format!("{m}:{s:02}")
     }
 }
 
@@ -213,9 +241,17 @@ pub fn search_results(results: &[SearchMatch], width: usize) -> String {
     )
 }
 
-/// The line other peers' operators look for to learn the port.
-pub fn listening(port: u16) -> String {
-    format!("peer listening on 0.0.0.0:{port}")
+/// The line other peers' operators look for to learn the port: the address
+/// the listener is bound to (`0.0.0.0` unless `--bind` names one).
+pub fn listening(addr: SocketAddr) -> String {
+    format!("peer listening on {addr}")
+}
+
+/// The one warning a peer gives when its tracker is not there at start.
+pub fn tracker_unreachable_at_start(addr: SocketAddr, reason: &str) -> String {
+    format!(
+        "tracker {addr} is not reachable ({reason}); going on without it and trying again in the background"
+    )
 }
 
 /// Search results, numbered from 1, one line each after a header.
@@ -223,18 +259,18 @@ pub fn matches_table(results: &[SearchMatch]) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<3} {:<24} {:<6} {:<28} {:>14} {:>6}  {:<40}  PEERS",
+        "{:<3} {:<24} {:<6} {:<28} {:>10} {:>6}  {:<40}  PEERS",
         "#", "NAME", "TYPE", "TORRENT", "SIZE", "PARTS", "KEY"
     );
     for (i, m) in results.iter().enumerate() {
         let _ = writeln!(
             out,
-            "{:<3} {:<24} {:<6} {:<28} {:>14} {:>6}  {:<40}  {}",
+            "{:<3} {:<24} {:<6} {:<28} {:>10} {:>6}  {:<40}  {}",
             i + 1,
             m.name,
             m.kind,
             m.torrent,
-            group_thousands(m.size),
+            human(m.size),
             m.n_parts,
             m.key,
             if m.peers.is_empty() {
@@ -252,7 +288,7 @@ pub fn ledger(rows: &[(String, LedgerEntry)], json: bool) -> String {
     if json {
         let v: Vec<serde_json::Value> = rows
             .iter()
-            .map(|(id, e)| serde_json::json!({"peer_id": id, "downloaded": e.downloaded, "uploaded": e.uploaded, "last_addr": e.last_addr, "last_seen": e.last_seen}))
+            .map(|(id, e)| serde_json::json!({"peer_id": id, "client": peer_client(id), "downloaded": e.downloaded, "uploaded": e.uploaded, "last_addr": e.last_addr, "last_seen": e.last_seen}))
             .collect();
         return format!("{}\n", pretty_json(&v));
     }
@@ -262,18 +298,18 @@ pub fn ledger(rows: &[(String, LedgerEntry)], json: bool) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<4} {:<40} {:<22} {:>14} {:>14}",
-        "RANK", "PEER ID", "LAST ADDRESS", "DOWNLOADED", "UPLOADED"
+        "{:<4} {:<28} {:<22} {:>10} {:>10}",
+        "RANK", "PEER", "LAST ADDRESS", "DOWNLOADED", "UPLOADED"
     );
     for (i, (id, e)) in rows.iter().enumerate() {
         let _ = writeln!(
             out,
-            "{:<4} {:<40} {:<22} {:>14} {:>14}",
+            "{:<4} {:<28} {:<22} {:>10} {:>10}",
             i + 1,
-            id,
+            truncate(&peer_label(id), 28),
             e.last_addr,
-            group_thousands(e.downloaded),
-            group_thousands(e.uploaded)
+            human(e.downloaded),
+            human(e.uploaded)
         );
     }
     out
@@ -293,13 +329,38 @@ pub fn ledger_table(rows: &[(String, LedgerEntry)], width: usize) -> String {
     fit_table(
         vec![
             Column::new("RANK", col(&|i, _, _| (i + 1).to_string())),
-            Column::new("PEER ID", col(&|_, _, id| id.to_owned())).shrink_to(12),
+            Column::new("PEER", col(&|_, _, id| peer_label(id))).shrink_to(12),
             Column::new("LAST ADDRESS", col(&|_, e, _| e.last_addr.clone())).shrink_to(15),
-            Column::new("DOWNLOADED", col(&|_, e, _| group_thousands(e.downloaded))).right(),
-            Column::new("UPLOADED", col(&|_, e, _| group_thousands(e.uploaded))).right(),
+            Column::new("DOWNLOADED", col(&|_, e, _| human(e.downloaded))).right(),
+            Column::new("UPLOADED", col(&|_, e, _| human(e.uploaded))).right(),
         ],
         width,
     )
+}
+
+/// The client a ledger's hex peer id names, e.g. `qBittorrent 4.6.2`.
+pub fn peer_client(hex_id: &str) -> String {
+    peer_id::client_name_hex(hex_id).unwrap_or_else(|| "unknown client".into())
+}
+
+/// A peer as a person tells it apart: its client, and the id's last four
+/// characters where they are printable (two peers often run the same client).
+pub fn peer_label(hex_id: &str) -> String {
+    let tail: String = (hex_id.len() == 40)
+        .then(|| {
+            (32..40)
+                .step_by(2)
+                .filter_map(|i| u8::from_str_radix(&hex_id[i..i + 2], 16).ok())
+                .map(char::from)
+                .collect::<String>()
+        })
+        .filter(|t| t.len() == 4 && t.chars().all(|c| c.is_ascii_alphanumeric()))
+        .unwrap_or_default();
+    if tail.is_empty() {
+        peer_client(hex_id)
+    } else {
+        format!("{} ({tail})", peer_client(hex_id))
+    }
 }
 
 /// JSON as the peer prints it everywhere: pretty, without a trailing newline.
@@ -367,22 +428,46 @@ impl Progress {
         } else {
             have as f64 * 100.0 / n as f64
         };
-        let eta = if self.rate >= 1.0 {
-            let secs = (total - bytes) as f64 / self.rate;
-            format!("{}:{:02}", (secs / 60.0) as u64, secs as u64 % 60)
+        let eta = if self.rate >= 1.0 || bytes == total {
+            eta(total - bytes, self.rate)
         } else {
             "-:--".to_owned()
         };
         Some(format!(
-            "{} [{}] {have}/{n} parts {pct:5.1}% {}/{} {:>9}/s ETA {eta} {} peers",
+            "{} [{}] {have}/{n} parts {pct:5.1}% {}/{} {:>11} ETA {eta} {}",
             s.name,
             s.map,
             human(bytes),
             human(total),
-            human(self.rate as u64),
-            s.peers
+            rate(self.rate as u64),
+            count(s.peers as u64, "peer")
         ))
     }
+
+    /// The line for the end of a download, due whenever the last one was: the
+    /// last line shown must be the one at 100%, not one from a second before.
+    pub fn final_line<'a>(
+        &mut self,
+        now: Duration,
+        snapshot: impl FnOnce() -> ProgressSnapshot<'a>,
+    ) -> String {
+        // Far enough after the last line to be due, at the rate seen so far.
+        let due = self
+            .last
+            .map_or(now, |l| now.max(l + Duration::from_secs(1)));
+        let rate = self.rate;
+        let line = self.line(due, snapshot).unwrap_or_default();
+        self.rate = rate;
+        line
+    }
+}
+
+/// What a download with no peer says after a while, so it does not wait at
+/// `0 peers` without a word.
+pub fn no_peers_hint(name: &str, waited_secs: u64) -> String {
+    format!(
+        "no peer has sent {name} in {waited_secs} s: none is online with it yet. The download goes on when a seeder comes; Ctrl-C stops it, and the same command resumes it"
+    )
 }
 
 /// A progress line as written to stderr: redrawn in place on a terminal, one
@@ -398,6 +483,8 @@ pub fn progress_output(line: &str, tty: bool) -> String {
 /// One torrent in `status`, as read from the engine.
 pub struct TorrentStatus {
     pub name: String,
+    /// Bytes still missing, for the ETA.
+    pub left: u64,
     pub complete: bool,
     pub paused: bool,
     /// Why a download paused itself (a refused write), if it did.
@@ -434,8 +521,8 @@ pub fn status_table(
     }
     let _ = writeln!(
         out,
-        "{:<28} {:<11} {:>9} {:>6} {:>10} {:>10} {:>5}  MAP (# had, > in flight, - missing)",
-        "NAME", "STATE", "PARTS", "DONE", "DOWN/s", "UP/s", "PEERS"
+        "{:<28} {:<11} {:>9} {:>6} {:>10} {:>10} {:>7} {:>5}  MAP (# have, + some, > in flight, - missing)",
+        "NAME", "STATE", "PARTS", "DONE", "DOWN", "UP", "ETA", "PEERS"
     );
     for name in checking {
         let _ = writeln!(out, "{name:<28} {:<11}", "checking");
@@ -455,15 +542,24 @@ pub fn status_table(
         } else {
             t.have as f64 * 100.0 / t.pieces as f64
         };
+        // A paused download moves nothing: no fading rate, no ETA.
+        let (down_s, up_s, eta_s) = if t.paused {
+            ("-".to_owned(), "-".to_owned(), "-".to_owned())
+        } else if t.complete {
+            (rate(down), rate(up), String::new())
+        } else {
+            (rate(down), rate(up), eta(t.left, down as f64))
+        };
         let _ = writeln!(
             out,
-            "{:<28} {:<11} {:>9} {:>5.1}% {:>10} {:>10} {:>5}  [{}]",
+            "{:<28} {:<11} {:>9} {:>5.1}% {:>10} {:>10} {:>7} {:>5}  [{}]",
             truncate(&t.name, 28),
             state,
             format!("{}/{}", t.have, t.pieces),
             pct,
-            human(down),
-            human(up),
+            down_s,
+            up_s,
+            eta_s,
             t.peers.len(),
             t.map
         );
@@ -481,17 +577,21 @@ pub fn status_table(
         for p in peers {
             let _ = writeln!(
                 out,
-                "    {:<22} {:>5} pieces from it  down {:>9}/s  up {:>9}/s  {}{}",
+                "    {:<22} {:>5} pieces from it  down {:>11}  up {:>11}  {}, {}",
                 p.addr,
                 p.pieces_from,
-                human(p.rate_from),
-                human(p.rate_to),
+                rate(p.rate_from),
+                rate(p.rate_to),
                 if p.am_choking {
-                    "choked by us"
+                    "we don't send to it"
                 } else {
-                    "unchoked by us"
+                    "we send to it"
                 },
-                if p.peer_choking { ", choking us" } else { "" }
+                if p.peer_choking {
+                    "it doesn't send to us"
+                } else {
+                    "it sends to us"
+                }
             );
         }
     }
@@ -506,8 +606,9 @@ pub fn download_started(
     location: &Path,
 ) -> String {
     format!(
-        "downloading {name} ({} bytes, {pieces} parts, key {key}) into {}",
-        group_thousands(size),
+        "downloading {name} ({}, {}, key {key}) into {}",
+        human(size),
+        count(pieces as u64, "part"),
         location.display()
     )
 }
@@ -558,37 +659,46 @@ pub fn download_done(s: &DownloadSummary, seconds: f64) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "done: {} in {:.1} s ({} parts fetched, {} resumed) from {} peers -> {}",
+        "done: {} in {:.1} s ({} fetched, {} resumed) from {} -> {}",
         s.name,
         seconds,
-        s.fetched_pieces,
+        count(s.fetched_pieces as u64, "part"),
         s.resumed_pieces,
-        s.sources.len(),
+        count(s.sources.len() as u64, "peer"),
         s.path
     );
     for src in &s.sources {
-        let _ = writeln!(
-            out,
-            "  {:<22} {:>14} bytes",
-            src.addr,
-            group_thousands(src.bytes)
-        );
+        let _ = writeln!(out, "  {:<22} {:>10}", src.addr, human(src.bytes));
     }
     out
 }
 
 /// `serve`'s account of what `upload/` holds.
 pub fn sharing(shared: usize, upload: &Path) -> String {
-    format!("sharing {shared} files from {}", upload.display())
+    format!(
+        "sharing {} from {}",
+        count(shared as u64, "file"),
+        upload.display()
+    )
 }
 
 pub fn reopened(finished: usize, unfinished: usize) -> String {
-    format!("seeding {finished} finished downloads, resuming {unfinished} unfinished")
+    let noun = if finished == 1 {
+        "download"
+    } else {
+        "downloads"
+    };
+    format!("seeding {finished} finished {noun}, resuming {unfinished} unfinished")
 }
 
 /// The interactive start's list of downloads left unfinished: (name, have, pieces).
 pub fn unfinished_list(rows: &[(&str, usize, usize)]) -> String {
-    let mut out = format!("{} unfinished download(s):\n", rows.len());
+    let noun = if rows.len() == 1 {
+        "download"
+    } else {
+        "downloads"
+    };
+    let mut out = format!("{} unfinished {noun}:\n", rows.len());
     for (name, have, pieces) in rows {
         let _ = writeln!(out, "  {name:<30} {have}/{pieces} parts");
     }
@@ -605,24 +715,30 @@ pub fn folder_shared(
     key: &InfoHash,
 ) -> String {
     format!(
-        "sharing upload/{rel} as one torrent: {torrent}, {files} files, {} bytes in {pieces} parts, key {key}",
-        group_thousands(size)
+        "sharing upload/{rel} as one torrent: {torrent}, {}, {} in {}, key {key}",
+        count(files as u64, "file"),
+        human(size),
+        count(pieces as u64, "part")
     )
 }
 
 pub fn saved_resumed(n: usize) -> String {
-    format!("resuming {n} download(s)")
+    format!("resuming {}", count(n as u64, "download"))
 }
 
 pub fn background_download_started(name: &str, size: u64, pieces: usize) -> String {
     format!(
-        "downloading {name} ({} bytes, {pieces} parts) in the background; `status` to watch",
-        group_thousands(size)
+        "downloading {name} ({}, {}) in the background; `status` to watch",
+        human(size),
+        count(pieces as u64, "part")
     )
 }
 
 pub fn background_download_resuming(name: &str, resumed: usize) -> String {
-    format!("{name}: resuming, {resumed} parts already verified on disk")
+    format!(
+        "{name}: resuming, {} already verified on disk",
+        count(resumed as u64, "part")
+    )
 }
 
 pub fn background_download_done(name: &str, seconds: f64, fetched: u64, location: &Path) -> String {
@@ -668,20 +784,24 @@ mod tests {
     }
 
     #[test]
-    fn the_fitted_ledger_cuts_peer_ids_and_keeps_the_byte_counts() {
+    fn the_fitted_ledger_names_each_peers_client_and_fits_the_width() {
         let entry = LedgerEntry {
             downloaded: 1_048_576,
             uploaded: 7,
             last_addr: "127.0.0.1:38635".into(),
             last_seen: 0,
         };
-        let text = ledger_table(&[("2d".repeat(20), entry)], 60);
+        let id: String = b"-qB4620-abcdefghijkl"
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let text = ledger_table(&[(id, entry)], 60);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines,
             [
-                "RANK PEER ID             LAST ADDRESS    DOWNLOADED UPLOADED",
-                "1    2d2d2d2d2d2d2d2d2d… 127.0.0.1:38635  1,048,576        7",
+                "RANK PEER                LAST ADDRESS    DOWNLOADED UPLOADED",
+                "1    qBittorrent 4.6.2 … 127.0.0.1:38635     1.0 MB      7 B",
             ]
         );
     }
@@ -772,12 +892,12 @@ mod tests {
         assert_eq!(lines.len(), 3);
         assert_eq!(
             lines[0],
-            "#   NAME                     TYPE   TORRENT                                SIZE  PARTS  KEY                                       PEERS"
+            "#   NAME                     TYPE   TORRENT                            SIZE  PARTS  KEY                                       PEERS"
         );
         assert_eq!(
             lines[1],
             format!(
-                "1   a                        txt    a.txt.torrent                     1,234,567      5  {}  -",
+                "1   a                        txt    a.txt.torrent                    1.2 MB      5  {}  -",
                 "ab".repeat(20)
             )
         );
@@ -793,8 +913,12 @@ mod tests {
             "no peers yet: the ledger fills as this peer downloads and uploads\n"
         );
         assert_eq!(ledger(&[], true), "[]\n");
+        let qb: String = b"-qB4620-abcdefghWxYz"
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let rows = vec![(
-            "cd".repeat(20),
+            qb.clone(),
             LedgerEntry {
                 downloaded: 12_345,
                 uploaded: 7,
@@ -806,17 +930,17 @@ mod tests {
         let lines: Vec<&str> = table.lines().collect();
         assert_eq!(
             lines[0],
-            "RANK PEER ID                                  LAST ADDRESS               DOWNLOADED       UPLOADED"
+            "RANK PEER                         LAST ADDRESS           DOWNLOADED   UPLOADED"
         );
         assert_eq!(
             lines[1],
-            format!(
-                "1    {} 10.0.0.1:6881                  12,345              7",
-                "cd".repeat(20)
-            )
+            "1    qBittorrent 4.6.2 (WxYz)     10.0.0.1:6881             12.3 kB        7 B"
         );
         let v: serde_json::Value = serde_json::from_str(&ledger(&rows, true)).unwrap();
-        assert_eq!(v[0]["peer_id"], "cd".repeat(20));
+        assert_eq!(v[0]["peer_id"], qb);
+        assert_eq!(v[0]["client"], "qBittorrent 4.6.2");
+        // An id in no known style still gets a row, without a tail of bytes.
+        assert_eq!(peer_label(&"cd".repeat(20)), "unknown client");
         assert_eq!(v[0]["downloaded"], 12_345);
         assert_eq!(v[0]["uploaded"], 7);
         assert_eq!(v[0]["last_addr"], "10.0.0.1:6881");
@@ -847,6 +971,7 @@ mod tests {
         let torrents = [
             TorrentStatus {
                 name: "a-name-much-longer-than-the-column-is".into(),
+                left: 3_000_000,
                 complete: false,
                 paused: true,
                 pause_reason: Some("disk full".into()),
@@ -860,6 +985,7 @@ mod tests {
             },
             TorrentStatus {
                 name: "seed".into(),
+                left: 0,
                 complete: true,
                 paused: false,
                 pause_reason: None,
@@ -875,15 +1001,55 @@ mod tests {
         assert_eq!(
             lines,
             [
-                "NAME                         STATE           PARTS   DONE     DOWN/s       UP/s PEERS  MAP (# had, > in flight, - missing)",
+                "NAME                         STATE           PARTS   DONE       DOWN         UP     ETA PEERS  MAP (# have, + some, > in flight, - missing)",
                 "late                         checking   ",
-                "a-name-much-longer-than-the… paused            1/4  25.0%     4.0 kB     1.0 kB     2  [#---]",
+                "a-name-much-longer-than-the… paused            1/4  25.0%          -          -       -     2  [#---]",
                 "    paused: disk full; tried again every 30 s, or now with `resume a-name-much-longer-than-the-column-is`",
-                "    2.2.2.2:2                  9 pieces from it  down    2.0 kB/s  up     500 B/s  unchoked by us, choking us",
-                "    1.1.1.1:1                  2 pieces from it  down    2.0 kB/s  up     500 B/s  choked by us",
-                "seed                         seeding           2/2 100.0%        0 B        0 B     0  [##]",
+                "    2.2.2.2:2                  9 pieces from it  down    2.0 kB/s  up     500 B/s  we send to it, it doesn't send to us",
+                "    1.1.1.1:1                  2 pieces from it  down    2.0 kB/s  up     500 B/s  we don't send to it, it sends to us",
+                "seed                         seeding           2/2 100.0%      0 B/s      0 B/s             0  [##]",
             ]
         );
+        // Unpaused, the same download shows its rates and how long is left.
+        let [mut going, _] = torrents;
+        going.paused = false;
+        let text = status_table(&[going], &BTreeSet::new(), 30);
+        assert_eq!(
+            text.lines().nth(1).unwrap(),
+            "a-name-much-longer-than-the… downloading       1/4  25.0%   4.0 kB/s   1.0 kB/s   12:30     2  [#---]"
+        );
+    }
+
+    #[test]
+    fn counts_rates_and_etas_read_as_words() {
+        assert_eq!(count(0, "file"), "0 files");
+        assert_eq!(count(1, "file"), "1 file");
+        assert_eq!(count(2, "peer"), "2 peers");
+        assert_eq!(rate(3_100_000), "3.1 MB/s");
+        assert_eq!(eta(0, 0.0), "0:00");
+        assert_eq!(eta(100, 0.0), "-");
+        assert_eq!(eta(42_000, 1000.0), "0:42");
+        assert_eq!(eta(725_000, 1000.0), "12:05");
+        assert_eq!(eta(10_930_000, 1000.0), "3:02:10");
+        assert_eq!(eta(u64::MAX, 1.0), "-");
+    }
+
+    #[test]
+    fn the_final_progress_line_is_at_100_percent_even_right_after_another() {
+        let t0 = Duration::from_secs(5);
+        let mut p = Progress::new();
+        assert!(p.line(t0, || snap(9)).is_some());
+        assert_eq!(p.line(t0 + Duration::from_millis(10), || snap(10)), None);
+        let last = p.final_line(t0 + Duration::from_millis(20), || snap(10));
+        assert!(last.contains("10/10 parts 100.0%"), "{last}");
+        assert!(last.contains("ETA 0:00"), "{last}");
+    }
+
+    #[test]
+    fn the_no_peers_hint_names_the_download_and_the_way_out() {
+        let h = no_peers_hint("big.iso", 20);
+        assert!(h.starts_with("no peer has sent big.iso in 20 s"), "{h}");
+        assert!(h.contains("Ctrl-C") && h.contains("resumes"), "{h}");
     }
 
     fn snap(have: usize) -> ProgressSnapshot<'static> {
@@ -950,17 +1116,24 @@ mod tests {
         assert_eq!(s.seconds, 1.235);
         assert_eq!(
             download_done(&s, 1.04),
-            "done: f in 1.0 s (3 parts fetched, 1 resumed) from 1 peers -> /d/f\n  1.2.3.4:5                   1,048,576 bytes\n"
+            "done: f in 1.0 s (3 parts fetched, 1 resumed) from 1 peer -> /d/f\n  1.2.3.4:5                  1.0 MB\n"
         );
     }
 
     #[test]
     fn start_and_background_lines_keep_their_wording() {
         let key = InfoHash([0x11; 20]);
-        assert_eq!(listening(6881), "peer listening on 0.0.0.0:6881");
+        assert_eq!(
+            listening(([0, 0, 0, 0], 6881).into()),
+            "peer listening on 0.0.0.0:6881"
+        );
+        assert_eq!(
+            listening("[::1]:6881".parse().unwrap()),
+            "peer listening on [::1]:6881"
+        );
         assert_eq!(
             download_started("f", 1_000_000, 4, &key, Path::new("/d/f")),
-            format!("downloading f (1,000,000 bytes, 4 parts, key {key}) into /d/f")
+            format!("downloading f (1.0 MB, 4 parts, key {key}) into /d/f")
         );
         assert_eq!(
             download_resuming(2, 4),
@@ -974,24 +1147,26 @@ mod tests {
             sharing(3, Path::new("h/upload")),
             "sharing 3 files from h/upload"
         );
+        assert_eq!(sharing(1, Path::new("u")), "sharing 1 file from u");
         assert_eq!(
             reopened(1, 2),
-            "seeding 1 finished downloads, resuming 2 unfinished"
+            "seeding 1 finished download, resuming 2 unfinished"
         );
         assert_eq!(
             unfinished_list(&[("a", 1, 4)]),
-            "1 unfinished download(s):\n  a                              1/4 parts\n"
+            "1 unfinished download:\n  a                              1/4 parts\n"
         );
         assert_eq!(
             folder_shared("d/e", "e.torrent", 2, 12_345, 1, &key),
             format!(
-                "sharing upload/d/e as one torrent: e.torrent, 2 files, 12,345 bytes in 1 parts, key {key}"
+                "sharing upload/d/e as one torrent: e.torrent, 2 files, 12.3 kB in 1 part, key {key}"
             )
         );
-        assert_eq!(saved_resumed(2), "resuming 2 download(s)");
+        assert_eq!(saved_resumed(2), "resuming 2 downloads");
+        assert_eq!(saved_resumed(1), "resuming 1 download");
         assert_eq!(
             background_download_started("a", 1234, 1),
-            "downloading a (1,234 bytes, 1 parts) in the background; `status` to watch"
+            "downloading a (1.2 kB, 1 part) in the background; `status` to watch"
         );
         assert_eq!(
             background_download_resuming("a", 3),

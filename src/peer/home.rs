@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::error::PeerError;
 use crate::common::metainfo::InfoHash;
+use crate::common::peer_id;
 use crate::sys::atomic_file::write_atomic;
 
 const STATE_DIR: &str = ".swarmshare";
@@ -183,16 +184,24 @@ impl Home {
     /// This peer's id: made once, kept across restarts so other peers' ledgers recognise it.
     pub fn peer_id(&self) -> Result<[u8; 20], PeerError> {
         let path = self.peer_id_path();
-        if let Ok(text) = fs::read_to_string(&path)
-            && let Ok(id) = <[u8; 20]>::try_from(text.trim().as_bytes())
-        {
-            return Ok(id);
+        let kept = fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| <[u8; 20]>::try_from(text.trim().as_bytes()).ok());
+        let mut id = [0u8; 20];
+        match kept {
+            Some(old) if !old.starts_with(peer_id::FORMER) => return Ok(old),
+            // The former client code was another client's: keep the random
+            // part, so only the name changes.
+            Some(old) => id = old,
+            None => {
+                const ALPHABET: &[u8] =
+                    b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+                for b in &mut id[8..] {
+                    *b = ALPHABET[fastrand::usize(..ALPHABET.len())];
+                }
+            }
         }
-        let mut id = *b"-SS0100-000000000000";
-        const ALPHABET: &[u8] = b"0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
-        for b in &mut id[8..] {
-            *b = ALPHABET[fastrand::usize(..ALPHABET.len())];
-        }
+        id[..8].copy_from_slice(peer_id::OURS);
         write_atomic(&path, &id)
             .map_err(PeerError::io(format!("cannot write {}", path.display())))?;
         Ok(id)
@@ -255,5 +264,20 @@ mod tests {
         let name = path.file_name().unwrap().to_str().unwrap();
         assert_eq!(Layout::resume_key(name), Some(key.hex().as_str()));
         assert_eq!(Layout::resume_key("notes.txt"), None);
+    }
+
+    #[test]
+    fn the_peer_id_carries_our_code_and_a_former_one_is_renamed_keeping_its_tail() {
+        let d = tempfile::tempdir().unwrap();
+        let home = Home::open(d.path()).unwrap();
+        let made = home.peer_id().unwrap();
+        assert!(made.starts_with(peer_id::OURS));
+        assert_eq!(home.peer_id().unwrap(), made, "kept across calls");
+        fs::write(home.peer_id_path(), b"-SS0100-abcdefghijkl").unwrap();
+        assert_eq!(&home.peer_id().unwrap(), b"-SW0100-abcdefghijkl");
+        assert_eq!(
+            fs::read(home.peer_id_path()).unwrap(),
+            b"-SW0100-abcdefghijkl"
+        );
     }
 }

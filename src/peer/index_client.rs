@@ -2,14 +2,14 @@
 //! listings, fetch a listed torrent. Announcing is `announcer`'s business, and
 //! works with any tracker.
 
-use std::net::{SocketAddr, ToSocketAddrs};
+use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
 use super::error::PeerError;
 use crate::common::http::{HttpError, percent_encode};
 use crate::common::metainfo::InfoHash;
 use crate::common::tracker_proto::{PublishReply, SearchReply};
-use crate::sys::http_client;
+use crate::sys::{http_client, resolve};
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -19,13 +19,17 @@ pub struct IndexClient {
 }
 
 impl IndexClient {
-    pub fn new(ip: &str, port: u16) -> Result<IndexClient, String> {
-        let addr = (ip, port)
-            .to_socket_addrs()
-            .map_err(|e| format!("invalid tracker address {ip}:{port}: {e}"))?
-            .next()
-            .ok_or_else(|| format!("invalid tracker address {ip}:{port}"))?;
+    /// `host` is a dotted quad, an IPv6 literal or a host name; the error is one line.
+    pub fn new(host: &str, port: u16) -> Result<IndexClient, String> {
+        let addr =
+            resolve::host(host, port).map_err(|e| format!("invalid tracker address: {e}"))?;
         Ok(IndexClient { addr })
+    }
+
+    /// Whether the tracker accepts a connection now: at start, so a peer whose
+    /// tracker is not there says so once instead of waiting silently.
+    pub fn probe(&self) -> std::io::Result<()> {
+        TcpStream::connect_timeout(&self.addr, Duration::from_secs(2)).map(drop)
     }
 
     /// The same tracker's announce URL, written into the torrents we make.

@@ -372,9 +372,9 @@ impl Sharer {
                 let meta = Metainfo::from_bytes(&bytes)?;
                 let torrent = save_torrent(home, &meta, &bytes)?;
                 info!(
-                    "made {torrent} for upload/{rel}: {} bytes in {} parts, key {}",
-                    meta.total_length,
-                    meta.num_pieces(),
+                    "made {torrent} for upload/{rel}: {} in {}, key {}",
+                    format::human(meta.total_length),
+                    format::count(meta.num_pieces() as u64, "part"),
                     meta.info_hash
                 );
                 self.cache.insert(

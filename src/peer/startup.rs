@@ -262,7 +262,18 @@ impl RunningPeer {
             None => None,
         };
         let engine = start_engine(opts)?;
-        let line = format::listening(engine.listen_port);
+        let line = format::listening(engine.listen_addr);
+        // A download named on the tracker has just reached it; anything else
+        // checks, so a missing tracker is said once and not left silent.
+        if !matches!(plan.download, Some(Source::Tracker(_)))
+            && let Err(e) = opts.tracker.probe()
+            && engine.announcer.mark_down(&opts.tracker.announce_url())
+        {
+            log::warn!(
+                "{}",
+                format::tracker_unreachable_at_start(opts.tracker.addr, &e.to_string())
+            );
+        }
         match plan.listening {
             Listening::Stdout => println!("{line}"),
             Listening::Stderr => eprintln!("{line}"),

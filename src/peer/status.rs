@@ -17,6 +17,7 @@ pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
             let have = st.picker.have();
             TorrentStatus {
                 name: t.meta.name.clone(),
+                left: st.left(),
                 complete: have.is_complete(),
                 paused: st.paused,
                 pause_reason: st.pause_reason.clone(),

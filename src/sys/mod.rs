@@ -5,5 +5,6 @@ pub mod atomic_file;
 pub mod epoll;
 pub mod http_client;
 pub mod metainfo_file;
+pub mod resolve;
 pub mod terminal;
 pub mod token_bucket;

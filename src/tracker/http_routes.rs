@@ -3,6 +3,7 @@
 
 use std::net::Ipv4Addr;
 
+use super::page::{SortBy, torrent_disposition};
 use super::server::{PublishError, Tracker};
 use crate::common::http::{Request, Response};
 use crate::common::metainfo::InfoHash;
@@ -17,6 +18,7 @@ fn bencode_failure(reason: &str) -> Response {
     Response {
         status: 200,
         content_type: "text/plain",
+        extra_headers: String::new(),
         body: failure(reason),
     }
 }
@@ -37,7 +39,9 @@ impl Tracker {
             ("GET", "/search") => self.http_search(req),
             ("POST", "/publish") => self.http_publish(req),
             ("GET", "/") => {
-                let html = self.page(req.param_str("q").unwrap_or(""));
+                let announce = req.host.as_ref().map(|h| format!("http://{h}/announce"));
+                let sort = SortBy::parse(req.param_str("sort").unwrap_or(""));
+                let html = self.page(req.param_str("q").unwrap_or(""), sort, announce.as_deref());
                 Response::ok("text/html; charset=utf-8", html.into_bytes())
             }
             ("GET", p) if p.starts_with("/torrent") => {
@@ -94,7 +98,8 @@ impl Tracker {
             return Response::text(400, "key must be 40 hex digits");
         };
         match self.torrent_file(&hash) {
-            Some(bytes) => Response::ok("application/x-bittorrent", bytes),
+            Some((name, bytes)) => Response::ok("application/x-bittorrent", bytes)
+                .with_header("Content-Disposition", &torrent_disposition(&name)),
             None => Response::text(404, "no torrent with that key"),
         }
     }

@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use log::{debug, warn};
 
-use crate::common::http::{self, HttpError, Request, Response, encode_response, write_response};
+use crate::common::http::{self, HttpError, Request, Response, encode_response};
 use crate::sys::epoll::{self, Epoll};
 
 /// What answers a whole request: the tracker's routes, handed in by its server
@@ -403,13 +403,14 @@ fn serve_job(t: &Handler, job: Job) -> Option<Waiting> {
     loop {
         let resp = t(&req, conn.ip);
         let mut out = &conn.stream;
-        if let Err(e) = write_response(
-            &mut out,
+        let bytes = http::encode_response_with(
             resp.status,
             resp.content_type,
+            &resp.extra_headers,
             &resp.body,
             req.keep_alive,
-        ) {
+        );
+        if let Err(e) = std::io::Write::write_all(&mut out, &bytes) {
             debug!("reply not sent: {e}");
             return None;
         }

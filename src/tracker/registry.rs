@@ -19,6 +19,10 @@ const DEFAULT_NUMWANT: usize = 50;
 const MAX_PACE_MS: u64 = 3_600_000;
 /// Expired peers remembered per swarm, for their pace.
 const MAX_REMEMBERED: usize = 1024;
+/// The `min interval` sent with every announce reply (capped at the interval):
+/// a download short of peers re-announces this often, so a seeder that appears
+/// mid-download is found within seconds rather than at the next interval.
+pub const MIN_INTERVAL_SECS: u32 = 5;
 
 #[derive(Debug, Clone)]
 struct PeerRecord {
@@ -258,6 +262,7 @@ impl Registry {
         let counts = swarm.counts();
         let reply = AnnounceReply {
             interval: self.interval_secs,
+            min_interval: Some(self.interval_secs.min(MIN_INTERVAL_SECS)),
             complete: counts.complete,
             incomplete: counts.incomplete,
             peers,

@@ -16,6 +16,9 @@ pub struct Entry {
     pub torrent: String,
     pub size: u64,
     pub n_parts: u64,
+    /// When it was published (Unix seconds): the stored file's time after a
+    /// restart; None where that is unknown.
+    pub published_unix: Option<u64>,
     lower: String,
 }
 
@@ -31,6 +34,7 @@ impl Entry {
             torrent,
             size: m.total_length,
             n_parts: m.num_pieces() as u64,
+            published_unix: None,
         }
     }
 
@@ -176,6 +180,7 @@ mod tests {
             torrent: format!("{name}.torrent"),
             size: 1,
             n_parts: 1,
+            published_unix: None,
         }
     }
 

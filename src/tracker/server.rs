@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use log::{debug, info, warn};
 use thiserror::Error;
 
+use super::page::SortBy;
 use super::reactor;
 use super::registry::Change;
 use super::search_index::unlistable_name;
@@ -31,6 +32,7 @@ use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::tracker_proto::{
     Announce, AnnounceReply, PublishReply, ScrapeReply, ScrapeRequest, SearchReply,
 };
+use crate::common::units;
 
 pub use super::reactor::DEFAULT_MAX_CONNS_PER_IP;
 
@@ -131,7 +133,10 @@ impl Tracker {
                     std::thread::sleep(Duration::from_secs(1));
                     let gone = lock(&t.state).expire(t.now_ms());
                     for (hash, addr) in gone {
-                        info!("expired {addr} from {hash}: silent for two intervals");
+                        info!(
+                            "expired {addr} from {}: silent for two intervals",
+                            t.torrent_label(&hash)
+                        );
                     }
                 }
             })
@@ -154,13 +159,28 @@ impl Tracker {
                 a.info_hash
             )
         })?;
+        let what = || self.torrent_label(&a.info_hash);
         match change {
-            Change::Joined => info!("{who} joined {} (left {})", a.info_hash, a.left),
-            Change::Completed => info!("{who} completed {}", a.info_hash),
-            Change::Left => info!("{who} left {}", a.info_hash),
-            Change::Updated => debug!("{who} announced {}", a.info_hash),
+            Change::Joined if a.left == 0 => info!("{who} joined {} as a seeder", what()),
+            Change::Joined => info!(
+                "{who} joined {} ({} remaining)",
+                what(),
+                units::human_size(a.left)
+            ),
+            Change::Completed => info!("{who} completed {}", what()),
+            Change::Left => info!("{who} left {}", what()),
+            Change::Updated => debug!("{who} announced {}", what()),
         }
         Ok(reply)
+    }
+
+    /// A torrent as log lines name it: its file name where it is published,
+    /// with the start of its info-hash; the info-hash alone otherwise.
+    pub fn torrent_label(&self, key: &InfoHash) -> String {
+        match lock(&self.state).name_of(key) {
+            Some(name) => format!("{name} ({})", &key.hex()[..8]),
+            None => key.hex(),
+        }
     }
 
     pub fn scrape(&self, req: &ScrapeRequest) -> ScrapeReply {
@@ -171,8 +191,8 @@ impl Tracker {
         lock(&self.state).search(q)
     }
 
-    pub fn page(&self, q: &str) -> String {
-        lock(&self.state).page(q)
+    pub fn page(&self, q: &str, sort: SortBy, announce: Option<&str>) -> String {
+        lock(&self.state).page(q, sort, announce)
     }
 
     /// The torrent is checked with no lock held, and written under `writer`
@@ -190,7 +210,11 @@ impl Tracker {
         let prepared = lock(&self.state).prepare_publish(&m);
         let (entry, new) = match prepared {
             Prepared::Listed(e) => (e, false),
-            Prepared::New(e) => {
+            Prepared::New(mut e) => {
+                e.published_unix = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .ok()
+                    .map(|d| d.as_secs());
                 if let Err(reason) = writer.write(&e, torrent) {
                     warn!("publish of {} failed: {reason}", m.name);
                     return Err(PublishError::Failed(reason));
@@ -209,10 +233,13 @@ impl Tracker {
         })
     }
 
-    /// A published torrent's bytes, read with no lock held.
-    pub fn torrent_file(&self, key: &InfoHash) -> Option<Vec<u8>> {
-        let path = lock(&self.state).torrent_path(key);
-        path.and_then(|p| std::fs::read(p).ok())
+    /// A published torrent's file name and bytes, read with no lock held.
+    pub fn torrent_file(&self, key: &InfoHash) -> Option<(String, Vec<u8>)> {
+        let (name, path) = {
+            let state = lock(&self.state);
+            (state.name_of(key)?, state.torrent_path(key)?)
+        };
+        std::fs::read(path).ok().map(|b| (name, b))
     }
 }
 

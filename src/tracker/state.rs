@@ -7,7 +7,7 @@
 use core::net::Ipv4Addr;
 use std::path::PathBuf;
 
-use super::page;
+use super::page::{self, PageContext, SortBy};
 use super::registry::{Change, Registry};
 use super::search_index::Entry;
 use super::store::{Prepared, Store};
@@ -105,7 +105,7 @@ impl TrackerState {
     }
 
     /// The browsable index page for a query.
-    pub fn page(&self, q: &str) -> String {
+    pub fn page(&self, q: &str, sort: SortBy, announce: Option<&str>) -> String {
         let rows: Vec<_> = self
             .store
             .index()
@@ -113,7 +113,13 @@ impl TrackerState {
             .into_iter()
             .map(|e| (e, self.registry.counts(&e.key)))
             .collect();
-        page::render(q, &rows, self.store.index().len())
+        let ctx = PageContext {
+            query: q,
+            sort,
+            total: self.store.index().len(),
+            announce,
+        };
+        page::render(&ctx, &rows)
     }
 
     /// A publish's first half: listed already, or the entry to write.
@@ -125,6 +131,11 @@ impl TrackerState {
     pub fn publish(&mut self, e: Entry) {
         self.registry.pin(e.key);
         self.store.insert(e);
+    }
+
+    /// A published torrent's file name.
+    pub fn name_of(&self, key: &InfoHash) -> Option<String> {
+        self.store.index().get(key).map(|e| e.file_name.clone())
     }
 
     /// Where a listed torrent's file is; read it without holding the state.
@@ -229,7 +240,7 @@ mod tests {
         .unwrap();
         let c = s.scrape(&ScrapeRequest::default()).files[0].1;
         assert_eq!((c.complete, c.downloaded), (0, 1));
-        assert!(s.page("got5").contains("got5"));
+        assert!(s.page("got5", SortBy::Name, None).contains("got5"));
         assert!(s.torrent_path(&m[0].info_hash).is_some());
     }
 }

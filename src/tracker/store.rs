@@ -64,11 +64,18 @@ impl Store {
             .collect();
         names.sort();
         for name in names {
-            match Metainfo::from_file(&store.torrents_dir.join(&name)) {
+            let path = store.torrents_dir.join(&name);
+            match Metainfo::from_file(&path) {
                 Ok(m) => match unlistable_name(&m) {
                     Some(why) => warn!("ignoring stored torrent {name:?}: {why}"),
                     None => {
-                        store.index.insert(Entry::new(&m, name));
+                        let mut e = Entry::new(&m, name);
+                        e.published_unix = fs::metadata(&path)
+                            .and_then(|md| md.modified())
+                            .ok()
+                            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                            .map(|d| d.as_secs());
+                        store.index.insert(e);
                     }
                 },
                 Err(e) => warn!("ignoring stored torrent {name:?}: {e}"),

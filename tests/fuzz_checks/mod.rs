@@ -263,6 +263,7 @@ pub fn tracker_publish(data: &[u8]) {
             path: "/publish".into(),
             query: Vec::new(),
             keep_alive: false,
+            host: None,
             body: data.to_vec(),
         };
         let resp = tracker.route(&req, Ipv4Addr::LOCALHOST);

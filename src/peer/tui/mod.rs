@@ -8,7 +8,6 @@
 //! terminal and the loop; `reader` fills a snapshot from the engine.
 
 pub mod app;
-pub mod client_id;
 pub mod detail;
 pub mod rate_history;
 pub mod reader;

@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use super::client_id::client_name;
 use super::snapshot::{FileRow, PeerRow, Snapshot, State, TorrentRow, file_progress};
+use crate::common::peer_id::client_name;
 use crate::peer::engine::Engine;
 use crate::peer::torrent::Torrent;
 
@@ -14,11 +14,7 @@ const LOG_LINES: usize = 100;
 /// Reads the engine. `checking` holds (key, name) of downloads still being
 /// verified against the disk, which the engine lists only once that is done.
 pub fn read(engine: &Engine, checking: &BTreeMap<String, String>, log: Vec<String>) -> Snapshot {
-    let mut torrents: Vec<TorrentRow> = engine
-        .torrents()
-        .iter()
-        .map(|t| torrent_row(t, &engine.peer_id))
-        .collect();
+    let mut torrents: Vec<TorrentRow> = engine.torrents().iter().map(|t| torrent_row(t)).collect();
     for (key, name) in checking {
         if !torrents.iter().any(|t| &t.key == key) {
             torrents.push(TorrentRow::checking(key.clone(), name.clone()));
@@ -37,7 +33,7 @@ pub fn log_lines() -> Vec<String> {
     crate::peer::logging::recent(LOG_LINES)
 }
 
-fn torrent_row(t: &Torrent, own_id: &[u8; 20]) -> TorrentRow {
+fn torrent_row(t: &Torrent) -> TorrentRow {
     let core = t.lock();
     let have = core.picker.have().clone();
     let complete = have.is_complete();
@@ -55,7 +51,7 @@ fn torrent_row(t: &Torrent, own_id: &[u8; 20]) -> TorrentRow {
         .values()
         .map(|p| PeerRow {
             addr: p.source_addr(),
-            client: client_name(&p.peer_id, own_id),
+            client: client_name(&p.peer_id),
             down_rate: p.rate_from,
             up_rate: p.rate_to,
             pieces_from: p.pieces_from,
