@@ -3,81 +3,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Write};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use support::*;
 
 const T: Duration = Duration::from_secs(60);
-
-/// An interactive peer: commands go in on stdin, stdout lines come back on a channel.
-struct Session {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Session {
-    fn start(tracker_port: u16, home: &std::path::Path, extra: &[&str]) -> Session {
-        let mut child = Command::new(PEER)
-            .args(["127.0.0.1", &tracker_port.to_string(), "--home"])
-            .arg(home)
-            .args(extra)
-            .env("RUST_LOG", "warn")
-            .env_remove("COLUMNS")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        Session {
-            stdin: child.stdin.take(),
-            child,
-            lines: rx,
-            seen: Vec::new(),
-        }
-    }
-
-    fn send(&mut self, cmd: &str) {
-        writeln!(self.stdin.as_mut().unwrap(), "{cmd}").unwrap();
-    }
-
-    /// Waits for an output line containing `needle`, keeping every line seen.
-    fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if l.contains(needle) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 #[test]
 fn interactive_search_download_status_quit() {
@@ -90,7 +20,7 @@ fn interactive_search_download_status_quit() {
     wait_listed(tr.port, "lecture", 1);
 
     let me = dir.path().join("me");
-    let mut s = Session::start(tr.port, &me, &[]);
+    let mut s = Prompt::start(tr.port, &me, &[], Some("warn"));
     let port: u16 = s
         .expect("listening on")
         .rsplit(':')
@@ -156,7 +86,7 @@ fn unfinished_downloads_are_offered_first_and_resumed() {
     first.kill().unwrap();
     first.wait().unwrap();
 
-    let mut s = Session::start(tr.port, &me, &["--resume-all"]);
+    let mut s = Prompt::start(tr.port, &me, &["--resume-all"], Some("warn"));
     let first_line = s.expect("");
     assert!(
         first_line.contains("unfinished download"),

@@ -5,109 +5,14 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 use support::*;
 
 const T: Duration = Duration::from_secs(60);
-
-/// An interactive peer: commands go in on stdin, stdout lines come back on a
-/// channel; stderr is kept whole. Killed when dropped.
-struct Session {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
-}
-
-impl Session {
-    /// `log`: RUST_LOG, or None to leave the peer at its default levels.
-    fn start(tracker_port: u16, home: &Path, extra: &[&str], log: Option<&str>) -> Session {
-        let mut cmd = Command::new(PEER);
-        cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
-            .arg(home)
-            .args(extra)
-            .env_remove("COLUMNS")
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(level) = log {
-            cmd.env("RUST_LOG", level);
-        }
-        let mut child = cmd.spawn().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let mut stderr = child.stderr.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(l).is_err() {
-                    break;
-                }
-            }
-        });
-        let stderr = std::thread::spawn(move || {
-            let mut s = String::new();
-            let _ = stderr.read_to_string(&mut s);
-            s
-        });
-        Session {
-            stdin: child.stdin.take(),
-            child,
-            lines: rx,
-            seen: Vec::new(),
-            stderr: Some(stderr),
-        }
-    }
-
-    fn send(&mut self, cmd: &str) {
-        writeln!(self.stdin.as_mut().unwrap(), "{cmd}").unwrap();
-    }
-
-    fn interrupt(&self) {
-        signal(self.child.id(), "INT");
-    }
-
-    /// Waits for an output line containing `needle`, keeping every line seen.
-    fn expect(&mut self, needle: &str) -> String {
-        let deadline = Instant::now() + T;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(l) => {
-                    self.seen.push(l.clone());
-                    if l.contains(needle) {
-                        return l;
-                    }
-                }
-                Err(_) => panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n")),
-            }
-        }
-    }
-
-    fn alive(&mut self) -> bool {
-        self.child.try_wait().unwrap().is_none()
-    }
-
-    /// Waits for the exit, then gives the status and everything said on stderr.
-    fn finish(&mut self) -> (std::process::ExitStatus, String) {
-        let status = wait_with_deadline(&mut self.child, T).expect("the peer exits");
-        let err = self.stderr.take().unwrap().join().unwrap();
-        (status, err)
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A tracker, a slow seeder of `half.bin` (2 MiB), and a home `me` in which a
 /// killed `download` left part of it.
@@ -146,7 +51,7 @@ fn a_declined_download_is_listed_paused_and_resumed_by_number_or_name() {
     let dir = tempfile::tempdir().unwrap();
     let h = half_done(dir.path());
     // A pipe is not asked: the downloads are left paused.
-    let mut s = Session::start(h.tracker.port, &h.me, &[], Some("warn"));
+    let mut s = Prompt::start(h.tracker.port, &h.me, &[], Some("warn"));
     s.expect("left paused");
     s.send("status");
     let header = s.expect("NAME");
@@ -179,7 +84,7 @@ fn a_declined_download_is_listed_paused_and_resumed_by_number_or_name() {
 fn a_download_resumed_at_start_says_when_it_completes() {
     let dir = tempfile::tempdir().unwrap();
     let h = half_done(dir.path());
-    let mut s = Session::start(h.tracker.port, &h.me, &["--resume-all"], Some("warn"));
+    let mut s = Prompt::start(h.tracker.port, &h.me, &["--resume-all"], Some("warn"));
     s.expect("resuming 1 download");
     let done = s.expect("download complete");
     assert!(done.starts_with("download complete: half.bin"), "{done}");
@@ -201,7 +106,7 @@ fn ctrl_c_ends_a_watch_and_asks_before_leaving_a_running_download() {
     write(&a.join("upload/slow.bin"), &data(8 << 20, 52));
     let _seed = serve(tr.port, &a, &["--upload-rate", "256K"]);
     wait_listed(tr.port, "slow", 1);
-    let mut s = Session::start(tr.port, &dir.path().join("me"), &[], Some("warn"));
+    let mut s = Prompt::start(tr.port, &dir.path().join("me"), &[], Some("warn"));
     s.expect("listening on");
     s.send("download slow.bin");
     s.expect("in the background");
@@ -278,7 +183,7 @@ fn the_interactive_log_goes_to_a_file_with_timestamps() {
     let _seed = serve(tr.port, &a, &[]);
     wait_listed(tr.port, "logged", 1);
     let me = dir.path().join("me");
-    let mut s = Session::start(tr.port, &me, &[], None);
+    let mut s = Prompt::start(tr.port, &me, &[], None);
     s.send("download logged.bin");
     s.expect("download complete: logged.bin");
     s.send("quit");
@@ -314,7 +219,7 @@ fn a_download_already_on_disk_says_it_is_complete() {
     wait_listed(tr.port, "here", 1);
     let me = dir.path().join("me");
     write(&me.join("downloads/here.bin"), &content);
-    let mut s = Session::start(tr.port, &me, &[], Some("warn"));
+    let mut s = Prompt::start(tr.port, &me, &[], Some("warn"));
     s.send("download here.bin");
     s.expect("download complete: here.bin");
     s.send("quit");

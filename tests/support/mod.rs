@@ -3,10 +3,10 @@
 //! process it started when the test ends, pass or fail.
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdin, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -417,4 +417,101 @@ pub fn thread_count(pid: u32) -> usize {
                 .and_then(|v| v.trim().parse().ok())
         })
         .unwrap_or(0)
+}
+
+/// How long a prompt's answer or exit may take.
+const PROMPT_WAIT: Duration = Duration::from_secs(60);
+
+/// An interactive peer (the line prompt, through a pipe): commands go in on stdin, stdout lines come back on a
+/// channel; stderr is kept whole. Killed when dropped.
+pub struct Prompt {
+    pub child: Child,
+    stdin: Option<ChildStdin>,
+    lines: mpsc::Receiver<String>,
+    pub seen: Vec<String>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Prompt {
+    /// `log`: RUST_LOG, or None to leave the peer at its default levels.
+    pub fn start(tracker_port: u16, home: &Path, extra: &[&str], log: Option<&str>) -> Prompt {
+        let mut cmd = Command::new(PEER);
+        cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
+            .arg(home)
+            .args(extra)
+            .env_remove("COLUMNS")
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        if let Some(level) = log {
+            cmd.env("RUST_LOG", level);
+        }
+        let mut child = cmd.spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(l).is_err() {
+                    break;
+                }
+            }
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = String::new();
+            let _ = stderr.read_to_string(&mut s);
+            s
+        });
+        Prompt {
+            stdin: child.stdin.take(),
+            child,
+            lines: rx,
+            seen: Vec::new(),
+            stderr: Some(stderr),
+        }
+    }
+
+    pub fn send(&mut self, cmd: &str) {
+        writeln!(self.stdin.as_mut().unwrap(), "{cmd}").unwrap();
+    }
+
+    pub fn interrupt(&self) {
+        signal(self.child.id(), "INT");
+    }
+
+    /// Waits for an output line containing `needle`, keeping every line seen.
+    pub fn expect(&mut self, needle: &str) -> String {
+        let deadline = Instant::now() + PROMPT_WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(l) => {
+                    self.seen.push(l.clone());
+                    if l.contains(needle) {
+                        return l;
+                    }
+                }
+                Err(_) => panic!("no line with {needle:?}; saw:\n{}", self.seen.join("\n")),
+            }
+        }
+    }
+
+    pub fn alive(&mut self) -> bool {
+        self.child.try_wait().unwrap().is_none()
+    }
+
+    /// Waits for the exit, then gives the status and everything said on stderr.
+    pub fn finish(&mut self) -> (std::process::ExitStatus, String) {
+        let status = wait_with_deadline(&mut self.child, PROMPT_WAIT).expect("the peer exits");
+        let err = self.stderr.take().unwrap().join().unwrap();
+        (status, err)
+    }
+}
+
+impl Drop for Prompt {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
