@@ -225,3 +225,37 @@ fn a_download_already_on_disk_says_it_is_complete() {
     s.send("quit");
     assert!(s.finish().0.success());
 }
+
+/// A reader that goes away (`peer … | head -1`) costs its output, not the
+/// peer: the prompt answers the next commands and leaves cleanly.
+#[test]
+fn a_closed_stdout_does_not_take_the_peer_down() {
+    use std::io::{BufRead, BufReader, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("t"), 5);
+    let mut child = Command::new(PEER)
+        .args(["127.0.0.1", &tr.port.to_string(), "--home"])
+        .arg(dir.path().join("me"))
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    out.read_line(&mut first).unwrap();
+    assert!(first.starts_with("peer listening on"), "{first:?}");
+    // The reading end closes: every later write to stdout fails with EPIPE.
+    drop(out);
+    let mut stdin = child.stdin.take().unwrap();
+    for cmd in ["help", "status", "peers", "help", "quit"] {
+        // The peer may be gone already if it died; that is what is checked below.
+        let _ = writeln!(stdin, "{cmd}");
+    }
+    let status = wait_with_deadline(&mut child, T).expect("the peer exits");
+    let mut err = String::new();
+    let _ = std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err);
+    assert!(status.success(), "{status:?}\n{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}

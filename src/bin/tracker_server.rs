@@ -77,8 +77,8 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     if let Some(local) = local {
-        println!("tracker listening on {local}");
-        println!("tracker page: {}", page_url(local));
+        swarmshare::say!("tracker listening on {local}");
+        swarmshare::say!("tracker page: {}", page_url(local));
     }
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,

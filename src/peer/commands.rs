@@ -26,7 +26,7 @@ pub fn serve(opts: &Options) -> Result<(), PeerError> {
         },
     )?;
     let _ = running.signals.recv();
-    println!("leaving: telling the tracker");
+    crate::say!("leaving: telling the tracker");
     running.engine.shutdown();
     Ok(())
 }
@@ -36,13 +36,13 @@ pub fn search(opts: &Options, words: &[String], json: bool) -> Result<(), PeerEr
     let query = words.join(" ");
     let reply = opts.tracker.search(&query)?;
     if json {
-        println!("{}", format::pretty_json(&reply));
+        crate::say!("{}", format::pretty_json(&reply));
         return Ok(());
     }
     if reply.results.is_empty() {
         return Err(PeerError::NoMatch(query));
     }
-    print!("{}", format::matches_table(&reply.results));
+    crate::say_raw!("{}", format::matches_table(&reply.results));
     Ok(())
 }
 
@@ -88,7 +88,7 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
         if args.json {
             eprintln!("{s}")
         } else {
-            println!("{s}")
+            crate::say!("{s}")
         }
     };
     say(format::download_started(
@@ -153,12 +153,12 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
     torrent.save_resume(true);
     let summary = summarize(&torrent, seconds);
     if args.json {
-        println!("{}", format::pretty_json(&summary));
+        crate::say!("{}", format::pretty_json(&summary));
     } else {
-        print!("{}", format::download_done(&summary, seconds));
+        crate::say_raw!("{}", format::download_done(&summary, seconds));
     }
     if args.seed {
-        println!("seeding until interrupted (Ctrl-C)");
+        crate::say!("seeding until interrupted (Ctrl-C)");
         let _ = sig.recv();
     }
     engine.shutdown();
@@ -260,7 +260,7 @@ impl ProgressOnStderr {
 pub fn share(opts: &Options, folder: &Path) -> Result<(), PeerError> {
     let done = super::share::share_folder(&Layout::new(&opts.home), &opts.tracker, folder)?;
     for line in done.lines {
-        println!("{line}");
+        crate::say!("{line}");
     }
     Ok(())
 }
@@ -268,13 +268,13 @@ pub fn share(opts: &Options, folder: &Path) -> Result<(), PeerError> {
 /// `show FILE.torrent`: the assignment's form.
 pub fn show(path: &Path) -> Result<(), PeerError> {
     let meta = super::startup::open_torrent_file(path)?;
-    print!("{}", meta.assignment_form());
+    crate::say_raw!("{}", meta.assignment_form());
     Ok(())
 }
 
 /// `peers`: the ledger, most preferred first. Reads the file, so it works beside a running peer.
 pub fn peers(home: &Path, json: bool) -> Result<(), PeerError> {
     let ledger = Ledger::load(&Layout::new(home).ledger_path());
-    print!("{}", format::ledger(&ledger.by_preference(), json));
+    crate::say_raw!("{}", format::ledger(&ledger.by_preference(), json));
     Ok(())
 }

@@ -105,7 +105,7 @@ pub fn line_prompt(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
         let p = printer.clone();
         logging::set_screen_sink(Some(Box::new(move |line| p.say(line))));
     }
-    println!("type `help` for commands");
+    crate::say!("type `help` for commands");
     let mut ui = Ui {
         engine: engine.clone(),
         last_results: Vec::new(),
@@ -124,7 +124,7 @@ pub fn line_prompt(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
                 Ok(Step::Quit) => ui.may_leave(&mut input, false),
                 Ok(Step::Stay) => false,
                 Err(e) => {
-                    println!("error: {e}");
+                    crate::say!("error: {e}");
                     false
                 }
             },
@@ -137,7 +137,7 @@ pub fn line_prompt(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
         }
     }
     logging::set_screen_sink(None);
-    println!("leaving: telling the tracker");
+    crate::say!("leaving: telling the tracker");
     engine.shutdown();
     Ok(())
 }
@@ -177,20 +177,20 @@ impl Ui {
             .map_or((line, ""), |(c, r)| (c, r.trim()));
         match cmd {
             "" => {}
-            "help" | "?" => println!("{HELP}"),
+            "help" | "?" => crate::say!("{HELP}"),
             "quit" | "exit" | "q" => return Ok(Step::Quit),
             "search" if !rest.is_empty() => self.search(rest)?,
             "download" | "get" if !rest.is_empty() => self.download(rest)?,
             "status" if rest == "--watch" || rest == "-w" => self.watch(input),
-            "status" => print!("{}", self.status_text()),
-            "peers" => print!(
+            "status" => crate::say_raw!("{}", self.status_text()),
+            "peers" => crate::say_raw!(
                 "{}",
                 format::ledger_table(&self.engine.ledger_rows(), terminal::width())
             ),
             "share" if !rest.is_empty() => self.share(rest)?,
             "pause" | "resume" if !rest.is_empty() => self.pause(rest, cmd == "pause"),
             "show" if !rest.is_empty() => self.show(rest)?,
-            _ => println!("unknown or incomplete command {line:?}; type `help`"),
+            _ => crate::say!("unknown or incomplete command {line:?}; type `help`"),
         }
         Ok(Step::Stay)
     }
@@ -222,13 +222,13 @@ impl Ui {
             return true;
         }
         if !interrupted && !input.is_tty() {
-            println!("{}", format::leaving_unfinished(&running));
+            crate::say!("{}", format::leaving_unfinished(&running));
             return true;
         }
         match input.ask(&format::quit_question(&running)) {
             Event::Line(a) if a.trim().to_lowercase().starts_with('y') => true,
             Event::Line(_) => {
-                println!("staying; `pause NAME` stops one download, `quit` leaves");
+                crate::say!("staying; `pause NAME` stops one download, `quit` leaves");
                 false
             }
             // A second Ctrl-C, or no one left to answer.
@@ -248,9 +248,9 @@ impl Ui {
         loop {
             let view = self.status_text();
             if tty {
-                print!("\x1b[H\x1b[2J{view}(Enter or Ctrl-C stops watching)");
+                crate::say_raw!("\x1b[H\x1b[2J{view}(Enter or Ctrl-C stops watching)");
             } else {
-                println!("{view}");
+                crate::say!("{view}");
             }
             let _ = std::io::stdout().flush();
             if input.wait_stop(Duration::from_secs(1)) {
@@ -259,20 +259,20 @@ impl Ui {
         }
         // Ctrl-C's `^C` is left where the cursor was; the prompt starts a line of its own.
         if tty {
-            println!();
+            crate::say!();
         }
     }
 
     fn search(&mut self, words: &str) -> Result<(), PeerError> {
         let reply = self.engine.tracker.search(words)?;
         if reply.results.is_empty() {
-            println!("no match for {words:?}");
+            crate::say!("no match for {words:?}");
         } else {
-            print!(
+            crate::say_raw!(
                 "{}",
                 format::search_results(&reply.results, terminal::width())
             );
-            println!("`download N` fetches result N");
+            crate::say!("`download N` fetches result N");
         }
         *self.result_names.lock().expect("result names") =
             reply.results.iter().map(full_name).collect();
@@ -325,13 +325,13 @@ impl Ui {
                 if !t.is_complete() && t.lock().paused {
                     self.set_paused(&t, false);
                 } else {
-                    println!("{} is already here; `status` shows it", t.meta.name);
+                    crate::say!("{} is already here; `status` shows it", t.meta.name);
                 }
                 return Ok(());
             }
             Lookup::Result(_, m) => m.key,
             Lookup::NoResult(n) => {
-                println!("no result {n}: `search` first, then `download N`");
+                crate::say!("no result {n}: `search` first, then `download N`");
                 return Ok(());
             }
             // Not here yet: the tracker knows what the name means.
@@ -339,13 +339,13 @@ impl Ui {
         };
         let wanted = Source::Tracker(target).fetch(&self.engine.tracker)?;
         if let Some(t) = self.engine.torrent(wanted.key()) {
-            println!("{} is already here; `status` shows it", t.meta.name);
+            crate::say!("{} is already here; `status` shows it", t.meta.name);
             return Ok(());
         }
         wanted.save(self.engine.home.layout())?;
         let name = wanted.name().to_owned();
         self.checking.lock().expect("checking").insert(name.clone());
-        println!(
+        crate::say!(
             "{}",
             format::background_download_started(
                 &name,
@@ -384,7 +384,7 @@ impl Ui {
         // Either way a person decides now: a disk error's reason is history.
         t.lock().pause_reason = None;
         self.engine.set_paused(&t.meta.info_hash, paused);
-        println!(
+        crate::say!(
             "{} {}",
             if paused { "paused" } else { "resumed" },
             t.meta.name
@@ -397,17 +397,17 @@ impl Ui {
     fn pause(&self, target: &str, paused: bool) {
         match self.lookup(target) {
             Lookup::Torrent(t) => self.set_paused(&t, paused),
-            Lookup::Result(n, m) => println!(
+            Lookup::Result(n, m) => crate::say!(
                 "result {n} ({}) is not downloading; `download {n}` starts it",
                 full_name(&m)
             ),
-            Lookup::NoResult(n) => println!("no result {n}: `search` first, or give a name"),
-            Lookup::Several(names) => println!(
+            Lookup::NoResult(n) => crate::say!("no result {n}: `search` first, or give a name"),
+            Lookup::Several(names) => crate::say!(
                 "{} torrents match {target:?} ({}); give more of the name, or the key",
                 names.len(),
                 names.join(", ")
             ),
-            Lookup::Nothing => println!("no torrent matches {target:?}; `status` lists them"),
+            Lookup::Nothing => crate::say!("no torrent matches {target:?}; `status` lists them"),
         }
     }
 
@@ -415,7 +415,7 @@ impl Ui {
         let src = std::path::Path::new(path);
         let meta = std::fs::metadata(src).map_err(PeerError::io(format!("cannot share {path}")))?;
         if !meta.is_file() {
-            println!("{path} is not a file");
+            crate::say!("{path} is not a file");
             return Ok(());
         }
         let name = src.file_name().ok_or_else(|| {
@@ -423,7 +423,7 @@ impl Ui {
         })?;
         let dest = self.engine.home.upload_file(name);
         if dest.exists() {
-            println!(
+            crate::say!(
                 "upload/{} exists already; it is shared",
                 name.to_string_lossy()
             );
@@ -431,7 +431,7 @@ impl Ui {
         }
         std::fs::copy(src, &dest)
             .map_err(PeerError::io(format!("cannot copy {path} into upload/")))?;
-        println!(
+        crate::say!(
             "copied to {}; it is shared within a few seconds",
             dest.display()
         );
@@ -440,11 +440,11 @@ impl Ui {
 
     fn show(&self, what: &str) -> Result<(), PeerError> {
         if let Lookup::Torrent(t) = self.lookup(what) {
-            print!("{}", t.meta.assignment_form());
+            crate::say_raw!("{}", t.meta.assignment_form());
             return Ok(());
         }
         let meta = super::startup::open_torrent_file(std::path::Path::new(what))?;
-        print!("{}", meta.assignment_form());
+        crate::say_raw!("{}", meta.assignment_form());
         Ok(())
     }
 }

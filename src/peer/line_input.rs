@@ -116,7 +116,7 @@ impl LineInput {
     /// A yes/no question, kept out of the history; a piped one is printed as a line of its own.
     pub fn ask(&mut self, question: &str) -> Event {
         if !self.is_tty() {
-            println!("{question}");
+            crate::say!("{question}");
             let _ = std::io::stdout().flush();
         }
         self.read(question, false)

@@ -119,7 +119,7 @@ fn resolve(tracker: &IndexClient, target: &str) -> Result<Wanted, PeerError> {
                 (1, _) => &reply.results[0],
                 (_, 1) => exact[0],
                 (n, _) => {
-                    print!("{}", format::matches_table(&reply.results));
+                    crate::say_raw!("{}", format::matches_table(&reply.results));
                     return Err(PeerError::Ambiguous(format!(
                         "{n} files match {target:?}; run download again with the KEY of the one you want"
                     )));
@@ -275,7 +275,7 @@ impl RunningPeer {
             );
         }
         match plan.listening {
-            Listening::Stdout => println!("{line}"),
+            Listening::Stdout => crate::say!("{line}"),
             Listening::Stderr => eprintln!("{line}"),
             Listening::AfterReopen => {}
         }
@@ -291,7 +291,7 @@ impl RunningPeer {
             && let Some(s) = &mut sharer
         {
             let shared = s.scan();
-            println!("{}", format::sharing(shared, &engine.home.upload));
+            crate::say!("{}", format::sharing(shared, &engine.home.upload));
         }
         // The interactive start has always reopened finished downloads after its listening line.
         let mut reopen_later = Vec::new();
@@ -306,7 +306,7 @@ impl RunningPeer {
                 let finished = saved.len() - unfinished;
                 reopen(&engine, saved);
                 if finished + unfinished > 0 {
-                    println!("{}", format::reopened(finished, unfinished));
+                    crate::say!("{}", format::reopened(finished, unfinished));
                 }
             }
             Reopen::Ask(ask) => {
@@ -317,9 +317,9 @@ impl RunningPeer {
                         .iter()
                         .map(|d| (d.meta.name.as_str(), d.have, d.meta.num_pieces()))
                         .collect();
-                    print!("{}", format::unfinished_list(&rows));
+                    crate::say_raw!("{}", format::unfinished_list(&rows));
                     if ask() {
-                        println!("{}", format::saved_resumed(reopen(&engine, unfinished)));
+                        crate::say!("{}", format::saved_resumed(reopen(&engine, unfinished)));
                     } else {
                         // Opened but paused, so `status` lists them and `resume NAME` finds them.
                         for d in unfinished {
@@ -329,14 +329,14 @@ impl RunningPeer {
                                 t.set_paused(true);
                             }
                         }
-                        println!("left paused; `status` lists them, `resume NAME` resumes one");
+                        crate::say!("left paused; `status` lists them, `resume NAME` resumes one");
                     }
                 }
                 reopen_later = finished;
             }
         }
         if plan.listening == Listening::AfterReopen {
-            println!("{line}");
+            crate::say!("{line}");
         }
         reopen(&engine, reopen_later);
         if let Some(s) = sharer {

@@ -6,5 +6,6 @@ pub mod epoll;
 pub mod http_client;
 pub mod metainfo_file;
 pub mod resolve;
+pub mod stdout;
 pub mod terminal;
 pub mod token_bucket;

@@ -93,7 +93,7 @@ pub fn run(opts: &Options, resume_all: bool) -> Result<(), PeerError> {
         unfinished,
     };
     let result = with_terminal(|term| shell.event_loop(term, &mut app, &notes_rx, &signals));
-    println!("leaving: telling the tracker");
+    crate::say!("leaving: telling the tracker");
     engine.shutdown();
     result
 }
