@@ -506,26 +506,34 @@ pub struct PeerStatus {
     pub peer_choking: bool,
 }
 
-/// The `status` view: every torrent with its state, progress, rates and piece
-/// map, and under it its peers, the most useful first. `checking` names
+/// The `status` view, at most `width` columns: every torrent with its state,
+/// progress, rates and ETA, its piece map on the next line, and under it its
+/// peers, the most useful first. The name column gives way first, down to 12
+/// characters; a line still too wide is cut with `…`. `checking` names
 /// downloads still being verified; `retry_secs` is how often a paused download
 /// tries its disk again.
 pub fn status_table(
     torrents: &[TorrentStatus],
     checking: &BTreeSet<String>,
     retry_secs: u64,
+    width: usize,
 ) -> String {
-    let mut out = String::new();
     if torrents.is_empty() && checking.is_empty() {
-        return "nothing shared or downloading yet: put files in upload/, or `search` and `download`\n".into();
+        return fit_lines(
+            "nothing shared or downloading yet: put files in upload/, or `search` and `download`",
+            width,
+        );
     }
+    // Everything but the name takes 66 columns.
+    let name_w = width.saturating_sub(66).clamp(12, 28);
+    let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<28} {:<11} {:>9} {:>6} {:>10} {:>10} {:>7} {:>5}  MAP (# have, + some, > in flight, - missing)",
+        "{:<name_w$} {:<11} {:>9} {:>6} {:>10} {:>10} {:>7} {:>5}",
         "NAME", "STATE", "PARTS", "DONE", "DOWN", "UP", "ETA", "PEERS"
     );
     for name in checking {
-        let _ = writeln!(out, "{name:<28} {:<11}", "checking");
+        let _ = writeln!(out, "{:<name_w$} checking", truncate(name, name_w));
     }
     for t in torrents {
         let state = if t.complete {
@@ -552,8 +560,8 @@ pub fn status_table(
         };
         let _ = writeln!(
             out,
-            "{:<28} {:<11} {:>9} {:>5.1}% {:>10} {:>10} {:>7} {:>5}  [{}]",
-            truncate(&t.name, 28),
+            "{:<name_w$} {:<11} {:>9} {:>5.1}% {:>10} {:>10} {:>7} {:>5}",
+            truncate(&t.name, name_w),
             state,
             format!("{}/{}", t.have, t.pieces),
             pct,
@@ -561,8 +569,8 @@ pub fn status_table(
             up_s,
             eta_s,
             t.peers.len(),
-            t.map
         );
+        let _ = writeln!(out, "    [{}]", t.map);
         if t.paused
             && let Some(reason) = &t.pause_reason
         {
@@ -574,28 +582,32 @@ pub fn status_table(
         }
         let mut peers: Vec<&PeerStatus> = t.peers.iter().collect();
         peers.sort_by_key(|p| std::cmp::Reverse(p.pieces_from));
+        let addr_w = peers
+            .iter()
+            .map(|p| p.addr.chars().count())
+            .max()
+            .unwrap_or(0);
         for p in peers {
+            let sending = match (!p.am_choking, !p.peer_choking) {
+                (true, true) => "both send",
+                (true, false) => "we send to it",
+                (false, true) => "it sends to us",
+                (false, false) => "neither sends",
+            };
             let _ = writeln!(
                 out,
-                "    {:<22} {:>5} pieces from it  down {:>11}  up {:>11}  {}, {}",
+                "    {:<addr_w$} {sending:<14} {:>4} pieces from it  ↓{:>10} ↑{:>10}",
                 p.addr,
                 p.pieces_from,
                 rate(p.rate_from),
                 rate(p.rate_to),
-                if p.am_choking {
-                    "we don't send to it"
-                } else {
-                    "we send to it"
-                },
-                if p.peer_choking {
-                    "it doesn't send to us"
-                } else {
-                    "it sends to us"
-                }
             );
         }
     }
-    out
+    if !torrents.is_empty() {
+        out.push_str("map: # have, + some, > in flight, - missing\n");
+    }
+    fit_lines(&out, width)
 }
 
 pub fn download_started(
@@ -961,7 +973,7 @@ mod tests {
     #[test]
     fn status_says_so_when_there_is_nothing() {
         assert_eq!(
-            status_table(&[], &BTreeSet::new(), 30),
+            status_table(&[], &BTreeSet::new(), 30, 100),
             "nothing shared or downloading yet: put files in upload/, or `search` and `download`\n"
         );
     }
@@ -996,27 +1008,37 @@ mod tests {
             },
         ];
         let checking = BTreeSet::from(["late".to_string()]);
-        let text = status_table(&torrents, &checking, 30);
+        let text = status_table(&torrents, &checking, 30, 80);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(
             lines,
             [
-                "NAME                         STATE           PARTS   DONE       DOWN         UP     ETA PEERS  MAP (# have, + some, > in flight, - missing)",
-                "late                         checking   ",
-                "a-name-much-longer-than-the… paused            1/4  25.0%          -          -       -     2  [#---]",
-                "    paused: disk full; tried again every 30 s, or now with `resume a-name-much-longer-than-the-column-is`",
-                "    2.2.2.2:2                  9 pieces from it  down    2.0 kB/s  up     500 B/s  we send to it, it doesn't send to us",
-                "    1.1.1.1:1                  2 pieces from it  down    2.0 kB/s  up     500 B/s  we don't send to it, it sends to us",
-                "seed                         seeding           2/2 100.0%      0 B/s      0 B/s             0  [##]",
+                "NAME           STATE           PARTS   DONE       DOWN         UP     ETA PEERS",
+                "late           checking",
+                "a-name-much-l… paused            1/4  25.0%          -          -       -     2",
+                "    [#---]",
+                "    paused: disk full; tried again every 30 s, or now with `resume a-name-much-…",
+                "    2.2.2.2:2 we send to it     9 pieces from it  ↓  2.0 kB/s ↑   500 B/s",
+                "    1.1.1.1:1 it sends to us    2 pieces from it  ↓  2.0 kB/s ↑   500 B/s",
+                "seed           seeding           2/2 100.0%      0 B/s      0 B/s             0",
+                "    [##]",
+                "map: # have, + some, > in flight, - missing",
             ]
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 80));
+        // Wider, the name takes the room (up to 28 characters).
+        let wide = status_table(&torrents, &checking, 30, 120);
+        assert!(
+            wide.contains("a-name-much-longer-than-the… paused"),
+            "{wide}"
         );
         // Unpaused, the same download shows its rates and how long is left.
         let [mut going, _] = torrents;
         going.paused = false;
-        let text = status_table(&[going], &BTreeSet::new(), 30);
+        let text = status_table(&[going], &BTreeSet::new(), 30, 80);
         assert_eq!(
             text.lines().nth(1).unwrap(),
-            "a-name-much-longer-than-the… downloading       1/4  25.0%   4.0 kB/s   1.0 kB/s   12:30     2  [#---]"
+            "a-name-much-l… downloading       1/4  25.0%   4.0 kB/s   1.0 kB/s   12:30     2"
         );
     }
 

@@ -237,8 +237,11 @@ impl Ui {
     }
 
     fn status_text(&self) -> String {
-        let text = status::render(&self.engine, &self.checking.lock().expect("checking"));
-        format::fit_lines(&text, terminal::width())
+        status::render(
+            &self.engine,
+            &self.checking.lock().expect("checking"),
+            terminal::width(),
+        )
     }
 
     /// Redraws `status` each second until Enter, Ctrl-C or the end of input.

@@ -8,7 +8,8 @@ use super::engine::Engine;
 use super::format::{self, MAP_WIDTH, PeerStatus, TorrentStatus};
 
 /// Renders the status table. `checking` names downloads still being verified.
-pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
+/// `status` at most `width` columns wide.
+pub fn render(engine: &Engine, checking: &BTreeSet<String>, width: usize) -> String {
     let torrents: Vec<TorrentStatus> = engine
         .torrents()
         .iter()
@@ -39,5 +40,10 @@ pub fn render(engine: &Engine, checking: &BTreeSet<String>) -> String {
             }
         })
         .collect();
-    format::status_table(&torrents, checking, super::torrent::DISK_RETRY.as_secs())
+    format::status_table(
+        &torrents,
+        checking,
+        super::torrent::DISK_RETRY.as_secs(),
+        width,
+    )
 }
