@@ -20,17 +20,23 @@ pub fn human_size(bytes: u64) -> String {
 
 /// The UTC date of a Unix time, as `YYYY-MM-DD`.
 pub fn utc_date(unix_secs: u64) -> String {
-    // Days to civil date (Howard Hinnant's algorithm), for days since 1970-01-01.
-    let z = (unix_secs / 86_400) as i64 + 719_468;
+    let (y, m, d) = civil_date((unix_secs / 86_400) as i64);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// The calendar date (year, month, day) of a day counted from 1970-01-01
+/// (Howard Hinnant's `civil_from_days`), so no date crate is needed.
+pub fn civil_date(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
     let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
     let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
     let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
+    (y, m, d)
 }
 
 #[cfg(test)]

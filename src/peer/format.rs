@@ -30,11 +30,12 @@ pub fn rate(bytes_per_sec: u64) -> String {
 }
 
 /// `1 file`, `2 files`: a count and its noun, singular or plural.
-pub fn count(n: u64, noun: &str) -> String {
+pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
         format!("1 {noun}")
     } else {
-        format!("{n} {noun}s")
+        let plural = if noun.ends_with("ss") { "es" } else { "s" };
+        format!("{n} {noun}{plural}")
     }
 }
 
@@ -440,7 +441,7 @@ impl Progress {
             human(bytes),
             human(total),
             rate(self.rate as u64),
-            count(s.peers as u64, "peer")
+            count(s.peers, "peer")
         ))
     }
 
@@ -620,7 +621,7 @@ pub fn download_started(
     format!(
         "downloading {name} ({}, {}, key {key}) into {}",
         human(size),
-        count(pieces as u64, "part"),
+        count(pieces, "part"),
         location.display()
     )
 }
@@ -674,9 +675,9 @@ pub fn download_done(s: &DownloadSummary, seconds: f64) -> String {
         "done: {} in {:.1} s ({} fetched, {} resumed) from {} -> {}",
         s.name,
         seconds,
-        count(s.fetched_pieces as u64, "part"),
+        count(s.fetched_pieces, "part"),
         s.resumed_pieces,
-        count(s.sources.len() as u64, "peer"),
+        count(s.sources.len(), "peer"),
         s.path
     );
     for src in &s.sources {
@@ -689,7 +690,7 @@ pub fn download_done(s: &DownloadSummary, seconds: f64) -> String {
 pub fn sharing(shared: usize, upload: &Path) -> String {
     format!(
         "sharing {} from {}",
-        count(shared as u64, "file"),
+        count(shared, "file"),
         upload.display()
     )
 }
@@ -728,28 +729,28 @@ pub fn folder_shared(
 ) -> String {
     format!(
         "sharing upload/{rel} as one torrent: {torrent}, {}, {} in {}, key {key}",
-        count(files as u64, "file"),
+        count(files, "file"),
         human(size),
-        count(pieces as u64, "part")
+        count(pieces, "part")
     )
 }
 
 pub fn saved_resumed(n: usize) -> String {
-    format!("resuming {}", count(n as u64, "download"))
+    format!("resuming {}", count(n, "download"))
 }
 
 pub fn background_download_started(name: &str, size: u64, pieces: usize) -> String {
     format!(
         "downloading {name} ({}, {}) in the background; `status` to watch",
         human(size),
-        count(pieces as u64, "part")
+        count(pieces, "part")
     )
 }
 
 pub fn background_download_resuming(name: &str, resumed: usize) -> String {
     format!(
         "{name}: resuming, {} already verified on disk",
-        count(resumed as u64, "part")
+        count(resumed, "part")
     )
 }
 
@@ -1047,6 +1048,7 @@ mod tests {
         assert_eq!(count(0, "file"), "0 files");
         assert_eq!(count(1, "file"), "1 file");
         assert_eq!(count(2, "peer"), "2 peers");
+        assert_eq!(count(3, "address"), "3 addresses");
         assert_eq!(rate(3_100_000), "3.1 MB/s");
         assert_eq!(eta(0, 0.0), "0:00");
         assert_eq!(eta(100, 0.0), "-");

@@ -17,6 +17,7 @@ use std::time::SystemTime;
 use log::{Level, LevelFilter, Log, Metadata, Record};
 
 use super::startup::LOG_PORT;
+use crate::common::units::civil_date;
 
 /// Lines kept for `recent`: more than any log pane shows.
 const KEPT: usize = 200;
@@ -193,21 +194,6 @@ fn date_time(unix_ms: u64) -> String {
         time_of_day(unix_ms),
         unix_ms % 1000
     )
-}
-
-/// The calendar date of a day counted from 1970-01-01 (Howard Hinnant's
-/// `civil_from_days`), so the log needs no date crate.
-fn civil_date(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m, d)
 }
 
 #[cfg(test)]

@@ -374,7 +374,7 @@ impl Sharer {
                 info!(
                     "made {torrent} for upload/{rel}: {} in {}, key {}",
                     format::human(meta.total_length),
-                    format::count(meta.num_pieces() as u64, "part"),
+                    format::count(meta.num_pieces(), "part"),
                     meta.info_hash
                 );
                 self.cache.insert(

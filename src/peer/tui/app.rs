@@ -8,8 +8,8 @@ use std::collections::HashSet;
 
 use super::rate_history::RateHistory;
 use super::snapshot::{Snapshot, State, any_downloading};
-use super::text::count;
 use crate::common::tracker_proto::SearchMatch;
+use crate::peer::format::count;
 
 /// A key press, as far as the view cares.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -11,7 +11,8 @@ use ratatui::widgets::{Block, Paragraph, Row, Table, Tabs, Wrap};
 
 use super::app::DetailTab;
 use super::snapshot::{State, TorrentRow};
-use super::text::{clean, count, rate};
+use super::text::{clean, rate};
+use crate::peer::format::count;
 use crate::peer::format::human;
 
 /// What each mark of the piece map means, every mark the map uses.

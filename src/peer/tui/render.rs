@@ -18,8 +18,9 @@ use super::app::{App, Mode, Question};
 use super::detail;
 use super::rate_history::fit;
 use super::snapshot::{Snapshot, State, TorrentRow, eta_words};
-use super::text::{bar, clean, count, ellipsis, rate};
+use super::text::{bar, clean, rate};
 use crate::peer::format::human;
+use crate::peer::format::{count, truncate};
 
 /// The keys, as the footer lists them.
 pub const FOOTER_KEYS: &str = " / search  p pause/resume  ↑↓ select  Tab detail  ? help  q quit";
@@ -193,8 +194,8 @@ fn list_row(t: &TorrentRow, name_w: usize, state_w: usize, bar_w: usize) -> Row<
         _ => Style::new().fg(Color::Yellow),
     };
     Row::new(vec![
-        Cell::from(ellipsis(&clean(&t.name), name_w)),
-        Cell::from(ellipsis(&t.state.words(), state_w)).style(state_style),
+        Cell::from(truncate(&clean(&t.name), name_w)),
+        Cell::from(truncate(&t.state.words(), state_w)).style(state_style),
         Cell::from(format!("{} {:>3.0}%", bar(pct, bar_w), pct.floor())),
         Cell::from(format!("{down:>8}")),
         Cell::from(format!("{up:>8}")),
@@ -320,7 +321,7 @@ fn results_box(
         };
         Row::new(vec![
             format!("{:>2}", i + 1),
-            ellipsis(&clean(&name), name_w),
+            truncate(&clean(&name), name_w),
             format!("{:>8}", human(m.size)),
             format!("{:>6}", m.n_parts),
             format!("{:>5}", m.seeders),
