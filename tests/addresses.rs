@@ -120,11 +120,7 @@ fn bind_chooses_the_listening_address_and_the_line_shows_it() {
 fn a_missing_tracker_is_one_warning_and_is_retried_until_it_comes() {
     let dir = tempfile::tempdir().unwrap();
     // A port nothing listens on now, where the tracker will start later.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let home = home(dir.path(), "early");
     write(&home.join("upload/early.bin"), &data(5000, 8));
     let mut child = Command::new(PEER)

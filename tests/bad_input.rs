@@ -94,11 +94,7 @@ fn unknown_name_is_one_error_line() {
 fn no_tracker_listening_is_one_error_line() {
     let dir = tempfile::tempdir().unwrap();
     // Bind then drop, so the port is almost surely closed.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     for args in [&["search", "x"][..], &["download", "x"]] {
         let out = peer_cmd(port, &dir.path().join("h"), args, T);
         one_error_line(&out, "tracker unreachable");

@@ -138,15 +138,7 @@ fn six_leechers_feed_each_other() {
         .map(|i| dir.path().join(format!("leecher{i}")))
         .collect();
     // Fixed listen ports, so every source can be checked to be a listen address.
-    let ports: Vec<u16> = (0..N)
-        .map(|_| {
-            std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port()
-        })
-        .collect();
+    let ports: Vec<u16> = (0..N).map(|_| free_port()).collect();
     let children: Vec<Spawned> = homes
         .iter()
         .zip(&ports)

@@ -6,7 +6,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::support::wait_with_deadline;
+use super::support::{free_port, wait_with_deadline};
 
 pub const PYTHON: &str = "/usr/bin/python3";
 const LT_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/lt_client.py");
@@ -59,13 +59,6 @@ pub fn tail(path: &Path, lines: usize) -> String {
 }
 
 /// A port nobody listens on right now, for clients that must be told their port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("bind a free port")
-        .port()
-}
-
 pub fn wait_port_open(port: u16, what: &str, timeout: Duration) {
     let addr: SocketAddr = ([127, 0, 0, 1], port).into();
     super::support::wait_until(what, timeout, || {

@@ -515,3 +515,12 @@ impl Drop for Prompt {
         let _ = self.child.wait();
     }
 }
+
+/// A port on 127.0.0.1 that was free a moment ago: nothing listens on it,
+/// and a test may start something there.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("bind a free port")
+        .port()
+}
