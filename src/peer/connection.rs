@@ -95,12 +95,7 @@ impl Connection {
             }
         };
         let meta = &torrent.meta;
-        let geometry = Geometry {
-            name: meta.name.clone(),
-            piece_length: meta.piece_length,
-            total_length: meta.total_length,
-            num_pieces: meta.num_pieces(),
-        };
+        let geometry = Geometry::of(meta);
         let options = SessionOptions {
             fast: hello.fast,
             extended: hello.extensions,

@@ -103,12 +103,7 @@ impl Torrent {
         if have_all {
             let _ = done_tx.try_send(());
         }
-        let geometry = Geometry {
-            name: meta.name.clone(),
-            piece_length: meta.piece_length,
-            total_length: meta.total_length,
-            num_pieces: meta.num_pieces(),
-        };
+        let geometry = Geometry::of(&meta);
         let core = TorrentCore::new(
             geometry,
             have,

@@ -26,6 +26,7 @@ use super::peer_stats::PeerStats;
 use super::piece_picker::{PeerKey, PiecePicker};
 use super::super_seed::{REVEAL_AHEAD, SuperSeeder};
 use crate::common::bitfield::Bitfield;
+use crate::common::metainfo::Metainfo;
 
 /// Bad pieces a peer may send before it is banned for the session.
 pub const MAX_STRIKES: u32 = 3;
@@ -57,6 +58,15 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    pub fn of(meta: &Metainfo) -> Geometry {
+        Geometry {
+            name: meta.name.clone(),
+            piece_length: meta.piece_length,
+            total_length: meta.total_length,
+            num_pieces: meta.num_pieces(),
+        }
+    }
+
     pub fn piece_len(&self, index: u32) -> u64 {
         let start = index as u64 * self.piece_length;
         self.piece_length
