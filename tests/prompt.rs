@@ -115,6 +115,7 @@ fn ctrl_c_ends_a_watch_and_asks_before_leaving_a_running_download() {
     s.expect("slow.bin");
     s.expect("slow.bin");
     s.interrupt();
+    s.expect("stopped watching");
     s.send("help");
     s.expect("Tab completes");
     assert!(s.alive(), "Ctrl-C ended the watch, not the peer");

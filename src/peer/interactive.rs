@@ -261,8 +261,12 @@ impl Ui {
             }
         }
         // Ctrl-C's `^C` is left where the cursor was; the prompt starts a line of its own.
+        // A script gets a line to wait on, so what it sends next is not taken
+        // for the Enter that stops the watch.
         if tty {
             crate::say!();
+        } else {
+            crate::say!("stopped watching");
         }
     }
 
