@@ -77,6 +77,7 @@ fn download_from_two_seeders_is_byte_identical() {
     let sources = s["sources"].as_array().unwrap();
     assert_eq!(sources.len(), 2, "both seeders sent data: {s}");
     assert!(sources.iter().all(|x| x["bytes"].as_u64().unwrap() > 0));
+    assert!(sources.iter().all(|x| x["origin"] == "tracker"), "{s}");
     assert_eq!(
         std::fs::read(c.join("downloads/movie.mkv")).unwrap(),
         content

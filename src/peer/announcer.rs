@@ -22,6 +22,7 @@ use log::{debug, warn};
 use super::announce_schedule::{AnnounceSchedule, Company, Pace};
 use super::error::PeerError;
 use super::torrent::Torrent;
+use super::torrent_core::Origin;
 use crate::common::http::HttpError;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::tracker_http::{HttpAnnounceReply, HttpAnnounceUrl};
@@ -331,7 +332,7 @@ impl Announcer {
                     .filter(|(a, _)| !self.is_self(a))
                     .map(|(a, _)| SocketAddr::V4(*a))
                     .collect();
-                let knows_none = t.add_addrs(&addrs);
+                let knows_none = t.add_addrs(&addrs, Origin::Tracker);
                 let pace = Pace {
                     interval_secs: reply.interval,
                     min_interval_secs: reply.min_interval,

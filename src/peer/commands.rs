@@ -183,6 +183,7 @@ fn summarize(t: &Torrent, seconds: f64) -> DownloadSummary {
             .map(|(addr, s)| SourceSummary {
                 addr: addr.clone(),
                 peer_id: s.peer_id.clone(),
+                origin: s.origin.as_str().to_string(),
                 bytes: s.bytes,
                 first_piece_unix_ms: s.first_piece_unix_ms,
             })

@@ -48,7 +48,7 @@ use super::ledger::Ledger;
 use super::resume;
 use super::storage::Storage;
 use super::torrent::{EngineTerms, Torrent};
-use super::torrent_core::LedgerDelta;
+use super::torrent_core::{LedgerDelta, Origin};
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::wire::Handshake;
@@ -207,7 +207,7 @@ impl Engine {
 
     fn insert(&self, torrent: Arc<Torrent>, downloading: bool) -> Arc<Torrent> {
         let key = torrent.meta.info_hash;
-        torrent.add_addrs(&self.connect);
+        torrent.add_addrs(&self.connect, Origin::Connect);
         let t = self
             .torrents
             .write()

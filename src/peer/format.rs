@@ -639,6 +639,8 @@ pub fn download_interrupted(kept: usize, pieces: usize) -> String {
 pub struct SourceSummary {
     pub addr: String,
     pub peer_id: String,
+    /// Where we heard of it: tracker, dht, pex, magnet, connect or incoming.
+    pub origin: String,
     pub bytes: u64,
     pub first_piece_unix_ms: u64,
 }
@@ -1133,6 +1135,7 @@ mod tests {
             sources: vec![SourceSummary {
                 addr: "1.2.3.4:5".into(),
                 peer_id: "x".into(),
+                origin: "pex".into(),
                 bytes: 1_048_576,
                 first_piece_unix_ms: 1,
             }],

@@ -25,7 +25,7 @@ use super::piece_picker::PeerKey;
 use super::resume;
 use super::session::Swarm;
 use super::storage::Storage;
-use super::torrent_core::{Action, Geometry, LedgerDelta, NewPeer, TorrentCore};
+use super::torrent_core::{Action, Geometry, LedgerDelta, NewPeer, Origin, TorrentCore};
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::Metainfo;
 
@@ -205,9 +205,9 @@ impl Torrent {
         (core.uploaded, core.downloaded)
     }
 
-    /// Adds addresses a tracker gave; true when the download is lonely (see `TorrentCore::add_addrs`).
-    pub fn add_addrs(&self, addrs: &[SocketAddr]) -> bool {
-        self.lock().add_addrs(addrs)
+    /// Adds addresses learnt from `origin`; true when the download is lonely (see `TorrentCore::add_addrs`).
+    pub fn add_addrs(&self, addrs: &[SocketAddr], origin: Origin) -> bool {
+        self.lock().add_addrs(addrs, origin)
     }
 
     pub fn may_join(&self, peer_id: &[u8; 20], max_peers: usize) -> bool {

@@ -109,6 +109,7 @@ pub struct PeerEntry {
     /// Where the peer accepts connections, from its BEP 10 handshake: for a peer
     /// that dialled us, `addr` is only its ephemeral port.
     pub listen_addr: Option<SocketAddr>,
+    pub origin: Origin,
     /// Byte counts at the last rate sample.
     seen_down: u64,
     seen_up: u64,
@@ -136,9 +137,38 @@ impl PeerEntry {
     }
 }
 
-/// A peer address learnt from a tracker, with reconnection backoff.
+/// Where we first heard of a peer, for `download --json` and the view's sources.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Origin {
+    #[default]
+    Tracker,
+    Dht,
+    Pex,
+    /// A magnet link's `x.pe`.
+    Magnet,
+    /// `--connect` on the command line.
+    Connect,
+    /// It dialled us.
+    Incoming,
+}
+
+impl Origin {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Origin::Tracker => "tracker",
+            Origin::Dht => "dht",
+            Origin::Pex => "pex",
+            Origin::Magnet => "magnet",
+            Origin::Connect => "connect",
+            Origin::Incoming => "incoming",
+        }
+    }
+}
+
+/// A peer address we may dial, with reconnection backoff.
 #[derive(Debug, Clone, Default)]
 pub struct AddrState {
+    pub origin: Origin,
     pub failures: u32,
     pub next_try_ms: u64,
     pub connecting: bool,
@@ -149,6 +179,7 @@ pub struct AddrState {
 #[derive(Debug, Clone, Default)]
 pub struct Source {
     pub peer_id: String,
+    pub origin: Origin,
     pub bytes: u64,
     /// When this source's first piece was verified, in Unix milliseconds.
     pub first_piece_unix_ms: u64,
@@ -188,7 +219,7 @@ pub struct TorrentCore {
     pub first_piece_unix_ms: Option<u64>,
     /// Address and id of peers that left lately: a piece of theirs may still be
     /// on the verifier, and is credited to them, not to "?".
-    departed: BTreeMap<PeerKey, (String, String)>,
+    departed: BTreeMap<PeerKey, (String, String, Origin)>,
     actions: Vec<Action>,
 }
 
@@ -346,7 +377,13 @@ impl TorrentCore {
         }
         let key = self.next_key;
         self.next_key += 1;
+        let origin = match self.addrs.get(&new.addr) {
+            _ if !new.outbound => Origin::Incoming,
+            Some(a) => a.origin,
+            None => Origin::Connect,
+        };
         let entry = PeerEntry {
+            origin,
             peer_id: new.peer_id,
             addr: new.addr,
             outbound: new.outbound,
@@ -423,7 +460,7 @@ impl TorrentCore {
         }
         info!("peer {} left {}", p.addr, self.geometry.name);
         self.departed
-            .insert(key, (p.source_addr(), peer_id_text(&p.peer_id)));
+            .insert(key, (p.source_addr(), peer_id_text(&p.peer_id), p.origin));
         while self.departed.len() > 64 {
             self.departed.pop_first();
         }
@@ -631,16 +668,16 @@ impl TorrentCore {
         self.fetched_pieces += 1;
         self.resume_dirty = true;
         self.first_piece_unix_ms.get_or_insert(now_unix_ms);
-        let (addr, peer_id) = match self.peers.get_mut(&key) {
+        let (addr, peer_id, origin) = match self.peers.get_mut(&key) {
             Some(p) => {
                 p.pieces_from += 1;
-                (p.source_addr(), peer_id_text(&p.peer_id))
+                (p.source_addr(), peer_id_text(&p.peer_id), p.origin)
             }
             None => self
                 .departed
                 .get(&key)
                 .cloned()
-                .unwrap_or_else(|| ("?".into(), String::new())),
+                .unwrap_or_else(|| ("?".into(), String::new(), Origin::default())),
         };
         let src = self.sources.entry(addr).or_insert_with(|| Source {
             first_piece_unix_ms: now_unix_ms,
@@ -648,6 +685,7 @@ impl TorrentCore {
         });
         src.bytes += self.geometry.piece_len(index);
         src.peer_id = peer_id;
+        src.origin = origin;
         for other in cancel {
             if self.peers.contains_key(&other) {
                 self.actions.push(Action::Cancelled(other, index));
@@ -821,11 +859,15 @@ impl TorrentCore {
             .collect()
     }
 
-    /// Adds addresses a tracker gave. True when the download is lonely: it is
-    /// incomplete and knows no address and no peer.
-    pub fn add_addrs(&mut self, addrs: &[SocketAddr]) -> bool {
+    /// Adds addresses learnt from `origin`; an address keeps the origin it was
+    /// first learnt from. True when the download is lonely: it is incomplete and
+    /// knows no address and no peer.
+    pub fn add_addrs(&mut self, addrs: &[SocketAddr], origin: Origin) -> bool {
         for a in addrs {
-            self.addrs.entry(*a).or_default();
+            self.addrs.entry(*a).or_insert_with(|| AddrState {
+                origin,
+                ..Default::default()
+            });
         }
         !self.is_complete() && self.addrs.is_empty() && self.peers.is_empty()
     }

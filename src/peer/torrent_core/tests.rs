@@ -218,7 +218,7 @@ fn a_paused_download_picks_nothing_and_dials_nobody() {
     let mut core = core_with(Bitfield::new(4), 4);
     let k = join(&mut core, 1, true);
     core.on_bitfield(k, Bitfield::full(4));
-    core.add_addrs(&[addr(1)]);
+    core.add_addrs(&[addr(1)], Origin::Tracker);
     core.paused = true;
     assert_eq!(core.pick(k, None), None);
     assert!(core.due_dials(0, 50, &[]).is_empty());
@@ -239,8 +239,8 @@ fn allowed_fast_picks_only_allowed_pieces() {
 #[test]
 fn dead_addresses_back_off_and_live_ones_come_back_soon() {
     let mut core = core_with(Bitfield::new(4), 4);
-    assert!(core.add_addrs(&[]), "knows nobody: lonely");
-    assert!(!core.add_addrs(&[addr(1)]));
+    assert!(core.add_addrs(&[], Origin::Tracker), "knows nobody: lonely");
+    assert!(!core.add_addrs(&[addr(1)], Origin::Tracker));
     assert_eq!(core.due_dials(0, 50, &[]), vec![addr(1)]);
     assert!(core.due_dials(0, 50, &[]).is_empty(), "being dialled");
     core.dial_ended(0, addr(1), Some(false));
@@ -255,9 +255,39 @@ fn dead_addresses_back_off_and_live_ones_come_back_soon() {
 }
 
 #[test]
+fn a_peer_keeps_the_origin_its_address_was_first_learnt_from() {
+    let mut core = core_with(Bitfield::new(4), 4);
+    core.add_addrs(&[addr(1)], Origin::Pex);
+    core.add_addrs(&[addr(1), addr(2)], Origin::Dht);
+    let dialled = |core: &mut TorrentCore, port: u16, id: u8| {
+        let new = NewPeer {
+            peer_id: [id; 20],
+            addr: addr(port),
+            outbound: true,
+            fast: true,
+            stats: Arc::new(PeerStats::default()),
+            history: 0,
+        };
+        core.register(new, &[0; 20], 50).expect("joins")
+    };
+    let from_pex = dialled(&mut core, 1, 1);
+    let from_dht = dialled(&mut core, 2, 2);
+    let by_hand = dialled(&mut core, 3, 3);
+    let incoming = join(&mut core, 4, true);
+    let origin = |k| core.peers[&k].origin;
+    assert_eq!(origin(from_pex), Origin::Pex);
+    assert_eq!(origin(from_dht), Origin::Dht);
+    assert_eq!(origin(by_hand), Origin::Connect);
+    assert_eq!(origin(incoming), Origin::Incoming);
+    core.on_bitfield(from_pex, Bitfield::full(4));
+    core.piece_verified(from_pex, 0, 1);
+    assert_eq!(core.sources[&addr(1).to_string()].origin, Origin::Pex);
+}
+
+#[test]
 fn a_seed_dials_only_the_addresses_it_must() {
     let mut core = core_with(Bitfield::full(4), 4);
-    core.add_addrs(&[addr(1), addr(2)]);
+    core.add_addrs(&[addr(1), addr(2)], Origin::Tracker);
     assert_eq!(core.due_dials(0, 50, &[addr(2)]), vec![addr(2)]);
 }
 

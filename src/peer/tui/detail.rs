@@ -253,7 +253,7 @@ fn sources(frame: &mut Frame, area: Rect, t: &TorrentRow) {
     let (dialled, inbound) = t.origins();
     let mut lines = vec![
         Line::from(format!(
-            "{} known from the tracker and --connect{}",
+            "{} known from trackers, the DHT, PEX and --connect{}",
             count(t.known_addrs, "address"),
             if t.banned_addrs > 0 {
                 format!(", {} banned for bad data", t.banned_addrs)
@@ -269,9 +269,9 @@ fn sources(frame: &mut Frame, area: Rect, t: &TorrentRow) {
     if t.sources.is_empty() {
         lines.push(Line::from("  nobody yet"));
     }
-    for (addr, bytes) in &t.sources {
+    for (addr, bytes, origin) in &t.sources {
         lines.push(Line::from(format!(
-            "  {:<22} {:>9}",
+            "  {:<22} {:>9}  from {origin}",
             clean(addr),
             human(*bytes)
         )));
@@ -423,18 +423,15 @@ mod tests {
     fn sources_say_where_peers_came_from() {
         let mut t = downloading();
         t.known_addrs = 3;
-        t.sources = vec![("1.2.3.4:5".into(), 4_000)];
+        t.sources = vec![("1.2.3.4:5".into(), 4_000, "pex")];
         let lines = pane(DetailTab::Sources, &t, 80, 10).join("\n");
-        assert!(
-            lines.contains("3 addresses known from the tracker"),
-            "{lines}"
-        );
+        assert!(lines.contains("3 addresses known from trackers"), "{lines}");
         assert!(
             lines.contains("connected: 0 we dialled, 0 dialled us"),
             "{lines}"
         );
         assert!(
-            lines.contains("1.2.3.4:5") && lines.contains("4.0 kB"),
+            lines.contains("1.2.3.4:5") && lines.contains("4.0 kB") && lines.contains("from pex"),
             "{lines}"
         );
     }

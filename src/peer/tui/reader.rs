@@ -79,10 +79,10 @@ fn torrent_row(t: &Torrent) -> TorrentRow {
             done,
         })
         .collect();
-    let mut sources: Vec<(String, u64)> = core
+    let mut sources: Vec<(String, u64, &'static str)> = core
         .sources
         .iter()
-        .map(|(addr, s)| (addr.clone(), s.bytes))
+        .map(|(addr, s)| (addr.clone(), s.bytes, s.origin.as_str()))
         .collect();
     sources.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     TorrentRow {

@@ -65,7 +65,8 @@ pub struct TorrentRow {
     pub known_addrs: usize,
     pub banned_addrs: usize,
     /// Bytes of verified pieces per address they came from, most first.
-    pub sources: Vec<(String, u64)>,
+    /// Address, verified bytes, and where we heard of it (tracker, dht, pex...).
+    pub sources: Vec<(String, u64, &'static str)>,
 }
 
 /// One connected peer of a torrent.
