@@ -33,6 +33,10 @@ struct PeerRecord {
     pace_ms: u64,
     /// The client's `key`, which lets it prove who it is from a new address.
     key: Option<Vec<u8>>,
+    /// It said `completed`, or went from `left > 0` to 0: a seeder for sure.
+    /// A client fetching a magnet's metadata does not know the size yet and
+    /// announces `left=0` (aria2c does): until then it is given seeders too.
+    proven_seed: bool,
 }
 
 /// One torrent's peers, laid out so an announce costs O(numwant), not O(swarm):
@@ -100,7 +104,7 @@ impl Swarm {
     }
 
     /// Up to `want` peers other than the asker, starting where the last answer stopped.
-    /// A seeder is given only leechers: it has no use for other seeders.
+    /// A proven seeder is given only leechers: it has no use for other seeders.
     fn sample(
         &mut self,
         want: usize,
@@ -232,6 +236,10 @@ impl Registry {
                 Some(last) if a.event.is_none() => now_ms.saturating_sub(last).min(MAX_PACE_MS),
                 _ => old_pace,
             };
+            let was = swarm.get(&a.peer_id);
+            let proven_seed = a.left == 0
+                && (a.event == Some(Event::Completed)
+                    || was.is_some_and(|o| o.left > 0 || o.proven_seed));
             let old = swarm.insert(
                 a.peer_id,
                 PeerRecord {
@@ -240,6 +248,7 @@ impl Registry {
                     last_ms: now_ms,
                     pace_ms,
                     key: a.key.clone(),
+                    proven_seed,
                 },
             );
             // A completion counts once per peer, however often it says so.
@@ -258,7 +267,8 @@ impl Registry {
             }
         };
         let want = a.numwant.map_or(DEFAULT_NUMWANT, |n| n as usize);
-        let peers = swarm.sample(want, &a.peer_id, a.left == 0);
+        let proven_seed = swarm.get(&a.peer_id).is_some_and(|p| p.proven_seed);
+        let peers = swarm.sample(want, &a.peer_id, proven_seed);
         let counts = swarm.counts();
         let reply = AnnounceReply {
             interval: self.interval_secs,
@@ -395,8 +405,25 @@ mod tests {
                 downloaded: 1
             }
         );
-        let (reply, _) = r.announce(&ann(1, 7001, 0, None), LO, 2).unwrap();
-        assert!(reply.peers.is_empty());
+        let (reply, _) = r.announce(&ann(2, 7002, 0, None), LO, 2).unwrap();
+        assert!(reply.peers.is_empty(), "{:?}", reply.peers);
+    }
+
+    #[test]
+    fn a_magnet_user_announcing_left_0_before_it_knows_the_size_still_gets_seeders() {
+        let mut r = Registry::new(60);
+        r.announce(&ann(1, 7001, 0, Some(Event::Started)), LO, 0)
+            .unwrap();
+        // aria2c fetching metadata: `started` with left=0, size unknown.
+        let (reply, _) = r
+            .announce(&ann(2, 7002, 0, Some(Event::Started)), LO, 1)
+            .unwrap();
+        assert_eq!(reply.peers.len(), 1, "it must be given the seeder");
+        // Once it has said `completed`, it is a seeder and gets only leechers.
+        r.announce(&ann(2, 7002, 0, Some(Event::Completed)), LO, 2)
+            .unwrap();
+        let (reply, _) = r.announce(&ann(2, 7002, 0, None), LO, 3).unwrap();
+        assert!(reply.peers.is_empty(), "{:?}", reply.peers);
     }
 
     #[test]
