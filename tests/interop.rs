@@ -272,6 +272,32 @@ fn libtorrent_fetches_the_metadata_from_our_seeder_by_magnet() {
     same_file(&save.join("by-magnet.bin"), &content, "libtorrent");
 }
 
+/// BEP 9 through our tracker: aria2c, given only a magnet link, announces
+/// `left=0` while it fetches the metadata; the tracker must still hand it our
+/// seeder, which then serves the info dictionary and the data.
+#[test]
+fn aria2c_downloads_a_magnet_from_our_seeder_through_our_tracker() {
+    require("aria2c", "aria2");
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data((2 << 20) + 4_321, 22);
+    let (_seed, torrent) = our_seeder(tr.port, dir.path(), "aria-magnet.bin", &content, &[]);
+    let magnet = format!(
+        "magnet:?xt=urn:btih:{}&dn=aria-magnet.bin&tr={}",
+        key_of(&torrent).hex(),
+        announce_url(tr.port)
+    );
+    let out = dir.path().join("aria2");
+    let mut a = aria2_leech(
+        Path::new(&magnet),
+        &out,
+        dir.path().join("aria2.log"),
+        &[],
+    );
+    a.wait_success(T);
+    same_file(&out.join("aria-magnet.bin"), &content, "aria2c");
+}
+
 #[test]
 fn ours_to_transmission() {
     require("transmission-cli", "transmission-cli");
