@@ -288,12 +288,7 @@ fn aria2c_downloads_a_magnet_from_our_seeder_through_our_tracker() {
         announce_url(tr.port)
     );
     let out = dir.path().join("aria2");
-    let mut a = aria2_leech(
-        Path::new(&magnet),
-        &out,
-        dir.path().join("aria2.log"),
-        &[],
-    );
+    let mut a = aria2_leech(Path::new(&magnet), &out, dir.path().join("aria2.log"), &[]);
     a.wait_success(T);
     same_file(&out.join("aria-magnet.bin"), &content, "aria2c");
 }

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use swarmshare::common::magnet::Magnet;
 use swarmshare::common::rate::parse_rate;
 use swarmshare::peer::commands::{self, DownloadArgs};
 use swarmshare::peer::error::PeerError;
@@ -79,7 +80,8 @@ enum Command {
     },
     /// Download a file by name or key, resuming what is already on disk.
     Download {
-        /// A file name (or part of one) or a 40-digit key.
+        /// A file name (or part of one), a 40-digit key, or a magnet link
+        /// (quote it: it holds `&`).
         #[arg(required_unless_present = "torrent")]
         target: Option<String>,
         /// Download straight from this .torrent file.
@@ -122,6 +124,11 @@ fn addresses(cli: &Cli) -> Result<(IndexClient, IpAddr, Vec<SocketAddr>), String
     Ok((tracker, bind, connect))
 }
 
+fn is_magnet(s: &str) -> bool {
+    s.get(..7)
+        .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let log_file = Layout::new(&cli.home).log_path();
@@ -161,15 +168,30 @@ fn main() -> ExitCode {
             torrent,
             seed,
             json,
-        }) => commands::download(
-            &opts,
-            &DownloadArgs {
-                target: target.clone(),
-                torrent: torrent.clone(),
-                seed: *seed,
-                json: *json,
-            },
-        ),
+        }) => {
+            let magnet = match target
+                .as_deref()
+                .filter(|t| is_magnet(t))
+                .map(Magnet::parse)
+            {
+                Some(Err(e)) => {
+                    eprintln!("peer: invalid magnet link: {e}");
+                    return ExitCode::from(2);
+                }
+                Some(Ok(m)) => Some(m),
+                None => None,
+            };
+            commands::download(
+                &opts,
+                &DownloadArgs {
+                    target: target.clone(),
+                    magnet,
+                    torrent: torrent.clone(),
+                    seed: *seed,
+                    json: *json,
+                },
+            )
+        }
         Some(Command::Show { file }) => commands::show(file),
         Some(Command::Share { folder }) => commands::share(&opts, folder),
         Some(Command::Peers { json }) => commands::peers(&cli.home, *json),

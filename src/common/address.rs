@@ -40,6 +40,16 @@ impl std::fmt::Display for Host {
     }
 }
 
+impl Host {
+    /// `HOST:PORT` as `parse_host_port` reads it back: IPv6 in brackets.
+    pub fn with_port(&self, port: u16) -> String {
+        match self {
+            Host::Ip(IpAddr::V6(ip)) => format!("[{ip}]:{port}"),
+            h => format!("{h}:{port}"),
+        }
+    }
+}
+
 /// Parses a host: an IP literal (IPv6 also in brackets) or a host name.
 pub fn parse_host(s: &str) -> Result<Host, AddressError> {
     let inner = s

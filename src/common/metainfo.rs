@@ -187,6 +187,27 @@ impl Metainfo {
         parse_info(info, announce)
     }
 
+    /// A `.torrent` around an info dictionary fetched by magnet link: the
+    /// link's trackers as `announce` and, when there are several, one BEP 12
+    /// tier each, in the link's order.
+    pub fn torrent_bytes(info: &[u8], trackers: &[String]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(info.len() + 64);
+        let mut e = Encoder::new(&mut out);
+        e.begin_dict();
+        if let Some(first) = trackers.first() {
+            e.str("announce").str(first);
+        }
+        if trackers.len() > 1 {
+            e.str("announce-list").begin_list();
+            for t in trackers {
+                e.begin_list().str(t).end();
+            }
+            e.end();
+        }
+        e.str("info").raw(info).end();
+        out
+    }
+
     pub fn num_pieces(&self) -> usize {
         self.piece_hashes.len()
     }

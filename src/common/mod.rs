@@ -6,6 +6,7 @@ pub mod bencode;
 pub mod bitfield;
 pub mod extension_handshake;
 pub mod http;
+pub mod magnet;
 pub mod metainfo;
 pub mod peer_id;
 pub mod rate;

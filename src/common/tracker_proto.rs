@@ -98,6 +98,9 @@ pub struct SearchMatch {
     pub peers: Vec<String>,
     pub seeders: u32,
     pub leechers: u32,
+    /// A magnet link (BEP 9) for the torrent, with this tracker in it.
+    #[serde(default)]
+    pub magnet: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -86,6 +86,17 @@ impl Transport {
     }
 }
 
+/// One announce to `url`, whatever its scheme, outside any schedule: a magnet
+/// link's trackers are asked for peers before its torrent exists.
+pub fn announce_once(url: &str, a: &Announce) -> Result<AnnounceReply, PeerError> {
+    Transport::for_url(url)
+        .map_err(|reason| PeerError::TrackerUnusable {
+            url: url.to_owned(),
+            reason,
+        })?
+        .announce(a)
+}
+
 fn http_announce(url: &HttpAnnounceUrl, a: &Announce) -> Result<AnnounceReply, PeerError> {
     let addr = (url.host.as_str(), url.port)
         .to_socket_addrs()

@@ -13,6 +13,7 @@ use super::home::Layout;
 use super::ledger::Ledger;
 use super::startup::{Listening, Options, Plan, Reopen, RunningPeer, Sharing, Source};
 use super::torrent::Torrent;
+use crate::common::magnet::Magnet;
 
 /// `serve`: share `upload/` and finished downloads until SIGINT/SIGTERM.
 pub fn serve(opts: &Options) -> Result<(), PeerError> {
@@ -48,6 +49,8 @@ pub fn search(opts: &Options, words: &[String], json: bool) -> Result<(), PeerEr
 
 pub struct DownloadArgs {
     pub target: Option<String>,
+    /// `target` as a magnet link, when it is one.
+    pub magnet: Option<Magnet>,
     pub torrent: Option<PathBuf>,
     pub seed: bool,
     pub json: bool,
@@ -57,6 +60,9 @@ pub struct DownloadArgs {
 pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
     let source = match (&args.torrent, &args.target) {
         (Some(path), _) => Source::File(path.clone()),
+        (None, Some(_)) if args.magnet.is_some() => {
+            Source::Magnet(args.magnet.clone().expect("a magnet"))
+        }
         (None, Some(target)) => Source::Tracker(target.clone()),
         (None, None) => return Err(PeerError::NoMatch(String::new())),
     };
@@ -269,7 +275,11 @@ pub fn share(opts: &Options, folder: &Path) -> Result<(), PeerError> {
 /// `show FILE.torrent`: the assignment's form.
 pub fn show(path: &Path) -> Result<(), PeerError> {
     let meta = super::startup::open_torrent_file(path)?;
-    crate::say_raw!("{}", meta.assignment_form());
+    crate::say_raw!(
+        "{}magnet : {}\n",
+        meta.assignment_form(),
+        Magnet::of(&meta).to_uri()
+    );
     Ok(())
 }
 

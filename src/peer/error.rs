@@ -16,6 +16,8 @@ pub enum PeerError {
     TrackerBadReply { addr: SocketAddr, reason: String },
     #[error("cannot find tracker {host}: no address for that name")]
     TrackerUnresolved { host: String },
+    #[error("cannot announce to {url}: {reason}")]
+    TrackerUnusable { url: String, reason: String },
     #[error("no match for {0:?} on the tracker; try `search` with fewer words")]
     NoMatch(String),
     #[error("{0}")]

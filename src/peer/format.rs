@@ -897,6 +897,7 @@ mod tests {
             peers: peers.iter().map(|p| p.to_string()).collect(),
             seeders: 1,
             leechers: 0,
+            magnet: String::new(),
         }
     }
 

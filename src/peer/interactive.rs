@@ -15,9 +15,12 @@ use super::format;
 use super::home::Layout;
 use super::line_input::{Event, LineInput, Names, Printer};
 use super::logging;
-use super::startup::{Listening, Options, Plan, Reopen, RunningPeer, Sharing, Source};
+use super::startup::{
+    Listening, Options, Plan, Reopen, RunningPeer, Sharing, Source, Wanted, fetch_magnet,
+};
 use super::status;
 use super::torrent::Torrent;
+use crate::common::magnet::Magnet;
 use crate::common::metainfo::InfoHash;
 use crate::common::tracker_proto::SearchMatch;
 use crate::sys::terminal;
@@ -344,42 +347,48 @@ impl Ui {
             // Not here yet: the tracker knows what the name means.
             Lookup::Several(_) | Lookup::Nothing => target.to_owned(),
         };
-        let wanted = Source::Tracker(target).fetch(&self.engine.tracker)?;
-        if let Some(t) = self.engine.torrent(wanted.key()) {
-            crate::say!("{} is already here; `status` shows it", t.meta.name);
-            return Ok(());
-        }
-        wanted.save(self.engine.home.layout())?;
-        let name = wanted.name().to_owned();
-        self.checking.lock().expect("checking").insert(name.clone());
-        crate::say!(
-            "{}",
-            format::background_download_started(
-                &name,
-                wanted.meta.total_length,
-                wanted.meta.num_pieces()
-            )
-        );
-        let (engine, checking, watched, printer) = (
-            self.engine.clone(),
-            self.checking.clone(),
-            self.watched.clone(),
-            self.printer.clone(),
-        );
-        std::thread::spawn(move || {
-            let result = wanted.open(&engine);
-            checking.lock().expect("checking").remove(&name);
-            match result {
-                Ok(t) => {
-                    let resumed = t.lock().resumed_pieces;
-                    if resumed > 0 {
-                        printer.say(&format::background_download_resuming(&name, resumed));
-                    }
-                    watch_completion(&watched, &printer, t);
+        let source = if target
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("magnet:"))
+        {
+            match Magnet::parse(&target) {
+                Ok(m) => Source::Magnet(m),
+                Err(e) => {
+                    crate::say!("error: invalid magnet link: {e}");
+                    return Ok(());
                 }
-                Err(e) => printer.say(&format!("error: {name}: {e}")),
             }
-        });
+        } else {
+            Source::Tracker(target)
+        };
+        let background = Background {
+            engine: self.engine.clone(),
+            checking: self.checking.clone(),
+            watched: self.watched.clone(),
+            printer: self.printer.clone(),
+        };
+        match source.fetch(&self.engine.tracker, self.engine.home.layout())? {
+            Some(wanted) => background.open(wanted),
+            None => {
+                let Source::Magnet(m) = source else {
+                    unreachable!("only a magnet link waits for the engine")
+                };
+                crate::say!(
+                    "fetching the metadata of {} from peers in the background",
+                    m.display_name()
+                );
+                std::thread::spawn(move || {
+                    // Nothing stops the fetch but the peer's exit.
+                    let (_keep, never) = crossbeam_channel::bounded::<i32>(0);
+                    match fetch_magnet(&background.engine, &m, &never) {
+                        Ok(wanted) => background.open(wanted),
+                        Err(e) => background
+                            .printer
+                            .say(&format!("error: {}: {e}", m.display_name())),
+                    }
+                });
+            }
+        }
         Ok(())
     }
 
@@ -458,6 +467,55 @@ impl Ui {
 
 /// Says `download complete` when `t` finishes (at once if it has), once however
 /// often it is asked.
+/// What a download started from the prompt needs once its torrent is in hand.
+struct Background {
+    engine: Arc<Engine>,
+    checking: Arc<Mutex<BTreeSet<String>>>,
+    watched: Arc<Mutex<BTreeSet<InfoHash>>>,
+    printer: Printer,
+}
+
+impl Background {
+    /// Saves the torrent and opens it on a thread of its own: checking the
+    /// pieces already on disk can take a while.
+    fn open(self, wanted: Wanted) {
+        let say = |line: &str| self.printer.say(line);
+        if let Some(t) = self.engine.torrent(wanted.key()) {
+            say(&format!(
+                "{} is already here; `status` shows it",
+                t.meta.name
+            ));
+            return;
+        }
+        if let Err(e) = wanted.save(self.engine.home.layout()) {
+            say(&format!("error: {e}"));
+            return;
+        }
+        let name = wanted.name().to_owned();
+        self.checking.lock().expect("checking").insert(name.clone());
+        say(&format::background_download_started(
+            &name,
+            wanted.meta.total_length,
+            wanted.meta.num_pieces(),
+        ));
+        std::thread::spawn(move || {
+            let result = wanted.open(&self.engine);
+            self.checking.lock().expect("checking").remove(&name);
+            match result {
+                Ok(t) => {
+                    let resumed = t.lock().resumed_pieces;
+                    if resumed > 0 {
+                        self.printer
+                            .say(&format::background_download_resuming(&name, resumed));
+                    }
+                    watch_completion(&self.watched, &self.printer, t);
+                }
+                Err(e) => self.printer.say(&format!("error: {name}: {e}")),
+            }
+        });
+    }
+}
+
 fn watch_completion(watched: &Mutex<BTreeSet<InfoHash>>, printer: &Printer, t: Arc<Torrent>) {
     if !watched.lock().expect("watched").insert(t.meta.info_hash) {
         return;

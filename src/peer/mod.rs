@@ -36,6 +36,7 @@ pub mod interactive;
 pub mod ledger;
 pub mod line_input;
 pub mod logging;
+pub mod magnet_fetch;
 pub mod outgoing;
 pub mod peer_stats;
 pub mod piece_buffer;

@@ -4,22 +4,28 @@
 //! pass, so a new way to start (a magnet link, whose metadata comes later)
 //! changes this file, not three.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use crossbeam_channel::Receiver;
 
+use super::announcer::announce_once;
 use super::engine::{Engine, PeerConfig};
 use super::error::PeerError;
 use super::format;
 use super::home::Layout;
 use super::index_client::IndexClient;
+use super::magnet_fetch;
 use super::share::{Sharer, save_torrent};
 use super::torrent::Torrent;
+use super::torrent_core::Origin;
+use crate::common::magnet::Magnet;
 use crate::common::metainfo::{InfoHash, Metainfo};
-use crate::common::tracker_proto::SearchMatch;
+use crate::common::tracker_proto::{Announce, Event, SearchMatch};
 use crate::sys::metainfo_file::MetainfoFile;
+use crate::sys::resolve;
 
 /// The listen port, for log lines: several peers often share one terminal.
 pub static LOG_PORT: AtomicU16 = AtomicU16::new(0);
@@ -49,6 +55,8 @@ pub enum Source {
     File(PathBuf),
     /// A name (or part of one) or a key, looked up on the tracker.
     Tracker(String),
+    /// A magnet link: the info dictionary comes from peers, once the engine runs.
+    Magnet(Magnet),
 }
 
 /// A torrent to download, fetched but not yet handed to the engine.
@@ -56,23 +64,134 @@ pub struct Wanted {
     pub meta: Metainfo,
     /// The `.torrent` as fetched, kept in `torrents/` byte for byte.
     pub bytes: Vec<u8>,
+    /// Peers already known (a magnet's `x.pe`, those that sent metadata), and where from.
+    pub peers: Vec<(SocketAddr, Origin)>,
+    /// Peers that sent metadata not matching the magnet's info-hash.
+    pub banned: Vec<SocketAddr>,
 }
 
 impl Source {
-    pub fn fetch(&self, tracker: &IndexClient) -> Result<Wanted, PeerError> {
+    /// The torrent, if it can be had before the engine starts: a magnet's
+    /// only when an earlier run saved it.
+    pub fn fetch(&self, tracker: &IndexClient, home: &Layout) -> Result<Option<Wanted>, PeerError> {
         match self {
             Source::File(path) => {
                 let meta = open_torrent_file(path)?;
                 let bytes = std::fs::read(path)
                     .map_err(PeerError::io(format!("cannot read {}", path.display())))?;
-                Ok(Wanted { meta, bytes })
+                Ok(Some(Wanted::new(meta, bytes)))
             }
-            Source::Tracker(target) => resolve(tracker, target),
+            Source::Tracker(target) => resolve(tracker, target).map(Some),
+            Source::Magnet(m) => Ok(saved_torrent(home, &m.info_hash).map(|(meta, bytes)| {
+                let mut w = Wanted::new(meta, bytes);
+                w.peers = magnet_peers(m);
+                w
+            })),
         }
     }
 }
 
+/// A magnet's `x.pe` peers that resolve.
+fn magnet_peers(m: &Magnet) -> Vec<(SocketAddr, Origin)> {
+    m.peers
+        .iter()
+        .filter_map(|(h, p)| resolve::resolve(h, *p).ok())
+        .map(|a| (a, Origin::Magnet))
+        .collect()
+}
+
+/// The `.torrent` an earlier run saved for `key`, and its bytes.
+fn saved_torrent(home: &Layout, key: &InfoHash) -> Option<(Metainfo, Vec<u8>)> {
+    std::fs::read_dir(&home.torrents)
+        .ok()?
+        .flatten()
+        .find_map(|e| {
+            let bytes = std::fs::read(e.path()).ok()?;
+            let meta = Metainfo::from_bytes(&bytes).ok()?;
+            (meta.info_hash == *key).then_some((meta, bytes))
+        })
+}
+
+/// Fetches a magnet's info dictionary from peers that the link, its trackers
+/// and ours name, until one sends it true or a signal comes.
+pub fn fetch_magnet(
+    engine: &Engine,
+    m: &Magnet,
+    signals: &Receiver<i32>,
+) -> Result<Wanted, PeerError> {
+    let mut trackers = m.trackers.clone();
+    let ours = engine.tracker.announce_url();
+    if !trackers.contains(&ours) {
+        trackers.push(ours);
+    }
+    let me = magnet_fetch::Identity {
+        peer_id: engine.peer_id,
+        listen_port: engine.listen_port,
+    };
+    let mut next_announce = std::time::Instant::now();
+    let mut find_peers = || {
+        let mut found = magnet_peers(m);
+        if std::time::Instant::now() >= next_announce {
+            next_announce = std::time::Instant::now() + MAGNET_REANNOUNCE;
+            for url in &trackers {
+                match announce_once(url, &magnet_announce(m, me)) {
+                    Ok(reply) => found.extend(
+                        reply
+                            .peers
+                            .iter()
+                            .map(|(a, _)| (SocketAddr::V4(*a), Origin::Tracker)),
+                    ),
+                    Err(e) => log::debug!("no peers from {url}: {e}"),
+                }
+            }
+        }
+        found.retain(|(a, _)| !(a.port() == me.listen_port && a.ip().is_loopback()));
+        found
+    };
+    let got = magnet_fetch::fetch(m, me, &mut find_peers, signals)
+        .map_err(|magnet_fetch::Stopped::Signal| PeerError::Interrupted)?;
+    let bytes = Metainfo::torrent_bytes(&got.info, &m.trackers);
+    let meta = Metainfo::from_bytes(&bytes)?;
+    Ok(Wanted {
+        meta,
+        bytes,
+        peers: got.peers,
+        banned: got.banned,
+    })
+}
+
+/// How often a magnet's trackers are asked again while its metadata is awaited.
+const MAGNET_REANNOUNCE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// The announce of a peer that does not know the size yet: `left` 0, as
+/// other clients send it (our tracker still gives such a peer seeders).
+fn magnet_announce(m: &Magnet, me: magnet_fetch::Identity) -> Announce {
+    Announce {
+        info_hash: m.info_hash,
+        peer_id: me.peer_id,
+        port: me.listen_port,
+        uploaded: 0,
+        downloaded: 0,
+        left: 0,
+        event: Some(Event::Started),
+        numwant: Some(50),
+        compact: true,
+        no_peer_id: true,
+        ip: None,
+        key: None,
+    }
+}
+
 impl Wanted {
+    fn new(meta: Metainfo, bytes: Vec<u8>) -> Wanted {
+        Wanted {
+            meta,
+            bytes,
+            peers: Vec::new(),
+            banned: Vec::new(),
+        }
+    }
+
     pub fn key(&self) -> &InfoHash {
         &self.meta.info_hash
     }
@@ -89,7 +208,14 @@ impl Wanted {
     /// Hands the download to the engine, which keeps every piece already
     /// verified on disk (checking them first if the last run was killed).
     pub fn open(self, engine: &Engine) -> Result<Arc<Torrent>, PeerError> {
-        engine.add_download(self.meta)
+        let t = engine.add_download(self.meta)?;
+        for a in &self.banned {
+            t.ban_addr(*a);
+        }
+        for (a, origin) in &self.peers {
+            t.add_addrs(&[*a], *origin);
+        }
+        Ok(t)
     }
 }
 
@@ -142,7 +268,7 @@ fn resolve(tracker: &IndexClient, target: &str) -> Result<Wanted, PeerError> {
             reason: "torrent does not match its key".into(),
         });
     }
-    Ok(Wanted { meta, bytes })
+    Ok(Wanted::new(meta, bytes))
 }
 
 fn full_name(m: &SearchMatch) -> String {
@@ -257,8 +383,9 @@ pub struct RunningPeer {
 impl RunningPeer {
     pub fn start(opts: &Options, plan: Plan) -> Result<RunningPeer, PeerError> {
         let signals = signals();
-        let wanted = match &plan.download {
-            Some(source) => Some(source.fetch(&opts.tracker)?),
+        let layout = Layout::new(&opts.home);
+        let mut wanted = match &plan.download {
+            Some(source) => source.fetch(&opts.tracker, &layout)?,
             None => None,
         };
         let engine = start_engine(opts)?;
@@ -278,6 +405,15 @@ impl RunningPeer {
             Listening::Stdout => crate::say!("{line}"),
             Listening::Stderr => eprintln!("{line}"),
             Listening::AfterReopen => {}
+        }
+        if let (None, Some(Source::Magnet(m))) = (&wanted, &plan.download) {
+            let line = format!("fetching the metadata of {} from peers", m.display_name());
+            // Beside the listening line: on stderr when stdout carries JSON.
+            match plan.listening {
+                Listening::Stderr => eprintln!("{line}"),
+                _ => crate::say!("{line}"),
+            }
+            wanted = Some(fetch_magnet(&engine, m, &signals)?);
         }
         if let Some(w) = &wanted {
             w.save(engine.home.layout())?;

@@ -205,6 +205,11 @@ impl Torrent {
         (core.uploaded, core.downloaded)
     }
 
+    /// Never dials `addr`: its peer lied about the metadata.
+    pub fn ban_addr(&self, addr: SocketAddr) {
+        self.lock().ban_addr(addr);
+    }
+
     /// Adds addresses learnt from `origin`; true when the download is lonely (see `TorrentCore::add_addrs`).
     pub fn add_addrs(&self, addrs: &[SocketAddr], origin: Origin) -> bool {
         self.lock().add_addrs(addrs, origin)

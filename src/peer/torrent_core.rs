@@ -872,6 +872,11 @@ impl TorrentCore {
         !self.is_complete() && self.addrs.is_empty() && self.peers.is_empty()
     }
 
+    /// An address whose peer lied (its metadata did not match): never dialled.
+    pub fn ban_addr(&mut self, addr: SocketAddr) {
+        self.addrs.entry(addr).or_default().banned = true;
+    }
+
     /// Known addresses whose backoff has passed, marked as being dialled: all
     /// of them while downloading, only `always` ones (`--connect`) while seeding.
     pub fn due_dials(

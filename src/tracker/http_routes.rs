@@ -79,7 +79,8 @@ impl Tracker {
         let Ok(q) = std::str::from_utf8(q) else {
             return Response::text(400, "q is not UTF-8");
         };
-        json(&self.search(q))
+        let announce = req.host.as_ref().map(|h| format!("http://{h}/announce"));
+        json(&self.search(q, announce.as_deref()))
     }
 
     fn http_publish(&self, req: &Request) -> Response {

@@ -5,6 +5,7 @@
 use super::registry::SwarmCounts;
 use super::search_index::Entry;
 use crate::common::http::percent_encode;
+use crate::common::magnet::Magnet;
 use crate::common::units::{human_size, utc_date};
 
 pub fn escape(s: &str) -> String {
@@ -74,16 +75,13 @@ impl SortBy {
 
 /// A magnet link (BEP 9) for a torrent, with our announce URL if known.
 pub fn magnet(e: &Entry, announce: Option<&str>) -> String {
-    let mut m = format!(
-        "magnet:?xt=urn:btih:{}&dn={}",
-        e.key.hex(),
-        percent_encode(e.file_name.as_bytes())
-    );
-    if let Some(a) = announce {
-        m.push_str("&tr=");
-        m.push_str(&percent_encode(a.as_bytes()));
+    Magnet {
+        info_hash: e.key,
+        name: Some(e.file_name.clone()),
+        trackers: announce.into_iter().map(str::to_owned).collect(),
+        peers: Vec::new(),
     }
-    m
+    .to_uri()
 }
 
 /// What the page shows besides the rows.

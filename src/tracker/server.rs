@@ -187,8 +187,8 @@ impl Tracker {
         lock(&self.state).scrape(req)
     }
 
-    pub fn search(&self, q: &str) -> SearchReply {
-        lock(&self.state).search(q)
+    pub fn search(&self, q: &str, announce: Option<&str>) -> SearchReply {
+        lock(&self.state).search(q, announce)
     }
 
     pub fn page(&self, q: &str, sort: SortBy, announce: Option<&str>) -> String {

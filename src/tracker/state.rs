@@ -72,7 +72,8 @@ impl TrackerState {
         ScrapeReply { files }
     }
 
-    pub fn search(&self, q: &str) -> SearchReply {
+    /// `announce` is this tracker's URL as the asker reaches it, for the magnet links.
+    pub fn search(&self, q: &str, announce: Option<&str>) -> SearchReply {
         let results = self
             .store
             .index()
@@ -95,6 +96,7 @@ impl TrackerState {
                         .collect(),
                     seeders: c.complete,
                     leechers: c.incomplete,
+                    magnet: page::magnet(e, announce),
                 }
             })
             .collect();
@@ -225,8 +227,15 @@ mod tests {
             )
             .unwrap();
         assert_eq!(change, Change::Completed);
-        let r = s.search("got5");
+        let r = s.search("got5", Some("http://t:1/announce"));
         assert_eq!(r.results.len(), 1);
+        assert!(
+            r.results[0]
+                .magnet
+                .ends_with("&dn=got5.mp4&tr=http%3A%2F%2Ft%3A1%2Fannounce"),
+            "{}",
+            r.results[0].magnet
+        );
         assert_eq!(r.results[0].peers, vec!["127.0.0.1:7001".to_string()]);
         assert_eq!(r.results[0].seeders, 1);
         s.announce(

@@ -8,6 +8,7 @@ use std::collections::HashSet;
 
 use super::rate_history::RateHistory;
 use super::snapshot::{Snapshot, State, any_downloading};
+use crate::common::magnet::Magnet;
 use crate::common::tracker_proto::SearchMatch;
 use crate::peer::format::count;
 
@@ -32,7 +33,7 @@ pub enum Key {
 pub enum Effect {
     /// Search the tracker; the answer comes back through [`App::search_done`].
     Search(String),
-    /// Fetch this key from the tracker and download it.
+    /// Fetch this key from the tracker (or this magnet link's metadata from peers) and download it.
     Download {
         key: String,
         name: String,
@@ -293,6 +294,22 @@ impl App {
 
     fn search_key(&mut self, key: Key, mut q: String) -> Option<Effect> {
         match key {
+            // A magnet link pasted into the search box is downloaded, not searched for.
+            Key::Enter if q.trim().starts_with("magnet:") => {
+                let link = q.trim().to_owned();
+                self.mode = Mode::Normal;
+                return match Magnet::parse(&link) {
+                    Ok(m) => {
+                        let name = m.display_name();
+                        self.message = Some(format!("fetching the metadata of {name} from peers"));
+                        Some(Effect::Download { key: link, name })
+                    }
+                    Err(e) => {
+                        self.message = Some(format!("invalid magnet link: {e}"));
+                        None
+                    }
+                };
+            }
             Key::Enter if !q.trim().is_empty() => {
                 let q = q.trim().to_owned();
                 self.mode = Mode::Searching(q.clone());
@@ -402,6 +419,7 @@ mod tests {
             peers: vec![],
             seeders: 1,
             leechers: 0,
+            magnet: String::new(),
         }
     }
 
@@ -496,6 +514,31 @@ mod tests {
 
         app.on_key(Key::CtrlC, &busy);
         assert_eq!(app.on_key(Key::CtrlC, &busy), Some(Effect::Quit), "twice");
+    }
+
+    #[test]
+    fn a_magnet_link_in_the_search_box_is_downloaded() {
+        let s = Snapshot::default();
+        let mut app = App::new();
+        app.on_key(Key::Char('/'), &s);
+        let link = format!("magnet:?xt=urn:btih:{}&dn=film.mkv", "ab".repeat(20));
+        type_text(&mut app, &s, &link);
+        assert_eq!(
+            app.on_key(Key::Enter, &s),
+            Some(Effect::Download {
+                key: link,
+                name: "film.mkv".into()
+            })
+        );
+        assert_eq!(app.mode, Mode::Normal);
+        app.on_key(Key::Char('/'), &s);
+        type_text(&mut app, &s, "magnet:?xt=urn:btih:123");
+        assert_eq!(app.on_key(Key::Enter, &s), None);
+        assert!(
+            app.message
+                .as_deref()
+                .is_some_and(|m| m.starts_with("invalid magnet link"))
+        );
     }
 
     #[test]

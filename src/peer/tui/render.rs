@@ -524,6 +524,7 @@ mod tests {
             peers: vec!["1.2.3.4:5".into()],
             seeders: 1,
             leechers: 0,
+            magnet: String::new(),
         };
         let mut app = App::new();
         app.mode = Mode::Results {

@@ -23,12 +23,15 @@ use ratatui::crossterm::{cursor, execute};
 use super::app::{App, Effect, Key};
 use super::reader;
 use super::render;
+use crate::common::magnet::Magnet;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::tracker_proto::SearchMatch;
 use crate::peer::engine::Engine;
 use crate::peer::error::PeerError;
 use crate::peer::logging;
-use crate::peer::startup::{self, Listening, Options, Plan, Reopen, RunningPeer, Sharing, Source};
+use crate::peer::startup::{
+    self, Listening, Options, Plan, Reopen, RunningPeer, Sharing, Source, fetch_magnet,
+};
 
 /// Time between redraws when nothing happens: about four a second.
 const REDRAW: Duration = Duration::from_millis(250);
@@ -257,8 +260,21 @@ impl Shell {
         );
         lock(&checking).insert(key.clone(), name.clone());
         std::thread::spawn(move || {
-            let opened = Source::Tracker(key.clone())
-                .fetch(&engine.tracker)
+            let source = match Magnet::parse(&key) {
+                Ok(m) => Source::Magnet(m),
+                Err(_) => Source::Tracker(key.clone()),
+            };
+            let opened = source
+                .fetch(&engine.tracker, engine.home.layout())
+                .and_then(|w| match (w, &source) {
+                    (Some(w), _) => Ok(w),
+                    (None, Source::Magnet(m)) => {
+                        // Nothing stops the fetch but the peer's exit.
+                        let (_keep, never) = crossbeam_channel::bounded::<i32>(0);
+                        fetch_magnet(&engine, m, &never)
+                    }
+                    (None, _) => unreachable!("only a magnet link waits for the engine"),
+                })
                 .and_then(|w| {
                     w.save(engine.home.layout())?;
                     w.open(&engine)
