@@ -33,6 +33,13 @@ impl Swarm for At<'_> {
     fn listen_port(&mut self, key: PeerKey, port: u16) {
         self.0.on_listen_port(key, port)
     }
+    fn pex_peers(&mut self, key: PeerKey) -> Vec<(core::net::SocketAddr, u8)> {
+        self.0.pex_peers(key)
+    }
+    fn pex_learnt(&mut self, addrs: &[core::net::SocketAddr]) {
+        self.0
+            .add_addrs(addrs, crate::peer::torrent_core::Origin::Pex);
+    }
 }
 
 fn geometry() -> Geometry {
@@ -67,6 +74,7 @@ fn setup(fast: bool) -> (TorrentCore, Session, Instant) {
         extended: true,
         listen_port: 6881,
         metadata: None,
+        pex_interval: None,
     };
     (core, Session::new(key, geometry(), options, now), now)
 }
