@@ -110,7 +110,7 @@ impl PexMessage {
 /// Compact addresses of `width` bytes (6 for IPv4, 18 for IPv6); a list of
 /// the wrong length is dropped whole, and at most MAX_PER_MESSAGE are read.
 fn compact(b: &[u8], width: usize) -> Vec<SocketAddr> {
-    if b.len() % width != 0 {
+    if !b.len().is_multiple_of(width) {
         return Vec::new();
     }
     b.chunks_exact(width)
