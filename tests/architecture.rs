@@ -24,6 +24,7 @@ const PURE_CORE_FILES: &[&str] = &[
     "src/peer/peer_stats.rs",
     "src/peer/extensions/mod.rs",
     "src/peer/extensions/ut_metadata.rs",
+    "src/peer/extensions/ut_pex.rs",
     "src/tracker/registry.rs",
     "src/tracker/search_index.rs",
     // The full-screen view: its state and drawing; `shell` and `reader` are not pure.

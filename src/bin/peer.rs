@@ -55,6 +55,9 @@ struct Cli {
     /// Also dial this peer (HOST:PORT) for every torrent, even while seeding (repeatable).
     #[arg(long, global = true, value_name = "ADDR")]
     connect: Vec<String>,
+    /// Neither offer nor act on peer exchange (BEP 11 ut_pex).
+    #[arg(long, global = true)]
+    no_pex: bool,
     /// With no command: resume unfinished downloads without asking.
     #[arg(long)]
     resume_all: bool,
@@ -155,6 +158,7 @@ fn main() -> ExitCode {
         upload_slots: cli.upload_slots,
         max_peers: cli.max_peers as usize,
         connect,
+        pex: !cli.no_pex,
     };
     let result = match &cli.command {
         None if !cli.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {

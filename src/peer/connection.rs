@@ -101,6 +101,7 @@ impl Connection {
             extended: hello.extensions,
             listen_port: ctx.listen_port,
             metadata: Some(meta.info_bytes.clone()),
+            pex_interval: ctx.pex_interval,
         };
         let mut session = Session::new(key, geometry, options, Instant::now());
         session.start();
@@ -237,8 +238,10 @@ impl Reader<'_> {
                 }
             }
             self.take_back_buffers();
+            let now = Instant::now();
+            self.session.pex_tick(now, &mut SharedSwarm(self.torrent));
             self.session
-                .fill_pipeline(Instant::now(), &mut SharedSwarm(self.torrent));
+                .fill_pipeline(now, &mut SharedSwarm(self.torrent));
             self.flush();
         }
     }

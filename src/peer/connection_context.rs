@@ -6,6 +6,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use super::ledger::Ledger;
 use super::torrent_core::LedgerDelta;
@@ -20,6 +21,8 @@ pub struct ConnectionContext {
     pub upload_limit: Option<TokenBucket>,
     pub download_limit: Option<TokenBucket>,
     pub verifier: Verifier,
+    /// How often each connection sends ut_pex; None with `--no-pex`.
+    pub pex_interval: Option<Duration>,
     ledger: Mutex<Ledger>,
     shutdown: AtomicBool,
 }
@@ -32,6 +35,7 @@ impl ConnectionContext {
         upload_limit: Option<TokenBucket>,
         download_limit: Option<TokenBucket>,
         ledger: Ledger,
+        pex_interval: Option<Duration>,
     ) -> ConnectionContext {
         ConnectionContext {
             peer_id,
@@ -40,6 +44,7 @@ impl ConnectionContext {
             upload_limit,
             download_limit,
             verifier: Verifier::start(),
+            pex_interval,
             ledger: Mutex::new(ledger),
             shutdown: AtomicBool::new(false),
         }

@@ -79,6 +79,8 @@ pub struct PeerConfig {
     pub max_peers: usize,
     /// Peers to dial for every torrent, seeding or not (for clients that never dial out).
     pub connect: Vec<SocketAddr>,
+    /// Peer exchange (BEP 11); false with `--no-pex`.
+    pub pex: bool,
 }
 
 pub struct Engine {
@@ -127,6 +129,7 @@ impl Engine {
             config.upload_rate.map(TokenBucket::new),
             config.download_rate.map(TokenBucket::new),
             ledger,
+            config.pex.then(pex_interval),
         );
         let engine = Arc::new(Engine {
             peer_id,
@@ -492,4 +495,16 @@ impl Drop for ConnectionSlot {
     fn drop(&mut self) {
         self.0.connections.fetch_sub(1, Ordering::AcqRel);
     }
+}
+
+/// The ut_pex interval: a minute (BEP 11), or `SWARMSHARE_PEX_INTERVAL_MS`
+/// so tests need not wait for it.
+fn pex_interval() -> Duration {
+    std::env::var("SWARMSHARE_PEX_INTERVAL_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map_or(
+            super::extensions::ut_pex::DEFAULT_INTERVAL,
+            Duration::from_millis,
+        )
 }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 
 use thiserror::Error;
 
+use super::extensions::ut_pex::PexState;
 use super::extensions::{ExtensionEvent, PeerExtensions};
 use super::outgoing::Outgoing;
 use super::piece_buffer::PieceBuffer;
@@ -90,6 +91,11 @@ pub trait Swarm {
     /// False when the bitfield does not fit the torrent.
     fn bitfield(&mut self, key: PeerKey, has: Bitfield) -> bool;
     fn listen_port(&mut self, key: PeerKey, port: u16);
+    /// The torrent's other peers that accept connections, with BEP 11 flags,
+    /// to tell this peer of; never its own address.
+    fn pex_peers(&mut self, key: PeerKey) -> Vec<(core::net::SocketAddr, u8)>;
+    /// Addresses this peer told us of over ut_pex.
+    fn pex_learnt(&mut self, addrs: &[core::net::SocketAddr]);
 }
 
 /// What a session knows of its peer from the handshakes, and what we offer it.
@@ -103,6 +109,8 @@ pub struct SessionOptions {
     pub listen_port: u16,
     /// The info dictionary, served to peers that ask for it (BEP 9).
     pub metadata: Option<std::sync::Arc<[u8]>>,
+    /// How often to send ut_pex messages; None turns peer exchange off (`--no-pex`).
+    pub pex_interval: Option<Duration>,
 }
 
 /// What to do with a request from the peer.
@@ -184,7 +192,10 @@ impl Session {
             fast: peer.fast,
             listen_port: peer.listen_port,
             extended: peer.extended,
-            extensions: PeerExtensions::new(peer.metadata),
+            extensions: PeerExtensions::new(
+                peer.metadata,
+                peer.pex_interval.map(|i| PexState::new(now, i)),
+            ),
             out: Vec::new(),
             active: Vec::new(),
             outstanding: 0,
@@ -381,11 +392,14 @@ impl Session {
                 self.last_progress = now;
                 swarm.peer_choke(key, false, &[]);
             }
-            Message::Extended { id, payload } => match self.extensions.on_message(id, payload) {
-                Some(ExtensionEvent::ListenPort(port)) => swarm.listen_port(key, port),
-                Some(ExtensionEvent::Reply(m)) => self.out.push(m),
-                None => {}
-            },
+            Message::Extended { id, payload } => {
+                match self.extensions.on_message(now, id, payload) {
+                    Some(ExtensionEvent::ListenPort(port)) => swarm.listen_port(key, port),
+                    Some(ExtensionEvent::Reply(m)) => self.out.push(m),
+                    Some(ExtensionEvent::Pex(addrs)) => swarm.pex_learnt(&addrs),
+                    None => {}
+                }
+            }
             Message::Interested => swarm.interest(key, true),
             Message::NotInterested => swarm.interest(key, false),
             Message::Have(i) => {
@@ -484,7 +498,20 @@ impl Session {
     /// Nothing arrived for a while: a silent peer ends the connection, and
     /// requests outstanding too long are given up (three times in a row ends
     /// it too). Then the pipeline is topped up.
+    /// Sends the peer a ut_pex message when one is due. Cheap when none is:
+    /// the shell calls it after every message, as a busy connection may never
+    /// reach `on_timer`.
+    pub fn pex_tick(&mut self, now: Instant, swarm: &mut dyn Swarm) {
+        if self.extensions.pex_due(now) {
+            let current = swarm.pex_peers(self.key);
+            if let Some(m) = self.extensions.pex_message(now, &current) {
+                self.out.push(m);
+            }
+        }
+    }
+
     pub fn on_timer(&mut self, now: Instant, swarm: &mut dyn Swarm) -> Result<(), SessionError> {
+        self.pex_tick(now, swarm);
         if now.saturating_duration_since(self.last_message) > IDLE_LIMIT {
             return Err(SessionError::Timeout("peer silent"));
         }

@@ -391,6 +391,14 @@ impl Swarm for SharedSwarm<'_> {
     fn listen_port(&mut self, key: PeerKey, port: u16) {
         self.0.update(|core, _| core.on_listen_port(key, port));
     }
+
+    fn pex_peers(&mut self, key: PeerKey) -> Vec<(SocketAddr, u8)> {
+        self.0.lock().pex_peers(key)
+    }
+
+    fn pex_learnt(&mut self, addrs: &[SocketAddr]) {
+        self.0.add_addrs(addrs, Origin::Pex);
+    }
 }
 
 fn unix_ms() -> u64 {

@@ -34,6 +34,9 @@ pub const MAX_STRIKES: u32 = 3;
 const LONE_TICKS: u32 = 2;
 /// Outbound connections per torrent; inbound ones are limited by `max_peers` only.
 pub const MAX_DIALLED: usize = 40;
+/// Addresses learnt over ut_pex a torrent keeps: a peer flooding us with
+/// made-up addresses cannot grow memory or the dial list past this.
+pub const MAX_PEX_ADDRS: usize = 300;
 
 /// What the core asks its shell to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -863,7 +866,25 @@ impl TorrentCore {
     /// first learnt from. True when the download is lonely: it is incomplete and
     /// knows no address and no peer.
     pub fn add_addrs(&mut self, addrs: &[SocketAddr], origin: Origin) -> bool {
+        let mut pex = if origin == Origin::Pex {
+            self.addrs
+                .values()
+                .filter(|a| a.origin == Origin::Pex)
+                .count()
+        } else {
+            0
+        };
         for a in addrs {
+            if origin == Origin::Pex {
+                if self.addrs.contains_key(a) {
+                    continue;
+                }
+                if pex >= MAX_PEX_ADDRS {
+                    debug!("pex: keeping no more than {MAX_PEX_ADDRS} addresses");
+                    break;
+                }
+                pex += 1;
+            }
             self.addrs.entry(*a).or_insert_with(|| AddrState {
                 origin,
                 ..Default::default()
@@ -875,6 +896,39 @@ impl TorrentCore {
     /// An address whose peer lied (its metadata did not match): never dialled.
     pub fn ban_addr(&mut self, addr: SocketAddr) {
         self.addrs.entry(addr).or_default().banned = true;
+    }
+
+    /// What ut_pex tells peer `key` of: the other peers, each at an address
+    /// it accepts connections on (the one we dialled, or the listen port a
+    /// peer that dialled us named; never its ephemeral port), with BEP 11
+    /// flags: seed, and connectable for those we reached ourselves.
+    pub fn pex_peers(&self, key: PeerKey) -> Vec<(SocketAddr, u8)> {
+        use super::extensions::ut_pex::{FLAG_CONNECTABLE, FLAG_SEED};
+        let Some(to) = self.peers.get(&key) else {
+            return Vec::new();
+        };
+        let own = [Some(to.addr), to.listen_addr];
+        let mut out: Vec<(SocketAddr, u8)> = self
+            .peers
+            .iter()
+            .filter(|(k, p)| **k != key && !p.evicted)
+            .filter_map(|(_, p)| {
+                let addr = if p.outbound {
+                    Some(p.addr)
+                } else {
+                    p.listen_addr
+                }?;
+                if own.contains(&Some(addr)) {
+                    return None;
+                }
+                let seed = if p.has.is_complete() { FLAG_SEED } else { 0 };
+                let reached = if p.outbound { FLAG_CONNECTABLE } else { 0 };
+                Some((addr, seed | reached))
+            })
+            .collect();
+        out.sort();
+        out.dedup_by_key(|(a, _)| *a);
+        out
     }
 
     /// Known addresses whose backoff has passed, marked as being dialled: all

@@ -9,14 +9,17 @@
 //! `OURS` and one in `dispatch`. Pure: no I/O.
 
 pub mod ut_metadata;
+pub mod ut_pex;
 
+use core::net::SocketAddr;
 use std::collections::BTreeMap;
+use std::time::Instant;
 
 use super::outgoing::Outgoing;
 use crate::common::extension_handshake::ExtensionHandshake;
 
 /// The extensions we speak, with the id each peer is asked to send it under.
-pub const OURS: &[(&str, u8)] = &[(ut_metadata::NAME, 1)];
+pub const OURS: &[(&str, u8)] = &[(ut_metadata::NAME, 1), (ut_pex::NAME, 2)];
 
 /// What an extension message means for the rest of the connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,6 +28,8 @@ pub enum ExtensionEvent {
     ListenPort(u16),
     /// An answer to send back to the peer.
     Reply(Outgoing),
+    /// Peer addresses the peer told us of (BEP 11).
+    Pex(Vec<SocketAddr>),
 }
 
 /// One connection's view of the extensions: the peer's ids, and what we
@@ -36,12 +41,15 @@ pub struct PeerExtensions {
     /// The info dictionary, served with BEP 9; None when we have no metadata to serve.
     metadata: Option<std::sync::Arc<[u8]>>,
     metadata_served: usize,
+    /// Peer exchange; None with `--no-pex`.
+    pex: Option<ut_pex::PexState>,
 }
 
 impl PeerExtensions {
-    pub fn new(metadata: Option<std::sync::Arc<[u8]>>) -> Self {
+    pub fn new(metadata: Option<std::sync::Arc<[u8]>>, pex: Option<ut_pex::PexState>) -> Self {
         PeerExtensions {
             metadata,
+            pex,
             ..Default::default()
         }
     }
@@ -52,6 +60,7 @@ impl PeerExtensions {
             m: OURS
                 .iter()
                 .filter(|(name, _)| *name != ut_metadata::NAME || self.metadata.is_some())
+                .filter(|(name, _)| *name != ut_pex::NAME || self.pex.is_some())
                 .map(|&(name, id)| (name.to_owned(), id))
                 .collect(),
             listen_port: Some(listen_port),
@@ -66,8 +75,21 @@ impl PeerExtensions {
         self.theirs.get(name).copied()
     }
 
+    /// True when a ut_pex message may be due to the peer: the caller then
+    /// gathers the torrent's peers for [`Self::pex_message`].
+    pub fn pex_due(&self, now: Instant) -> bool {
+        self.peer_id_for(ut_pex::NAME).is_some() && self.pex.as_ref().is_some_and(|p| p.is_due(now))
+    }
+
+    /// The ut_pex message to send now, if one is due and anything changed.
+    pub fn pex_message(&mut self, now: Instant, current: &[(SocketAddr, u8)]) -> Option<Outgoing> {
+        let id = self.peer_id_for(ut_pex::NAME)?;
+        let msg = self.pex.as_mut()?.next_message(now, current)?;
+        Some(Outgoing::Extended(id, msg.encode()))
+    }
+
     /// An extended message from the peer.
-    pub fn on_message(&mut self, id: u8, payload: &[u8]) -> Option<ExtensionEvent> {
+    pub fn on_message(&mut self, now: Instant, id: u8, payload: &[u8]) -> Option<ExtensionEvent> {
         if id == 0 {
             let h = ExtensionHandshake::decode(payload)?;
             // A later handshake updates the map; id 0 withdraws an extension.
@@ -81,11 +103,23 @@ impl PeerExtensions {
             return h.listen_port.map(ExtensionEvent::ListenPort);
         }
         let &(name, _) = OURS.iter().find(|&&(_, ours)| ours == id)?;
-        self.dispatch(name, payload)
+        self.dispatch(now, name, payload)
     }
 
-    fn dispatch(&mut self, name: &str, payload: &[u8]) -> Option<ExtensionEvent> {
+    fn dispatch(&mut self, now: Instant, name: &str, payload: &[u8]) -> Option<ExtensionEvent> {
         match name {
+            ut_pex::NAME => {
+                let pex = self.pex.as_mut()?;
+                match pex.take(now, payload) {
+                    Some(addrs) => Some(ExtensionEvent::Pex(addrs)),
+                    None => {
+                        log::debug!(
+                            "ignored a ut_pex message: malformed or too soon after the last"
+                        );
+                        None
+                    }
+                }
+            }
             ut_metadata::NAME => {
                 let reply_id = self.peer_id_for(ut_metadata::NAME)?;
                 let metadata = self.metadata.as_deref()?;
@@ -98,55 +132,4 @@ impl PeerExtensions {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn handshake_of(out: Outgoing) -> ExtensionHandshake {
-        let Outgoing::Extended(0, bytes) = out else {
-            panic!("not an extension handshake: {out:?}");
-        };
-        ExtensionHandshake::decode(&bytes).unwrap()
-    }
-
-    #[test]
-    fn our_handshake_offers_metadata_only_when_we_have_it() {
-        let without = handshake_of(PeerExtensions::new(None).our_handshake(7000));
-        assert!(without.m.is_empty());
-        assert_eq!(without.listen_port, Some(7000));
-        assert_eq!(without.metadata_size, None);
-        let with = handshake_of(PeerExtensions::new(Some(vec![0; 40_000].into())).our_handshake(1));
-        assert_eq!(with.m.get("ut_metadata"), Some(&1));
-        assert_eq!(with.metadata_size, Some(40_000));
-    }
-
-    #[test]
-    fn keeps_the_peers_ids_and_dispatches_ours_by_name() {
-        let mut ext = PeerExtensions::new(Some(vec![7; 100].into()));
-        let theirs = ExtensionHandshake {
-            m: BTreeMap::from([("ut_metadata".into(), 9), ("ut_pex".into(), 4)]),
-            listen_port: Some(51413),
-            ..Default::default()
-        };
-        assert_eq!(
-            ext.on_message(0, &theirs.encode()),
-            Some(ExtensionEvent::ListenPort(51413))
-        );
-        assert_eq!(ext.peer_id_for("ut_pex"), Some(4));
-        // A request comes under our id (1); the answer goes under theirs (9).
-        let reply = ext.on_message(1, b"d8:msg_typei0e5:piecei0ee");
-        let Some(ExtensionEvent::Reply(Outgoing::Extended(9, bytes))) = reply else {
-            panic!("no metadata answer: {reply:?}");
-        };
-        assert!(bytes.ends_with(&[7; 100]));
-        // Ids we never gave out are ignored, not fatal.
-        assert_eq!(ext.on_message(42, b"de"), None);
-        // A second handshake withdraws an extension with id 0.
-        let withdraw = ExtensionHandshake {
-            m: BTreeMap::from([("ut_metadata".into(), 0)]),
-            ..Default::default()
-        };
-        assert_eq!(ext.on_message(0, &withdraw.encode()), None);
-        assert_eq!(ext.peer_id_for("ut_metadata"), None);
-        assert_eq!(ext.on_message(1, b"d8:msg_typei0e5:piecei0ee"), None);
-    }
-}
+mod tests;

@@ -33,6 +33,13 @@ impl Swarm for At<'_> {
     fn listen_port(&mut self, key: PeerKey, port: u16) {
         self.0.on_listen_port(key, port)
     }
+    fn pex_peers(&mut self, key: PeerKey) -> Vec<(core::net::SocketAddr, u8)> {
+        self.0.pex_peers(key)
+    }
+    fn pex_learnt(&mut self, addrs: &[core::net::SocketAddr]) {
+        self.0
+            .add_addrs(addrs, crate::peer::torrent_core::Origin::Pex);
+    }
 }
 
 fn geometry() -> Geometry {
@@ -67,6 +74,7 @@ fn setup(fast: bool) -> (TorrentCore, Session, Instant) {
         extended: true,
         listen_port: 6881,
         metadata: None,
+        pex_interval: None,
     };
     (core, Session::new(key, geometry(), options, now), now)
 }
@@ -397,4 +405,80 @@ fn the_extension_handshake_gives_the_peers_listen_port() {
     .unwrap();
     let p = core.peers.values().next().unwrap();
     assert_eq!(p.listen_addr.map(|a| a.port()), Some(7000));
+}
+
+#[test]
+fn pex_goes_to_a_peer_that_speaks_it_and_what_it_sends_is_kept_as_pex() {
+    use crate::common::extension_handshake::ExtensionHandshake;
+    use crate::peer::extensions::ut_pex::{FLAG_CONNECTABLE, PexMessage};
+    use crate::peer::torrent_core::Origin;
+    let (mut core, _, now) = setup(true);
+    let key = core.peers.keys().copied().next().unwrap();
+    let other = core::net::SocketAddr::from(([127, 0, 0, 1], 7777));
+    core.register(
+        NewPeer {
+            peer_id: [2; 20],
+            addr: other,
+            outbound: true,
+            fast: true,
+            stats: Arc::new(PeerStats::default()),
+            history: 0,
+        },
+        &[0; 20],
+        50,
+    )
+    .unwrap();
+    let options = SessionOptions {
+        fast: true,
+        extended: true,
+        listen_port: 6881,
+        metadata: None,
+        pex_interval: Some(Duration::from_secs(60)),
+    };
+    let mut s = Session::new(key, geometry(), options, now);
+    s.start();
+    s.out.clear();
+    let later = now + Duration::from_secs(3);
+    s.pex_tick(later, &mut At(&mut core, 0));
+    assert!(s.out.is_empty(), "the peer has not said it speaks ut_pex");
+    let theirs = ExtensionHandshake {
+        m: std::collections::BTreeMap::from([("ut_pex".into(), 5)]),
+        ..Default::default()
+    };
+    let hs = theirs.encode();
+    s.on_message(
+        later,
+        Message::Extended {
+            id: 0,
+            payload: &hs,
+        },
+        &mut At(&mut core, 0),
+    )
+    .unwrap();
+    s.pex_tick(later, &mut At(&mut core, 0));
+    let Some(Outgoing::Extended(5, bytes)) = s.out.pop() else {
+        panic!("no ut_pex message: {:?}", s.out);
+    };
+    let msg = PexMessage::decode(&bytes).unwrap();
+    assert_eq!(msg.added, vec![(other, FLAG_CONNECTABLE)]);
+    // Nothing more within the minute.
+    s.pex_tick(later + Duration::from_secs(30), &mut At(&mut core, 0));
+    assert!(s.out.is_empty());
+    // What the peer tells us (under our id, 2) becomes a pex address.
+    let learnt = core::net::SocketAddr::from(([10, 9, 8, 7], 6000));
+    let theirs = PexMessage {
+        added: vec![(learnt, 0)],
+        dropped: vec![],
+    }
+    .encode();
+    s.on_message(
+        later,
+        Message::Extended {
+            id: 2,
+            payload: &theirs,
+        },
+        &mut At(&mut core, 0),
+    )
+    .unwrap();
+    assert_eq!(core.addrs[&learnt].origin, Origin::Pex);
 }

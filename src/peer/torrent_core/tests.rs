@@ -333,3 +333,42 @@ fn of_two_connections_to_one_peer_the_greater_ids_dial_wins() {
     // Our own dial to it again is the one to drop.
     assert!(core.register(dup(true), &me, 50).is_err());
 }
+
+#[test]
+fn pex_tells_a_peer_of_the_others_at_their_listen_ports_never_of_itself() {
+    use crate::peer::extensions::ut_pex::FLAG_SEED;
+    let mut core = core_with(Bitfield::new(4), 4);
+    let a = join(&mut core, 1, true);
+    let b = join(&mut core, 2, true);
+    let c = join(&mut core, 3, true);
+    // They dialled us: without a BEP 10 listen port, their ephemeral ports are not told.
+    assert!(core.pex_peers(a).is_empty());
+    core.on_listen_port(b, 7002);
+    core.on_listen_port(c, 7003);
+    core.on_bitfield(c, Bitfield::full(4));
+    let to_a = core.pex_peers(a);
+    let listen = |p: u16| SocketAddr::from(([10, 0, 0, 1], p));
+    assert_eq!(to_a, vec![(listen(7002), 0), (listen(7003), FLAG_SEED)]);
+    assert_eq!(core.pex_peers(b), vec![(listen(7003), FLAG_SEED)]);
+    assert!(core.pex_peers(999).is_empty(), "unknown peer");
+}
+
+#[test]
+fn a_pex_flood_is_capped_and_does_not_take_other_origins() {
+    let mut core = core_with(Bitfield::new(4), 4);
+    core.add_addrs(&[addr(1)], Origin::Tracker);
+    let flood: Vec<SocketAddr> = (0..2_000u32)
+        .map(|i| SocketAddr::from((i.to_be_bytes(), 80)))
+        .chain([addr(1)])
+        .collect();
+    for chunk in flood.chunks(50) {
+        core.add_addrs(chunk, Origin::Pex);
+    }
+    let pex = core
+        .addrs
+        .values()
+        .filter(|a| a.origin == Origin::Pex)
+        .count();
+    assert_eq!(pex, MAX_PEX_ADDRS);
+    assert_eq!(core.addrs[&addr(1)].origin, Origin::Tracker);
+}
