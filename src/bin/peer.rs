@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use swarmshare::common::rate::parse_rate;
 use swarmshare::peer::commands::{self, DownloadArgs};
+use swarmshare::peer::dht::DhtConfig;
 use swarmshare::peer::error::PeerError;
 use swarmshare::peer::home::Layout;
 use swarmshare::peer::index_client::IndexClient;
@@ -54,6 +55,15 @@ struct Cli {
     /// Also dial this peer (HOST:PORT) for every torrent, even while seeding (repeatable).
     #[arg(long, global = true, value_name = "ADDR")]
     connect: Vec<String>,
+    /// Stay out of the Mainline DHT (BEP 5), which every peer joins otherwise.
+    #[arg(long, global = true)]
+    no_dht: bool,
+    /// A DHT node to bootstrap from, HOST:PORT (repeatable); replaces the public routers.
+    #[arg(long, global = true, value_name = "ADDR")]
+    dht_bootstrap: Vec<String>,
+    /// UDP port of the DHT node (default: the listen port's number if free, else any free port).
+    #[arg(long, global = true, value_name = "PORT")]
+    dht_port: Option<u16>,
     /// With no command: resume unfinished downloads without asking.
     #[arg(long)]
     resume_all: bool,
@@ -109,7 +119,9 @@ enum Command {
 
 /// The tracker, the listen address and the `--connect` peers, each checked
 /// strictly (`1.2.3` is a typo, not 1.2.0.3) and resolved.
-fn addresses(cli: &Cli) -> Result<(IndexClient, IpAddr, Vec<SocketAddr>), String> {
+type Addresses = (IndexClient, IpAddr, Vec<SocketAddr>, Option<DhtConfig>);
+
+fn addresses(cli: &Cli) -> Result<Addresses, String> {
     let tracker = IndexClient::new(&cli.tracker_ip, cli.tracker_port)?;
     let bind = resolve::host(&cli.bind, 0)
         .map_err(|e| format!("invalid --bind address: {e}"))?
@@ -119,7 +131,22 @@ fn addresses(cli: &Cli) -> Result<(IndexClient, IpAddr, Vec<SocketAddr>), String
         .iter()
         .map(|c| resolve::host_port(c).map_err(|e| format!("invalid --connect address: {e}")))
         .collect::<Result<_, _>>()?;
-    Ok((tracker, bind, connect))
+    let dht = if cli.no_dht {
+        None
+    } else {
+        let bootstrap = cli
+            .dht_bootstrap
+            .iter()
+            .map(|c| {
+                resolve::host_port(c).map_err(|e| format!("invalid --dht-bootstrap address: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Some(DhtConfig {
+            bootstrap,
+            port: cli.dht_port,
+        })
+    };
+    Ok((tracker, bind, connect, dht))
 }
 
 fn main() -> ExitCode {
@@ -130,7 +157,7 @@ fn main() -> ExitCode {
     } else {
         logging::Mode::Plain
     });
-    let (tracker, bind, connect) = match addresses(&cli) {
+    let (tracker, bind, connect, dht) = match addresses(&cli) {
         Ok(x) => x,
         Err(e) => {
             // A mistyped address is a usage error, like clap's own.
@@ -148,6 +175,7 @@ fn main() -> ExitCode {
         upload_slots: cli.upload_slots,
         max_peers: cli.max_peers as usize,
         connect,
+        dht,
     };
     let result = match &cli.command {
         None if !cli.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {

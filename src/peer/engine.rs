@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -39,6 +39,7 @@ use log::{debug, info, warn};
 use super::announcer::Announcer;
 use super::connection::Connection;
 use super::connection_context::ConnectionContext;
+use super::dht::{DhtConfig, DhtNode};
 use super::error::PeerError;
 use super::handshake::{self, PeerHello};
 use super::home::Home;
@@ -79,6 +80,8 @@ pub struct PeerConfig {
     pub max_peers: usize,
     /// Peers to dial for every torrent, seeding or not (for clients that never dial out).
     pub connect: Vec<SocketAddr>,
+    /// How to join the Mainline DHT; `None` is `--no-dht`.
+    pub dht: Option<DhtConfig>,
 }
 
 pub struct Engine {
@@ -103,6 +106,9 @@ pub struct Engine {
         crossbeam_channel::Sender<()>,
         crossbeam_channel::Receiver<()>,
     ),
+    dht: Option<Arc<DhtNode>>,
+    /// Dropped at shutdown, which ends the DHT loop at its next tick.
+    dht_stop: Mutex<Option<crossbeam_channel::Sender<()>>>,
 }
 
 impl Engine {
@@ -120,6 +126,14 @@ impl Engine {
             .map_err(PeerError::io("cannot read listen address"))?;
         let listen_port = listen_addr.port();
         let ledger = Ledger::load(&home.ledger_path());
+        // The DHT is an extra: a peer that cannot join it still shares.
+        let dht = config.dht.as_ref().and_then(|c| {
+            DhtNode::start(c, listen_port, home.dht_nodes_path())
+                .map_err(|e| log::warn!("DHT off: {e}"))
+                .ok()
+                .map(Arc::new)
+        });
+        let (dht_stop, dht_stopped) = crossbeam_channel::bounded::<()>(1);
         let ctx = ConnectionContext::new(
             peer_id,
             listen_port,
@@ -143,6 +157,8 @@ impl Engine {
             connect: config.connect,
             torrents: RwLock::new(HashMap::new()),
             wake_ticker: crossbeam_channel::bounded(1),
+            dht: dht.clone(),
+            dht_stop: Mutex::new(Some(dht_stop)),
             home,
         });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -155,6 +171,25 @@ impl Engine {
         spawn("listen", Box::new(move || e.accept_loop(listener)))?;
         let e = engine.clone();
         spawn("tick", Box::new(move || e.ticker_loop()))?;
+        if let Some(node) = dht {
+            // Weak: the loop must not keep a shut-down engine alive.
+            let (w1, w2) = (Arc::downgrade(&engine), Arc::downgrade(&engine));
+            spawn(
+                "dht",
+                Box::new(move || {
+                    node.run(
+                        listen_port,
+                        move || w1.upgrade().map(|e| e.torrents()).unwrap_or_default(),
+                        move |t| {
+                            if let Some(e) = w2.upgrade() {
+                                e.redial(t);
+                            }
+                        },
+                        dht_stopped,
+                    )
+                }),
+            )?;
+        }
         let e = Arc::downgrade(&engine);
         engine.announcer.on_peers(move |t| {
             if let Some(e) = e.upgrade() {
@@ -170,6 +205,20 @@ impl Engine {
             super_seed: self.super_seed,
             wake: self.wake_ticker.0.clone(),
         }
+    }
+
+    /// Peers the DHT knows for `info_hash`, waiting at most `timeout` (for a magnet
+    /// link's metadata, before any torrent exists); empty when the DHT is off.
+    pub fn dht_peers(&self, info_hash: &InfoHash, timeout: Duration) -> Vec<SocketAddr> {
+        match &self.dht {
+            Some(d) => d.get_peers(info_hash, timeout),
+            None => Vec::new(),
+        }
+    }
+
+    /// The DHT's UDP port, when it runs.
+    pub fn dht_port(&self) -> Option<u16> {
+        self.dht.as_ref().map(|d| d.local_port)
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -315,6 +364,12 @@ impl Engine {
             t.save_resume(true);
         }
         self.flush_ledger();
+        // Not joined: a lookup in flight may take its full timeout, and the
+        // process is leaving anyway; the routing table is saved now.
+        self.dht_stop.lock().expect("dht_stop").take();
+        if let Some(d) = &self.dht {
+            d.save_nodes();
+        }
     }
 
     fn flush_ledger(&self) {
