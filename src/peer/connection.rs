@@ -101,6 +101,7 @@ impl Connection {
             extended: hello.extensions,
             listen_port: ctx.listen_port,
             metadata: Some(meta.info_bytes.clone()),
+            dht_port: ctx.dht.as_ref().filter(|_| hello.dht).map(|d| d.local_port),
         };
         let mut session = Session::new(key, geometry, options, Instant::now());
         session.start();
@@ -124,6 +125,7 @@ impl Connection {
             cancel_rx,
             spare: crossbeam_channel::unbounded(),
             session,
+            addr,
         };
         let result = reader.run(&mut stream);
         if let Err(e) = &result {
@@ -165,6 +167,7 @@ struct Reader<'a> {
         Receiver<PieceBuffer>,
     ),
     session: Session,
+    addr: SocketAddr,
 }
 
 impl Reader<'_> {
@@ -232,6 +235,10 @@ impl Reader<'_> {
                     let result = self
                         .session
                         .on_message(now, msg, &mut SharedSwarm(self.torrent));
+                    if let (Some(p), Some(dht)) = (self.session.take_peer_dht_port(), &self.ctx.dht)
+                    {
+                        dht.heard_node(SocketAddr::new(self.addr.ip(), p));
+                    }
                     self.flush();
                     result?;
                 }
@@ -502,6 +509,7 @@ fn encode_outgoing(
         Outgoing::Cancel(b) => Message::Cancel(b),
         Outgoing::Bitfield(ref bytes) => Message::Bitfield(bytes),
         Outgoing::Extended(id, ref payload) => Message::Extended { id, payload },
+        Outgoing::Port(p) => Message::Port(p),
     };
     wire::encode(&msg, out);
     Ok(())

@@ -5,7 +5,9 @@
 //! without a cycle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use super::dht::DhtNode;
 
 use super::ledger::Ledger;
 use super::torrent_core::LedgerDelta;
@@ -20,6 +22,8 @@ pub struct ConnectionContext {
     pub upload_limit: Option<TokenBucket>,
     pub download_limit: Option<TokenBucket>,
     pub verifier: Verifier,
+    /// Our DHT node, when it runs: for the BEP 5 `port` message, both ways.
+    pub dht: Option<Arc<DhtNode>>,
     ledger: Mutex<Ledger>,
     shutdown: AtomicBool,
 }
@@ -40,6 +44,7 @@ impl ConnectionContext {
             upload_limit,
             download_limit,
             verifier: Verifier::start(),
+            dht: None,
             ledger: Mutex::new(ledger),
             shutdown: AtomicBool::new(false),
         }

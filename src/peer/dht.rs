@@ -10,7 +10,7 @@
 
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError};
@@ -26,6 +26,8 @@ use crate::sys::atomic_file;
 pub const MAX_ADDRS_PER_LOOKUP: usize = 200;
 /// Nodes kept in the saved routing table file, and read back from it.
 const MAX_SAVED_NODES: usize = 500;
+/// Nodes kept from `port` messages: any peer can send one.
+const MAX_HEARD_NODES: usize = 100;
 const ANNOUNCE_EVERY: Duration = Duration::from_secs(15 * 60);
 const LOOKUP_EVERY: Duration = Duration::from_secs(5 * 60);
 /// While a download knows no peer at all, it asks again sooner.
@@ -46,6 +48,9 @@ pub struct DhtConfig {
 
 pub struct DhtNode {
     dht: Dht,
+    /// Nodes heard of in BEP 5 `port` messages: mainline cannot be handed a
+    /// node, so they join the saved table and bootstrap the next start.
+    heard: Mutex<Vec<SocketAddrV4>>,
     nodes_path: PathBuf,
     pub local_port: u16,
 }
@@ -75,6 +80,7 @@ impl DhtNode {
         info!("DHT node on UDP port {local_port}");
         Ok(DhtNode {
             dht,
+            heard: Mutex::new(Vec::new()),
             nodes_path,
             local_port,
         })
@@ -111,14 +117,31 @@ impl DhtNode {
         }
     }
 
-    /// Writes the routing table for the next start.
+    /// A peer's `port` message: its DHT node, kept (capped) for the next start.
+    pub fn heard_node(&self, addr: SocketAddr) {
+        let SocketAddr::V4(a) = addr else {
+            return;
+        };
+        let mut heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+        if !heard.contains(&a) && heard.len() < MAX_HEARD_NODES {
+            debug!("DHT node {a} heard of in a port message");
+            heard.push(a);
+        }
+    }
+
+    /// Writes the routing table, then the nodes heard of, for the next start.
     pub fn save_nodes(&self) {
-        let nodes: Vec<String> = self
-            .dht
-            .to_bootstrap()
-            .into_iter()
-            .take(MAX_SAVED_NODES)
-            .collect();
+        let heard: Vec<String> = {
+            let heard = self.heard.lock().unwrap_or_else(|e| e.into_inner());
+            heard.iter().map(|a| a.to_string()).collect()
+        };
+        let mut nodes = self.dht.to_bootstrap();
+        for h in heard {
+            if !nodes.contains(&h) {
+                nodes.push(h);
+            }
+        }
+        let nodes: Vec<String> = nodes.into_iter().take(MAX_SAVED_NODES).collect();
         if nodes.is_empty() {
             return;
         }

@@ -134,7 +134,7 @@ impl Engine {
                 .map(Arc::new)
         });
         let (dht_stop, dht_stopped) = crossbeam_channel::bounded::<()>(1);
-        let ctx = ConnectionContext::new(
+        let mut ctx = ConnectionContext::new(
             peer_id,
             listen_port,
             config.max_peers.max(1),
@@ -142,6 +142,7 @@ impl Engine {
             config.download_rate.map(TokenBucket::new),
             ledger,
         );
+        ctx.dht = dht.clone();
         let engine = Arc::new(Engine {
             peer_id,
             announcer: Announcer::new(peer_id, listen_port, config.tracker.announce_url()),
@@ -418,6 +419,7 @@ impl Engine {
             hs.info_hash,
             self.peer_id,
             INBOUND_HANDSHAKE_TIMEOUT,
+            self.dht.is_some(),
         )
         .is_err()
         {
@@ -453,7 +455,12 @@ impl Engine {
             .name(format!("dial {addr}"))
             .spawn(move || {
                 let _slot = slot;
-                let ok = match handshake::dial(addr, torrent.meta.info_hash.0, ctx.peer_id) {
+                let ok = match handshake::dial(
+                    addr,
+                    torrent.meta.info_hash.0,
+                    ctx.peer_id,
+                    ctx.dht.is_some(),
+                ) {
                     Ok((stream, hello)) => Connection {
                         ctx,
                         torrent: torrent.clone(),

@@ -103,6 +103,9 @@ pub struct SessionOptions {
     pub listen_port: u16,
     /// The info dictionary, served to peers that ask for it (BEP 9).
     pub metadata: Option<std::sync::Arc<[u8]>>,
+    /// Our DHT node's UDP port, sent in a BEP 5 `port` message when both
+    /// handshakes set the DHT bit.
+    pub dht_port: Option<u16>,
 }
 
 /// What to do with a request from the peer.
@@ -146,6 +149,9 @@ pub struct Session {
     /// The peer speaks BEP 6, so requests we will not serve are rejected.
     fast: bool,
     listen_port: u16,
+    dht_port: Option<u16>,
+    /// The port of the peer's DHT node, from its `port` message, until the shell takes it.
+    peer_dht_port: Option<u16>,
     /// The peer's handshake announced BEP 10, so it gets our extension handshake.
     extended: bool,
     extensions: PeerExtensions,
@@ -183,6 +189,8 @@ impl Session {
             geometry,
             fast: peer.fast,
             listen_port: peer.listen_port,
+            dht_port: peer.dht_port,
+            peer_dht_port: None,
             extended: peer.extended,
             extensions: PeerExtensions::new(peer.metadata),
             out: Vec::new(),
@@ -211,6 +219,14 @@ impl Session {
             self.out
                 .push(self.extensions.our_handshake(self.listen_port));
         }
+        if let Some(p) = self.dht_port {
+            self.out.push(Outgoing::Port(p));
+        }
+    }
+
+    /// The DHT port the peer announced in a `port` message, once.
+    pub fn take_peer_dht_port(&mut self) -> Option<u16> {
+        self.peer_dht_port.take()
     }
 
     /// The peer's key in the torrent core.
@@ -415,11 +431,12 @@ impl Session {
             }
             // Blocks and requests have their own entry points; cancels are
             // hints, and a block already queued is cheap to send anyway.
+            // Port 0 cannot be a node.
+            Message::Port(p) => self.peer_dht_port = (p != 0).then_some(p),
             Message::Piece { .. }
             | Message::Request(_)
             | Message::Cancel(_)
             | Message::KeepAlive
-            | Message::Port(_)
             | Message::Suggest(_)
             | Message::Other(_) => {}
         }

@@ -67,6 +67,7 @@ fn setup(fast: bool) -> (TorrentCore, Session, Instant) {
         extended: true,
         listen_port: 6881,
         metadata: None,
+        dht_port: None,
     };
     (core, Session::new(key, geometry(), options, now), now)
 }
@@ -98,6 +99,24 @@ fn cancels(s: &mut Session) -> Vec<BlockRef> {
             _ => None,
         })
         .collect()
+}
+
+#[test]
+fn a_dht_port_is_sent_when_both_run_a_node_and_the_peers_is_kept_once() {
+    let (mut core, mut s, now) = setup(true);
+    s.dht_port = Some(7000);
+    s.start();
+    assert!(matches!(
+        s.out.as_slice(),
+        [Outgoing::Extended(0, _), Outgoing::Port(7000)]
+    ));
+    s.on_message(now, Message::Port(0), &mut At(&mut core, 0))
+        .unwrap();
+    assert_eq!(s.take_peer_dht_port(), None);
+    s.on_message(now, Message::Port(6881), &mut At(&mut core, 0))
+        .unwrap();
+    assert_eq!(s.take_peer_dht_port(), Some(6881));
+    assert_eq!(s.take_peer_dht_port(), None);
 }
 
 #[test]
