@@ -51,23 +51,23 @@ cp "$WORK/seeder1/upload/movies/got5.mp4" "$WORK/seeder2/upload/got5.mp4"
 cp -r upload/docs "$WORK/seeder1/upload/"
 touch -d '-5 seconds' "$WORK"/seeder*/upload/got5.mp4 "$WORK"/seeder1/upload/movies/got5.mp4
 for s in seeder1 seeder2; do
-    "$BIN/peer" 127.0.0.1 "$TPORT" --home "$WORK/$s" --upload-rate "$RATE" serve >"$WORK/$s.log" 2>&1 &
+    "$BIN/peer" 127.0.0.1 "$TPORT" --no-dht --home "$WORK/$s" --upload-rate "$RATE" serve >"$WORK/$s.log" 2>&1 &
     PIDS+=($!)
 done
-listed() { "$BIN/peer" 127.0.0.1 "$TPORT" search got5 --json 2>/dev/null | grep -c '"127.0.0.1:' | grep -q '^2$'; }
+listed() { "$BIN/peer" 127.0.0.1 "$TPORT" --no-dht search got5 --json 2>/dev/null | grep -c '"127.0.0.1:' | grep -q '^2$'; }
 wait_for 30 listed
 
 say "peer 127.0.0.1 $TPORT search got5"
-"$BIN/peer" 127.0.0.1 "$TPORT" search got5
+"$BIN/peer" 127.0.0.1 "$TPORT" --no-dht search got5
 echo
 echo "search_content.txt on the tracker:"
 sed 's/^/  /' "$WORK/tracker/search_content.txt"
 
 say "downloading; it will be killed with SIGKILL half way"
-"$BIN/peer" 127.0.0.1 "$TPORT" --home "$WORK/downloader" download got5.mp4 &
+"$BIN/peer" 127.0.0.1 "$TPORT" --no-dht --home "$WORK/downloader" download got5.mp4 &
 DL=$!
 PIDS+=($DL)
-KEY=$("$BIN/peer" 127.0.0.1 "$TPORT" search got5 --json | sed -n 's/.*"key": "\([0-9a-f]*\)".*/\1/p' | head -n1)
+KEY=$("$BIN/peer" 127.0.0.1 "$TPORT" --no-dht search got5 --json | sed -n 's/.*"key": "\([0-9a-f]*\)".*/\1/p' | head -n1)
 RESUME="$WORK/downloader/.swarmshare/resume/$KEY.json"
 half() {
     [ -f "$RESUME" ] || return 1
@@ -87,7 +87,7 @@ echo
 echo "*** downloader killed with SIGKILL ***"
 
 say "restarting the same command: it keeps every verified part"
-"$BIN/peer" 127.0.0.1 "$TPORT" --home "$WORK/downloader" download got5.mp4
+"$BIN/peer" 127.0.0.1 "$TPORT" --no-dht --home "$WORK/downloader" download got5.mp4
 
 say "checking the result against the original"
 if cmp "$WORK/seeder1/upload/movies/got5.mp4" "$WORK/downloader/downloads/got5.mp4"; then

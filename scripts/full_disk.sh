@@ -26,7 +26,7 @@ touch -d '-1 min' "$WORK/a/upload/full.bin"
 PIDS+=($!)
 until grep -qs 'listening on' "$WORK/tr.out"; do sleep 0.1; done
 PORT=$(grep -o 'listening on [0-9.]*:[0-9]*' "$WORK/tr.out" | grep -o '[0-9]*$')
-RUST_LOG=warn "$BIN/peer" 127.0.0.1 "$PORT" --home "$WORK/a" serve >"$WORK/a.out" 2>&1 &
+RUST_LOG=warn "$BIN/peer" 127.0.0.1 "$PORT" --no-dht --home "$WORK/a" serve >"$WORK/a.out" 2>&1 &
 SEEDER=$!
 PIDS+=($SEEDER)
 until curl -s "http://127.0.0.1:$PORT/search?q=full" | grep -q '"peers":\["'; do sleep 0.2; done
@@ -41,6 +41,6 @@ kill -TERM "$SEEDER"
 wait "$SEEDER" || true
 echo "downloader: exit $rc after $ms ms ($([ "$rc" = 124 ] && echo 'still running, stopped by timeout' || echo 'ended by itself'))"
 echo "error lines: $(grep -c 'cannot write' "$WORK/c.err" || true) of $(wc -l <"$WORK/c.err") stderr lines; last: $(tail -c 300 "$WORK/c.err" | tail -n 1)"
-sent=$("$BIN/peer" 127.0.0.1 "$PORT" --home "$WORK/a" peers --json |
+sent=$("$BIN/peer" 127.0.0.1 "$PORT" --no-dht --home "$WORK/a" peers --json |
     python3 -c 'import json,sys; print(sum(r["uploaded"] for r in json.load(sys.stdin)))')
 echo "seeder sent $sent bytes for a $((16 << 20))-byte file"

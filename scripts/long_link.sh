@@ -24,14 +24,14 @@ mkdir -p "$W/tracker" "$W/seed/upload" "$W/leech"
 head -c $((16 * 1024 * 1024)) /dev/urandom > "$W/seed/upload/f.bin"
 "$BIN/tracker_server" --ip 127.0.0.1 --port 0 --data-dir "$W/tracker" > "$W/tracker.log" 2>&1 & pids+=($!)
 tport=$(wait_line "$W/tracker.log" 'listening on [0-9.]+:\K\d+')
-"$BIN/peer" --home "$W/seed" 127.0.0.1 "$tport" serve > "$W/seed.log" 2>&1 & pids+=($!)
+"$BIN/peer" --no-dht --home "$W/seed" 127.0.0.1 "$tport" serve > "$W/seed.log" 2>&1 & pids+=($!)
 sport=$(wait_line "$W/seed.log" 'peer listening on [0-9.]+:\K\d+')
 wait_line "$W/seed.log" 'published f\.bin' > /dev/null
 pport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 python3 scripts/bench/delay_proxy.py "$pport" "$sport" "$DELAY" & pids+=($!)
 sleep 0.3
 # The leecher gets no tracker (a closed port), so its one peer is the seeder behind the proxy.
-timeout 300 "$BIN/peer" --home "$W/leech" 127.0.0.1 1 --connect "127.0.0.1:$pport" \
+timeout 300 "$BIN/peer" --no-dht --home "$W/leech" 127.0.0.1 1 --connect "127.0.0.1:$pport" \
     download --torrent "$W/seed/torrents/f.bin.torrent" --json > "$W/out.json" 2> "$W/leech.log" || {
     echo "long_link: the download did not finish; see the leecher's last lines:" >&2
     tail -3 "$W/leech.log" >&2

@@ -15,7 +15,7 @@ const T: Duration = Duration::from_secs(30);
 
 /// `peer ARGS...` run to the end; (exit code, stdout, stderr).
 fn run(args: &[&str]) -> (Option<i32>, String, String) {
-    let mut cmd = Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(args);
     let out = run_bounded(cmd, T);
     (
@@ -93,7 +93,7 @@ fn a_host_name_and_a_full_dotted_quad_both_reach_the_tracker() {
 fn bind_chooses_the_listening_address_and_the_line_shows_it() {
     let dir = tempfile::tempdir().unwrap();
     let s = seeded(dir.path(), "bound.bin", &data(5000, 7), &[]);
-    let mut serve2 = Command::new(PEER)
+    let mut serve2 = peer_bin()
         .args(["127.0.0.1", &s.tracker.port.to_string(), "--home"])
         .arg(home(dir.path(), "bound"))
         .args(["--bind", "127.0.0.1", "serve"])
@@ -123,7 +123,7 @@ fn a_missing_tracker_is_one_warning_and_is_retried_until_it_comes() {
     let port = free_port();
     let home = home(dir.path(), "early");
     write(&home.join("upload/early.bin"), &data(5000, 8));
-    let mut child = Command::new(PEER)
+    let mut child = peer_bin()
         .args(["127.0.0.1", &port.to_string(), "--home"])
         .arg(&home)
         .arg("serve")

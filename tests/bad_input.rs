@@ -262,7 +262,7 @@ fn garbage_to_a_peer_is_dropped_and_it_keeps_serving() {
 fn wrong_arguments_and_busy_resources_are_clear_errors() {
     let dir = tempfile::tempdir().unwrap();
     let h = dir.path().join("h");
-    let mut cmd = std::process::Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(["127.0.0.1", "notaport", "search", "x"]);
     let out = run_bounded(cmd, T);
     assert_eq!(out.status.code(), Some(2));

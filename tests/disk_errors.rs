@@ -48,7 +48,7 @@ fn limit_file_size(cmd: &mut Command, limit: u64, ignore_sigxfsz: bool) {
 }
 
 fn peer_command(tracker_port: u16, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
         .arg(home)
         .args(args);

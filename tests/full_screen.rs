@@ -234,6 +234,7 @@ fn open_view(name: &str, s: &Swarm, w: usize, h: usize, log: &str, rate: &str) -
         h,
         &[
             PEER,
+            "--no-dht",
             "127.0.0.1",
             &port,
             "--home",

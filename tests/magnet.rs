@@ -147,7 +147,7 @@ fn metadata_that_does_not_match_the_key_is_dropped_and_its_sender_banned() {
     let me = dir.path().join("me");
     let link = magnet_of(&s.found.key, &format!("&x.pe=127.0.0.1:{liar_port}"));
     let err_path = dir.path().join("downloader.err");
-    let mut cmd = std::process::Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(["127.0.0.1", &s.tracker.port.to_string(), "--home"])
         .arg(&me)
         .args(["download", &link, "--json"])

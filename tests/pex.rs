@@ -11,11 +11,10 @@ use std::time::Duration;
 use support::*;
 
 const T: Duration = Duration::from_secs(90);
-const PEER: &str = env!("CARGO_BIN_EXE_peer");
 
 /// A peer command with a short ut_pex interval, so the test need not wait a minute.
 fn pex_cmd(tracker_port: u16, home: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
         .arg(home)
         .args(args)

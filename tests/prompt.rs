@@ -7,7 +7,7 @@ mod support;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::Duration;
 
 use support::*;
@@ -148,7 +148,7 @@ fn at_the_default_level_a_download_prints_no_line_per_piece() {
     write(&a.join("upload/quiet.bin"), &data(1 << 20, 53));
     let _seed = serve(tr.port, &a, &[]);
     wait_listed(tr.port, "quiet", 1);
-    let mut cmd = Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(["127.0.0.1", &tr.port.to_string(), "--home"])
         .arg(dir.path().join("me"))
         .args(["download", "quiet.bin"])
@@ -234,7 +234,7 @@ fn a_closed_stdout_does_not_take_the_peer_down() {
     use std::io::{BufRead, BufReader, Write};
     let dir = tempfile::tempdir().unwrap();
     let tr = tracker(&dir.path().join("t"), 5);
-    let mut child = Command::new(PEER)
+    let mut child = peer_bin()
         .args(["127.0.0.1", &tr.port.to_string(), "--home"])
         .arg(dir.path().join("me"))
         .env("RUST_LOG", "warn")

@@ -276,7 +276,7 @@ class Bench:
         self._big = None
 
     def peer(self, tport, home, *args):
-        return [os.path.join(self.bin, "peer"), "127.0.0.1", str(tport), "--home", home] + list(args)
+        return [os.path.join(self.bin, "peer"), "127.0.0.1", str(tport), "--home", home, "--no-dht"] + list(args)
 
     def tracker(self, name, data_dir=None):
         data_dir = data_dir or os.path.join(self.work, name)

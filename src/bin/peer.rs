@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use swarmshare::common::magnet::Magnet;
 use swarmshare::common::rate::parse_rate;
 use swarmshare::peer::commands::{self, DownloadArgs};
+use swarmshare::peer::dht::DhtConfig;
 use swarmshare::peer::error::PeerError;
 use swarmshare::peer::home::Layout;
 use swarmshare::peer::index_client::IndexClient;
@@ -58,6 +59,15 @@ struct Cli {
     /// Neither offer nor act on peer exchange (BEP 11 ut_pex).
     #[arg(long, global = true)]
     no_pex: bool,
+    /// Stay out of the Mainline DHT (BEP 5), which every peer joins otherwise.
+    #[arg(long, global = true)]
+    no_dht: bool,
+    /// A DHT node to bootstrap from, HOST:PORT (repeatable); replaces the public routers.
+    #[arg(long, global = true, value_name = "ADDR")]
+    dht_bootstrap: Vec<String>,
+    /// UDP port of the DHT node (default: the listen port's number if free, else any free port).
+    #[arg(long, global = true, value_name = "PORT")]
+    dht_port: Option<u16>,
     /// With no command: resume unfinished downloads without asking.
     #[arg(long)]
     resume_all: bool,
@@ -114,7 +124,9 @@ enum Command {
 
 /// The tracker, the listen address and the `--connect` peers, each checked
 /// strictly (`1.2.3` is a typo, not 1.2.0.3) and resolved.
-fn addresses(cli: &Cli) -> Result<(IndexClient, IpAddr, Vec<SocketAddr>), String> {
+type Addresses = (IndexClient, IpAddr, Vec<SocketAddr>, Option<DhtConfig>);
+
+fn addresses(cli: &Cli) -> Result<Addresses, String> {
     let tracker = IndexClient::new(&cli.tracker_ip, cli.tracker_port)?;
     let bind = resolve::host(&cli.bind, 0)
         .map_err(|e| format!("invalid --bind address: {e}"))?
@@ -124,7 +136,22 @@ fn addresses(cli: &Cli) -> Result<(IndexClient, IpAddr, Vec<SocketAddr>), String
         .iter()
         .map(|c| resolve::host_port(c).map_err(|e| format!("invalid --connect address: {e}")))
         .collect::<Result<_, _>>()?;
-    Ok((tracker, bind, connect))
+    let dht = if cli.no_dht {
+        None
+    } else {
+        let bootstrap = cli
+            .dht_bootstrap
+            .iter()
+            .map(|c| {
+                resolve::host_port(c).map_err(|e| format!("invalid --dht-bootstrap address: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        Some(DhtConfig {
+            bootstrap,
+            port: cli.dht_port,
+        })
+    };
+    Ok((tracker, bind, connect, dht))
 }
 
 fn is_magnet(s: &str) -> bool {
@@ -140,7 +167,7 @@ fn main() -> ExitCode {
     } else {
         logging::Mode::Plain
     });
-    let (tracker, bind, connect) = match addresses(&cli) {
+    let (tracker, bind, connect, dht) = match addresses(&cli) {
         Ok(x) => x,
         Err(e) => {
             // A mistyped address is a usage error, like clap's own.
@@ -159,6 +186,7 @@ fn main() -> ExitCode {
         max_peers: cli.max_peers as usize,
         connect,
         pex: !cli.no_pex,
+        dht,
     };
     let result = match &cli.command {
         None if !cli.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {

@@ -14,6 +14,13 @@ pub const MAX_BLOCK: u32 = 128 * 1024;
 pub const EXTENSION_PROTOCOL: (usize, u8) = (5, 0x10);
 /// BEP 6: byte 7 of the reserved bytes, bit 0x04, announces the Fast extension.
 pub const FAST_EXTENSION: (usize, u8) = (7, 0x04);
+/// BEP 5: byte 7 of the reserved bytes, bit 0x01, announces a DHT node (and the `port` message).
+pub const DHT: (usize, u8) = (7, 0x01);
+
+/// Whether a handshake's reserved bytes announce a BEP 5 DHT node.
+pub fn supports_dht(reserved: &[u8; 8]) -> bool {
+    reserved[DHT.0] & DHT.1 != 0
+}
 
 /// Whether a handshake's reserved bytes announce the BEP 10 extension protocol.
 pub fn supports_extensions(reserved: &[u8; 8]) -> bool {
@@ -348,6 +355,9 @@ mod tests {
         reserved[7] = 0x04;
         assert!(supports_fast(&reserved));
         assert!(!supports_extensions(&reserved));
+        assert!(!supports_dht(&reserved));
+        reserved[7] |= 0x01;
+        assert!(supports_dht(&reserved));
         // libtorrent's reserved bytes: extension protocol, fast, DHT.
         let lt = [0, 0, 0, 0, 0, 0x10, 0, 0x05];
         assert!(supports_fast(&lt) && supports_extensions(&lt));

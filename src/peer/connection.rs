@@ -102,6 +102,7 @@ impl Connection {
             listen_port: ctx.listen_port,
             metadata: Some(meta.info_bytes.clone()),
             pex_interval: ctx.pex_interval,
+            dht_port: ctx.dht.as_ref().filter(|_| hello.dht).map(|d| d.local_port),
         };
         let mut session = Session::new(key, geometry, options, Instant::now());
         session.start();
@@ -125,6 +126,7 @@ impl Connection {
             cancel_rx,
             spare: crossbeam_channel::unbounded(),
             session,
+            addr,
         };
         let result = reader.run(&mut stream);
         if let Err(e) = &result {
@@ -166,6 +168,7 @@ struct Reader<'a> {
         Receiver<PieceBuffer>,
     ),
     session: Session,
+    addr: SocketAddr,
 }
 
 impl Reader<'_> {
@@ -233,6 +236,10 @@ impl Reader<'_> {
                     let result = self
                         .session
                         .on_message(now, msg, &mut SharedSwarm(self.torrent));
+                    if let (Some(p), Some(dht)) = (self.session.take_peer_dht_port(), &self.ctx.dht)
+                    {
+                        dht.heard_node(SocketAddr::new(self.addr.ip(), p));
+                    }
                     self.flush();
                     result?;
                 }
@@ -505,6 +512,7 @@ fn encode_outgoing(
         Outgoing::Cancel(b) => Message::Cancel(b),
         Outgoing::Bitfield(ref bytes) => Message::Bitfield(bytes),
         Outgoing::Extended(id, ref payload) => Message::Extended { id, payload },
+        Outgoing::Port(p) => Message::Port(p),
     };
     wire::encode(&msg, out);
     Ok(())

@@ -5,9 +5,10 @@
 //! without a cycle.
 
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use super::dht::DhtNode;
 use super::ledger::Ledger;
 use super::torrent_core::LedgerDelta;
 use super::verifier::Verifier;
@@ -23,6 +24,8 @@ pub struct ConnectionContext {
     pub verifier: Verifier,
     /// How often each connection sends ut_pex; None with `--no-pex`.
     pub pex_interval: Option<Duration>,
+    /// Our DHT node, when it runs: for the BEP 5 `port` message, both ways.
+    pub dht: Option<Arc<DhtNode>>,
     ledger: Mutex<Ledger>,
     shutdown: AtomicBool,
 }
@@ -45,6 +48,7 @@ impl ConnectionContext {
             download_limit,
             verifier: Verifier::start(),
             pex_interval,
+            dht: None,
             ledger: Mutex::new(ledger),
             shutdown: AtomicBool::new(false),
         }

@@ -31,7 +31,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use log::{debug, info, warn};
@@ -39,6 +39,7 @@ use log::{debug, info, warn};
 use super::announcer::Announcer;
 use super::connection::Connection;
 use super::connection_context::ConnectionContext;
+use super::dht::{DhtConfig, DhtNode};
 use super::error::PeerError;
 use super::handshake::{self, PeerHello};
 use super::home::Home;
@@ -81,6 +82,8 @@ pub struct PeerConfig {
     pub connect: Vec<SocketAddr>,
     /// Peer exchange (BEP 11); false with `--no-pex`.
     pub pex: bool,
+    /// How to join the Mainline DHT; `None` is `--no-dht`.
+    pub dht: Option<DhtConfig>,
 }
 
 pub struct Engine {
@@ -105,6 +108,9 @@ pub struct Engine {
         crossbeam_channel::Sender<()>,
         crossbeam_channel::Receiver<()>,
     ),
+    dht: Option<Arc<DhtNode>>,
+    /// Dropped at shutdown, which ends the DHT loop at its next tick.
+    dht_stop: Mutex<Option<crossbeam_channel::Sender<()>>>,
 }
 
 impl Engine {
@@ -122,7 +128,15 @@ impl Engine {
             .map_err(PeerError::io("cannot read listen address"))?;
         let listen_port = listen_addr.port();
         let ledger = Ledger::load(&home.ledger_path());
-        let ctx = ConnectionContext::new(
+        // The DHT is an extra: a peer that cannot join it still shares.
+        let dht = config.dht.as_ref().and_then(|c| {
+            DhtNode::start(c, listen_port, home.dht_nodes_path())
+                .map_err(|e| log::warn!("DHT off: {e}"))
+                .ok()
+                .map(Arc::new)
+        });
+        let (dht_stop, dht_stopped) = crossbeam_channel::bounded::<()>(1);
+        let mut ctx = ConnectionContext::new(
             peer_id,
             listen_port,
             config.max_peers.max(1),
@@ -131,6 +145,7 @@ impl Engine {
             ledger,
             config.pex.then(pex_interval),
         );
+        ctx.dht = dht.clone();
         let engine = Arc::new(Engine {
             peer_id,
             announcer: Announcer::new(peer_id, listen_port, config.tracker.announce_url()),
@@ -146,6 +161,8 @@ impl Engine {
             connect: config.connect,
             torrents: RwLock::new(HashMap::new()),
             wake_ticker: crossbeam_channel::bounded(1),
+            dht: dht.clone(),
+            dht_stop: Mutex::new(Some(dht_stop)),
             home,
         });
         let spawn = |name: &str, f: Box<dyn FnOnce() + Send>| {
@@ -158,6 +175,25 @@ impl Engine {
         spawn("listen", Box::new(move || e.accept_loop(listener)))?;
         let e = engine.clone();
         spawn("tick", Box::new(move || e.ticker_loop()))?;
+        if let Some(node) = dht {
+            // Weak: the loop must not keep a shut-down engine alive.
+            let (w1, w2) = (Arc::downgrade(&engine), Arc::downgrade(&engine));
+            spawn(
+                "dht",
+                Box::new(move || {
+                    node.run(
+                        listen_port,
+                        move || w1.upgrade().map(|e| e.torrents()).unwrap_or_default(),
+                        move |t| {
+                            if let Some(e) = w2.upgrade() {
+                                e.redial(t);
+                            }
+                        },
+                        dht_stopped,
+                    )
+                }),
+            )?;
+        }
         let e = Arc::downgrade(&engine);
         engine.announcer.on_peers(move |t| {
             if let Some(e) = e.upgrade() {
@@ -173,6 +209,25 @@ impl Engine {
             super_seed: self.super_seed,
             wake: self.wake_ticker.0.clone(),
         }
+    }
+
+    /// Peers the DHT knows for `info_hash`, waiting at most `timeout` (for a magnet
+    /// link's metadata, before any torrent exists); empty when the DHT is off.
+    pub fn dht_peers(&self, info_hash: &InfoHash, timeout: Duration) -> Vec<SocketAddr> {
+        match &self.dht {
+            Some(d) => d.get_peers(info_hash, timeout),
+            None => Vec::new(),
+        }
+    }
+
+    /// Our DHT node, when it runs: for a lookup that must outlive its caller's wait.
+    pub fn dht_node(&self) -> Option<Arc<DhtNode>> {
+        self.dht.clone()
+    }
+
+    /// The DHT's UDP port, when it runs.
+    pub fn dht_port(&self) -> Option<u16> {
+        self.dht.as_ref().map(|d| d.local_port)
     }
 
     pub fn is_shutting_down(&self) -> bool {
@@ -318,6 +373,12 @@ impl Engine {
             t.save_resume(true);
         }
         self.flush_ledger();
+        // Not joined: a lookup in flight may take its full timeout, and the
+        // process is leaving anyway; the routing table is saved now.
+        self.dht_stop.lock().expect("dht_stop").take();
+        if let Some(d) = &self.dht {
+            d.save_nodes();
+        }
     }
 
     fn flush_ledger(&self) {
@@ -366,6 +427,7 @@ impl Engine {
             hs.info_hash,
             self.peer_id,
             INBOUND_HANDSHAKE_TIMEOUT,
+            self.dht.is_some(),
         )
         .is_err()
         {
@@ -401,7 +463,12 @@ impl Engine {
             .name(format!("dial {addr}"))
             .spawn(move || {
                 let _slot = slot;
-                let ok = match handshake::dial(addr, torrent.meta.info_hash.0, ctx.peer_id) {
+                let ok = match handshake::dial(
+                    addr,
+                    torrent.meta.info_hash.0,
+                    ctx.peer_id,
+                    ctx.dht.is_some(),
+                ) {
                     Ok((stream, hello)) => Connection {
                         ctx,
                         torrent: torrent.clone(),

@@ -19,6 +19,8 @@ pub struct PeerHello {
     pub extensions: bool,
     /// BEP 6 Fast extension (we always speak it).
     pub fast: bool,
+    /// BEP 5: it runs a DHT node, and may send or take a `port` message.
+    pub dht: bool,
 }
 
 impl PeerHello {
@@ -27,6 +29,7 @@ impl PeerHello {
             peer_id: hs.peer_id,
             extensions: wire::supports_extensions(&hs.reserved),
             fast: wire::supports_fast(&hs.reserved),
+            dht: wire::supports_dht(&hs.reserved),
         }
     }
 }
@@ -42,13 +45,17 @@ fn write_handshake(
     stream: &mut TcpStream,
     info_hash: [u8; 20],
     peer_id: [u8; 20],
+    dht: bool,
 ) -> io::Result<()> {
-    // Two reserved bits: the BEP 10 extension protocol (listen ports and
+    // The DHT bit while our node runs, and two reserved bits: the BEP 10 extension protocol (listen ports and
     // metadata) and the BEP 6 Fast extension, so a request we will not serve
     // is rejected rather than left to time out. We claim nothing else.
     let mut reserved = [0u8; 8];
     reserved[wire::EXTENSION_PROTOCOL.0] |= wire::EXTENSION_PROTOCOL.1;
     reserved[wire::FAST_EXTENSION.0] |= wire::FAST_EXTENSION.1;
+    if dht {
+        reserved[wire::DHT.0] |= wire::DHT.1;
+    }
     stream.write_all(
         &Handshake {
             reserved,
@@ -65,10 +72,11 @@ pub fn dial(
     addr: SocketAddr,
     info_hash: [u8; 20],
     my_id: [u8; 20],
+    dht: bool,
 ) -> io::Result<(TcpStream, PeerHello)> {
     let mut s = TcpStream::connect_timeout(&addr, CONNECT_TIMEOUT)?;
     s.set_write_timeout(Some(HANDSHAKE_TIMEOUT))?;
-    write_handshake(&mut s, info_hash, my_id)?;
+    write_handshake(&mut s, info_hash, my_id, dht)?;
     let hs = read_handshake(&mut s)?;
     if hs.info_hash != info_hash || hs.peer_id == my_id {
         return Err(io::Error::other("wrong torrent, or ourselves"));
@@ -83,8 +91,9 @@ pub fn answer(
     info_hash: [u8; 20],
     my_id: [u8; 20],
     timeout: Duration,
+    dht: bool,
 ) -> io::Result<()> {
     stream.set_write_timeout(Some(timeout))?;
-    write_handshake(stream, info_hash, my_id)?;
+    write_handshake(stream, info_hash, my_id, dht)?;
     stream.set_write_timeout(None)
 }

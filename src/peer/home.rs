@@ -58,6 +58,11 @@ impl Layout {
         file_name.strip_suffix(RESUME_SUFFIX)
     }
 
+    /// The DHT routing table, one `ip:port` a line, read at the next start.
+    pub fn dht_nodes_path(&self) -> PathBuf {
+        self.state.join("dht_nodes")
+    }
+
     pub fn ledger_path(&self) -> PathBuf {
         self.state.join("ledger.json")
     }

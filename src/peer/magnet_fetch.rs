@@ -162,7 +162,7 @@ enum FetchFailure {
 /// The whole dictionary from one peer, checked against `info_hash`.
 fn from_peer(addr: SocketAddr, info_hash: [u8; 20], me: Identity) -> Result<Vec<u8>, FetchFailure> {
     let deadline = Instant::now() + PER_PEER;
-    let (mut s, hello) = handshake::dial(addr, info_hash, me.peer_id)?;
+    let (mut s, hello) = handshake::dial(addr, info_hash, me.peer_id, false)?;
     if !hello.extensions {
         return Err(FetchFailure::Protocol(
             "it does not speak BEP 10 extensions",

@@ -24,6 +24,7 @@ pub mod choker;
 pub mod commands;
 pub mod connection;
 pub mod connection_context;
+pub mod dht;
 pub mod engine;
 pub mod error;
 pub mod extensions;

@@ -26,4 +26,6 @@ pub enum Outgoing {
     /// A BEP 10 extended message, with the id the peer gave that extension
     /// (0: the extension handshake).
     Extended(u8, Vec<u8>),
+    /// BEP 5: the UDP port of our DHT node.
+    Port(u16),
 }

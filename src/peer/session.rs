@@ -111,6 +111,9 @@ pub struct SessionOptions {
     pub metadata: Option<std::sync::Arc<[u8]>>,
     /// How often to send ut_pex messages; None turns peer exchange off (`--no-pex`).
     pub pex_interval: Option<Duration>,
+    /// Our DHT node's UDP port, sent in a BEP 5 `port` message when both
+    /// handshakes set the DHT bit.
+    pub dht_port: Option<u16>,
 }
 
 /// What to do with a request from the peer.
@@ -154,6 +157,9 @@ pub struct Session {
     /// The peer speaks BEP 6, so requests we will not serve are rejected.
     fast: bool,
     listen_port: u16,
+    dht_port: Option<u16>,
+    /// The port of the peer's DHT node, from its `port` message, until the shell takes it.
+    peer_dht_port: Option<u16>,
     /// The peer's handshake announced BEP 10, so it gets our extension handshake.
     extended: bool,
     extensions: PeerExtensions,
@@ -191,6 +197,8 @@ impl Session {
             geometry,
             fast: peer.fast,
             listen_port: peer.listen_port,
+            dht_port: peer.dht_port,
+            peer_dht_port: None,
             extended: peer.extended,
             extensions: PeerExtensions::new(
                 peer.metadata,
@@ -222,6 +230,14 @@ impl Session {
             self.out
                 .push(self.extensions.our_handshake(self.listen_port));
         }
+        if let Some(p) = self.dht_port {
+            self.out.push(Outgoing::Port(p));
+        }
+    }
+
+    /// The DHT port the peer announced in a `port` message, once.
+    pub fn take_peer_dht_port(&mut self) -> Option<u16> {
+        self.peer_dht_port.take()
     }
 
     /// The peer's key in the torrent core.
@@ -429,11 +445,12 @@ impl Session {
             }
             // Blocks and requests have their own entry points; cancels are
             // hints, and a block already queued is cheap to send anyway.
+            // Port 0 cannot be a node.
+            Message::Port(p) => self.peer_dht_port = (p != 0).then_some(p),
             Message::Piece { .. }
             | Message::Request(_)
             | Message::Cancel(_)
             | Message::KeepAlive
-            | Message::Port(_)
             | Message::Suggest(_)
             | Message::Other(_) => {}
         }

@@ -128,28 +128,61 @@ pub fn fetch_magnet(
         peer_id: engine.peer_id,
         listen_port: engine.listen_port,
     };
-    let mut next_announce = std::time::Instant::now();
-    let mut find_peers = || {
-        let mut found = magnet_peers(m);
-        if std::time::Instant::now() >= next_announce {
-            next_announce = std::time::Instant::now() + MAGNET_REANNOUNCE;
-            for url in &trackers {
-                match announce_once(url, &magnet_announce(m, me)) {
-                    Ok(reply) => found.extend(
-                        reply
-                            .peers
-                            .iter()
-                            .map(|(a, _)| (SocketAddr::V4(*a), Origin::Tracker)),
-                    ),
-                    Err(e) => log::debug!("no peers from {url}: {e}"),
+    // The DHT walk takes seconds, so it runs beside the fetch and hands its
+    // finds over; trackers answer in one round trip and are asked inline.
+    let (dht_found, dht_rx) = crossbeam_channel::unbounded::<Vec<SocketAddr>>();
+    let (stop_dht, dht_stopped) = crossbeam_channel::bounded::<()>(0);
+    if let Some(dht) = engine.dht_node() {
+        let info_hash = m.info_hash;
+        let spawned = std::thread::Builder::new()
+            .name("magnet-dht".into())
+            .spawn(move || {
+                loop {
+                    let addrs = dht.get_peers(&info_hash, MAGNET_DHT_LOOKUP);
+                    if !addrs.is_empty() && dht_found.send(addrs).is_err() {
+                        return;
+                    }
+                    if !matches!(
+                        dht_stopped.recv_timeout(MAGNET_REANNOUNCE),
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout)
+                    ) {
+                        return;
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            log::warn!("no DHT lookup for the magnet's peers: {e}");
+        }
+    }
+    let got = {
+        let mut next_announce = std::time::Instant::now();
+        let mut find_peers = || {
+            let mut found = magnet_peers(m);
+            for addrs in dht_rx.try_iter() {
+                found.extend(addrs.into_iter().map(|a| (a, Origin::Dht)));
+            }
+            if std::time::Instant::now() >= next_announce {
+                next_announce = std::time::Instant::now() + MAGNET_REANNOUNCE;
+                for url in &trackers {
+                    match announce_once(url, &magnet_announce(m, me)) {
+                        Ok(reply) => found.extend(
+                            reply
+                                .peers
+                                .iter()
+                                .map(|(a, _)| (SocketAddr::V4(*a), Origin::Tracker)),
+                        ),
+                        Err(e) => log::debug!("no peers from {url}: {e}"),
+                    }
                 }
             }
-        }
-        found.retain(|(a, _)| !(a.port() == me.listen_port && a.ip().is_loopback()));
-        found
-    };
-    let got = magnet_fetch::fetch(m, me, &mut find_peers, signals)
-        .map_err(|magnet_fetch::Stopped::Signal| PeerError::Interrupted)?;
+            found.retain(|(a, _)| !(a.port() == me.listen_port && a.ip().is_loopback()));
+            found
+        };
+        let got = magnet_fetch::fetch(m, me, &mut find_peers, signals);
+        drop(stop_dht);
+        got
+    }
+    .map_err(|magnet_fetch::Stopped::Signal| PeerError::Interrupted)?;
     let bytes = Metainfo::torrent_bytes(&got.info, &m.trackers);
     let meta = Metainfo::from_bytes(&bytes)?;
     Ok(Wanted {
@@ -162,6 +195,9 @@ pub fn fetch_magnet(
 
 /// How often a magnet's trackers are asked again while its metadata is awaited.
 const MAGNET_REANNOUNCE: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// How long one DHT walk for a magnet's peers may take.
+const MAGNET_DHT_LOOKUP: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// The announce of a peer that does not know the size yet: `left` 0, as
 /// other clients send it (our tracker still gives such a peer seeders).

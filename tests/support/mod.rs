@@ -17,6 +17,15 @@ use swarmshare::sys::http_client;
 pub const TRACKER: &str = env!("CARGO_BIN_EXE_tracker_server");
 pub const PEER: &str = env!("CARGO_BIN_EXE_peer");
 
+/// The peer binary, kept off the Mainline DHT: tests never touch the public
+/// one; a test that wants the DHT starts `Command::new(PEER)` with a loopback
+/// `--dht-bootstrap`.
+pub fn peer_bin() -> Command {
+    let mut cmd = Command::new(PEER);
+    cmd.arg("--no-dht");
+    cmd
+}
+
 /// A child process that is killed when dropped.
 pub struct Proc {
     pub child: Child,
@@ -93,7 +102,7 @@ pub fn wait_until(what: &str, timeout: Duration, mut cond: impl FnMut() -> bool)
 
 /// Spawns a process whose stdout lines arrive on a channel, then waits for the
 /// line with "listening on" and reads the port from it.
-fn spawn_listening(mut cmd: Command) -> Proc {
+pub fn spawn_listening(mut cmd: Command) -> Proc {
     cmd.stdout(Stdio::piped())
         .stderr(Stdio::null())
         .stdin(Stdio::null());
@@ -152,7 +161,7 @@ pub fn seeded(dir: &Path, name: &str, content: &[u8], extra: &[&str]) -> Seeded 
 
 /// `peer 127.0.0.1 PORT --home HOME [extra] serve`.
 pub fn serve(tracker_port: u16, home: &Path, extra: &[&str]) -> Proc {
-    let mut cmd = Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
         .arg(home)
         .args(extra)
@@ -163,7 +172,7 @@ pub fn serve(tracker_port: u16, home: &Path, extra: &[&str]) -> Proc {
 
 /// A peer command with output captured; bounded by `timeout`.
 pub fn peer_cmd(tracker_port: u16, home: &Path, args: &[&str], timeout: Duration) -> Output {
-    let mut cmd = Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
         .arg(home)
         .args(args);
@@ -228,7 +237,7 @@ impl Drop for Spawned {
 
 /// A spawned peer command running in the background, killed on drop.
 pub fn spawn_peer(tracker_port: u16, home: &Path, args: &[&str]) -> Spawned {
-    let mut cmd = Command::new(PEER);
+    let mut cmd = peer_bin();
     cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
         .arg(home)
         .args(args);
@@ -435,7 +444,7 @@ pub struct Prompt {
 impl Prompt {
     /// `log`: RUST_LOG, or None to leave the peer at its default levels.
     pub fn start(tracker_port: u16, home: &Path, extra: &[&str], log: Option<&str>) -> Prompt {
-        let mut cmd = Command::new(PEER);
+        let mut cmd = peer_bin();
         cmd.args(["127.0.0.1", &tracker_port.to_string(), "--home"])
             .arg(home)
             .args(extra)

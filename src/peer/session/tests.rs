@@ -75,6 +75,7 @@ fn setup(fast: bool) -> (TorrentCore, Session, Instant) {
         listen_port: 6881,
         metadata: None,
         pex_interval: None,
+        dht_port: None,
     };
     (core, Session::new(key, geometry(), options, now), now)
 }
@@ -106,6 +107,24 @@ fn cancels(s: &mut Session) -> Vec<BlockRef> {
             _ => None,
         })
         .collect()
+}
+
+#[test]
+fn a_dht_port_is_sent_when_both_run_a_node_and_the_peers_is_kept_once() {
+    let (mut core, mut s, now) = setup(true);
+    s.dht_port = Some(7000);
+    s.start();
+    assert!(matches!(
+        s.out.as_slice(),
+        [Outgoing::Extended(0, _), Outgoing::Port(7000)]
+    ));
+    s.on_message(now, Message::Port(0), &mut At(&mut core, 0))
+        .unwrap();
+    assert_eq!(s.take_peer_dht_port(), None);
+    s.on_message(now, Message::Port(6881), &mut At(&mut core, 0))
+        .unwrap();
+    assert_eq!(s.take_peer_dht_port(), Some(6881));
+    assert_eq!(s.take_peer_dht_port(), None);
 }
 
 #[test]
@@ -434,6 +453,7 @@ fn pex_goes_to_a_peer_that_speaks_it_and_what_it_sends_is_kept_as_pex() {
         listen_port: 6881,
         metadata: None,
         pex_interval: Some(Duration::from_secs(60)),
+        dht_port: None,
     };
     let mut s = Session::new(key, geometry(), options, now);
     s.start();
