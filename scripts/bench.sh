@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # swarmshare beside stock software, measured in one invocation on this machine.
 #
-#   scripts/bench.sh [throughput|swarm|tracker|hash|all]...     (default: all)
+#   scripts/bench.sh [throughput|swarm|tracker|hash|magnet|all]...     (default: all)
 #
 # Prints each case's table (medians, each figure beside its reference, with ratios) and
 # replaces that case's section of BENCHMARKS.md. It never fails on a slow figure: it
@@ -30,13 +30,13 @@ cd "$(dirname "$0")/.."
 
 for arg in "$@"; do
     case "$arg" in
-        throughput | swarm | tracker | hash | all) ;;
+        throughput | swarm | tracker | hash | magnet | all) ;;
         -h | --help)
             sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
             exit 0
             ;;
         *)
-            echo "usage: scripts/bench.sh [throughput|swarm|tracker|hash|all]..." >&2
+            echo "usage: scripts/bench.sh [throughput|swarm|tracker|hash|magnet|all]..." >&2
             exit 2
             ;;
     esac

@@ -47,6 +47,7 @@ def env_float(name, default):
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 RUNS = env_int("BENCH_RUNS", 1 if QUICK else 3)
 SIZE_MIB = env_int("BENCH_SIZE_MB", 128 if QUICK else 1024)
+MAGNET_MIB = env_int("BENCH_MAGNET_MB", 16 if QUICK else 64)
 SWARM_MIB = env_int("BENCH_SWARM_MB", 16 if QUICK else 64)
 SWARM_NS = [int(x) for x in os.environ.get("BENCH_SWARM_N", "10 20").split()]
 SWARM_RUNS = env_int("BENCH_SWARM_RUNS", 1 if QUICK else 2)
@@ -1096,11 +1097,74 @@ def case_hash(bench):
     return body
 
 
+def case_magnet(bench):
+    """From `download magnet:…` to the first verified piece and to the end, ours beside libtorrent,
+    both fetching the metadata and the data from one libtorrent seeder named in the link's x.pe."""
+    w = os.path.join(bench.work, "magnet")
+    os.makedirs(os.path.join(w, "seed"))
+    src = os.path.join(w, "seed", "magnet.bin")
+    with open(src, "wb") as o:
+        subprocess.run(["head", "-c", str(MAGNET_MIB * MIB), "/dev/urandom"], stdout=o, check=True)
+    torrent = os.path.join(w, "magnet.torrent")
+    # No tracker at all: the link's x.pe is the only way to the seeder, for both leechers.
+    subprocess.run(["mktorrent", "-l", "18", "-a", "http://127.0.0.1:1/announce", "-o", torrent, src], check=True, stdout=subprocess.DEVNULL)
+    key = info_hash_of(torrent)
+    lt_seed = PROCS.spawn(
+        [PY, LT_PEER, "seed", "--torrent", torrent, "--save", os.path.dirname(src)] + LT_PRESET,
+        log=os.path.join(w, "lt-seeder.log"),
+        stdin=subprocess.PIPE,
+    )
+    m = wait_log(lt_seed, r"ready (\d+)", 600, "the libtorrent seeder to check the file")
+    sport = int(m.group(1))
+    link = "magnet:?xt=urn:btih:%s&dn=magnet.bin&x.pe=127.0.0.1:%d" % (key, sport)
+    res = {"ours": [], "lt": []}
+    dead = free_port()
+    for run in range(RUNS):
+        for who in ("ours", "lt"):
+            home = os.path.join(w, "%s-%d" % (who, run))
+            os.makedirs(home)
+            if who == "ours":
+                args = bench.peer(dead, home, "download", link, "--json")
+                dl = os.path.join(home, "downloads", "magnet.bin")
+            else:
+                args = [PY, LT_PEER, "magnet", "--uri", link, "--save", home, "--connect", "127.0.0.1:%d" % sport] + LT_PRESET
+                dl = os.path.join(home, "magnet.bin")
+            t0 = time.time()
+            out = subprocess.run(args, capture_output=True, text=True, timeout=600)
+            wall = time.time() - t0
+            if out.returncode != 0:
+                raise RuntimeError("%s magnet download failed: %s" % (who, out.stderr[-500:]))
+            if subprocess.run(["cmp", "-s", src, dl]).returncode != 0:
+                raise RuntimeError("%s magnet download differs from the original" % who)
+            j = json.loads(out.stdout if who == "ours" else out.stdout.strip().splitlines()[-1])
+            if who == "ours":
+                first = j["first_piece_unix_ms"] / 1000.0 - t0
+                end = wall
+            else:
+                first, end = j["first_piece"], j["seconds"]
+            res[who].append((first, end))
+            say("run %d %s: first piece %.3f s, end %.2f s" % (run + 1, who, first, end))
+    of = lambda who, i: median([r[i] for r in res[who]])
+    rows = [
+        ["to the first verified piece, s", fmt(of("ours", 0), 3), fmt(of("lt", 0), 3), fmt(ratio(of("lt", 0), of("ours", 0)), 2) + "×"],
+        ["to the end, s", fmt(of("ours", 1), 2), fmt(of("lt", 1), 2), fmt(ratio(of("lt", 1), of("ours", 1)), 2) + "×"],
+    ]
+    return (
+        "A %d MiB file (256 KiB pieces) seeded by libtorrent %s, fetched by magnet link with the seeder in `x.pe` "
+        "and no tracker: the metadata over BEP 9, then the data, on loopback; %d run(s), medians. Ours is timed from "
+        "starting `peer download 'magnet:…'` (start-up included) to its `first_piece_unix_ms` and to its exit; "
+        "libtorrent from adding the link to a session already listening (Python start-up and session set-up left out) "
+        "to its first piece and to finished. Ratio > 1 means ours is faster.\n\n"
+        % (MAGNET_MIB, lt_version(), RUNS)
+        + table(["magnet", "ours", "libtorrent", "libtorrent / ours"], rows)
+    )
+
+
 # ---------------------------------------------------------------------------------------------
 # report
 
 
-CASES = {"throughput": case_throughput, "swarm": case_swarm, "tracker": case_tracker, "hash": case_hash}
+CASES = {"throughput": case_throughput, "swarm": case_swarm, "tracker": case_tracker, "hash": case_hash, "magnet": case_magnet}
 
 
 def git_describe():
@@ -1144,7 +1208,7 @@ def main():
         elif a in CASES:
             cases.append(a)
         else:
-            sys.exit("usage: scripts/bench.sh [throughput|swarm|tracker|hash|all]...")
+            sys.exit("usage: scripts/bench.sh [throughput|swarm|tracker|hash|magnet|all]...")
     binaries = os.environ.get("BENCH_BIN", os.path.join(REPO, "target", "release"))
     work = tempfile.mkdtemp(prefix="swarmshare-bench.", dir="/tmp")
     # A private copy of the binaries: others may rebuild target/ while we measure.

@@ -120,6 +120,36 @@ def cmd_leech(a):
     del ses
 
 
+def cmd_magnet(a):
+    """Downloads a magnet link; prints seconds (from adding it) to the metadata, the first piece and the end."""
+    ses = make_session(0, lt.high_performance_seed if a.hps else None)
+    wait_listen_port(ses)
+    atp = lt.parse_magnet_uri(a.uri)
+    atp.save_path = a.save
+    atp.flags = (atp.flags & ~lt.torrent_flags.auto_managed & ~lt.torrent_flags.paused)
+    t0 = time.time()
+    h = ses.add_torrent(atp)
+    if a.connect:
+        ip, port = a.connect.rsplit(":", 1)
+        h.connect_peer((ip, int(port)))
+    meta = first = None
+    end = t0 + 3600
+    while time.time() < end:
+        s = h.status()
+        now = time.time()
+        if meta is None and s.has_metadata:
+            meta = now - t0
+        if first is None and s.num_pieces > 0:
+            first = now - t0
+        if s.is_finished or s.is_seeding:
+            print(json.dumps({"metadata": meta, "first_piece": first, "seconds": now - t0}), flush=True)
+            return
+        if s.errc.value():
+            raise SystemExit("libtorrent error: %s" % s.errc.message())
+        time.sleep(0.005)
+    raise SystemExit("libtorrent timed out on the magnet")
+
+
 def cmd_swarm(a):
     os.makedirs(a.work, exist_ok=True)
     seeder = make_session(a.rate)
@@ -180,6 +210,11 @@ def main():
     s.add_argument("--save", required=True)
     s.add_argument("--connect", help="dial this peer as well as those the tracker names")
     s.add_argument("--hps", action="store_true")
+    s = sub.add_parser("magnet")
+    s.add_argument("--uri", required=True)
+    s.add_argument("--save", required=True)
+    s.add_argument("--connect", help="dial this peer as well")
+    s.add_argument("--hps", action="store_true")
     s = sub.add_parser("swarm")
     s.add_argument("--torrent", required=True)
     s.add_argument("--seed-dir", required=True)
@@ -189,7 +224,7 @@ def main():
     s.add_argument("--super-seed", action="store_true")
     s.add_argument("--timeout", type=float, default=300)
     a = p.parse_args()
-    {"seed": cmd_seed, "leech": cmd_leech, "swarm": cmd_swarm}[a.cmd](a)
+    {"seed": cmd_seed, "leech": cmd_leech, "magnet": cmd_magnet, "swarm": cmd_swarm}[a.cmd](a)
 
 
 if __name__ == "__main__":

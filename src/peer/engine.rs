@@ -30,7 +30,7 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -108,6 +108,9 @@ pub struct Engine {
         crossbeam_channel::Sender<()>,
         crossbeam_channel::Receiver<()>,
     ),
+    /// Set when addresses arrived outside the announcer (a magnet's peers):
+    /// the ticker dials them when it wakes, not a tick later.
+    redial_soon: AtomicBool,
     dht: Option<Arc<DhtNode>>,
     /// Dropped at shutdown, which ends the DHT loop at its next tick.
     dht_stop: Mutex<Option<crossbeam_channel::Sender<()>>>,
@@ -161,6 +164,7 @@ impl Engine {
             connect: config.connect,
             torrents: RwLock::new(HashMap::new()),
             wake_ticker: crossbeam_channel::bounded(1),
+            redial_soon: AtomicBool::new(false),
             dht: dht.clone(),
             dht_stop: Mutex::new(Some(dht_stop)),
             home,
@@ -218,6 +222,13 @@ impl Engine {
             Some(d) => d.get_peers(info_hash, timeout),
             None => Vec::new(),
         }
+    }
+
+    /// Dials the known addresses of every torrent now rather than at the next
+    /// tick: for addresses added outside the announcer.
+    pub fn redial_now(&self) {
+        self.redial_soon.store(true, Ordering::Release);
+        let _ = self.wake_ticker.0.try_send(());
     }
 
     /// Our DHT node, when it runs: for a lookup that must outlive its caller's wait.
@@ -509,6 +520,11 @@ impl Engine {
             for t in &torrents {
                 if t.next_deadline().is_some_and(|d| d <= now) {
                     t.on_deadline();
+                }
+            }
+            if self.redial_soon.swap(false, Ordering::AcqRel) {
+                for t in &self.torrents() {
+                    self.redial(t);
                 }
             }
             if now < next_tick {

@@ -251,6 +251,7 @@ impl Wanted {
         for (a, origin) in &self.peers {
             t.add_addrs(&[*a], *origin);
         }
+        engine.redial_now();
         Ok(t)
     }
 }
