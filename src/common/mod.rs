@@ -12,5 +12,6 @@ pub mod peer_id;
 pub mod rate;
 pub mod tracker_http;
 pub mod tracker_proto;
+pub mod tracker_udp;
 pub mod units;
 pub mod wire;
