@@ -144,6 +144,9 @@ pub struct FileEntry {
 #[derive(Debug, Clone)]
 pub struct Metainfo {
     pub announce: Option<String>,
+    /// BEP 12 tiers of tracker URLs, as listed (at most MAX_TRACKERS URLs in
+    /// all); empty when the torrent has no `announce-list`.
+    pub announce_list: Vec<Vec<String>>,
     pub info_hash: InfoHash,
     /// The suggested name: the file's name, or the top folder of a multi-file torrent.
     pub name: String,
@@ -172,7 +175,12 @@ impl Metainfo {
             .get("info")
             .and_then(Value::as_dict)
             .ok_or_else(|| invalid("missing info dictionary"))?;
-        parse_info(info, announce)
+        let mut meta = parse_info(info, announce)?;
+        meta.announce_list = root
+            .get("announce-list")
+            .map(announce_tiers)
+            .unwrap_or_default();
+        Ok(meta)
     }
 
     /// A torrent from its info dictionary alone, as a magnet link's peers send it (BEP 9).
@@ -317,6 +325,34 @@ fn check_component(what: &'static str, c: &str) -> Result<(), MetainfoError> {
     Ok(())
 }
 
+/// The most tracker URLs taken from an `announce-list`: each is a thread
+/// and a socket, and a hostile torrent could list thousands.
+pub const MAX_TRACKERS: usize = 32;
+
+/// BEP 12 tiers; entries that are not lists of strings are skipped, not fatal,
+/// as other clients do, and empty tiers are dropped.
+fn announce_tiers(v: &Value<'_>) -> Vec<Vec<String>> {
+    let mut left = MAX_TRACKERS;
+    let mut tiers = Vec::new();
+    for tier in v.as_list().unwrap_or_default() {
+        let urls: Vec<String> = tier
+            .as_list()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .take(left)
+            .map(str::to_owned)
+            .collect();
+        left -= urls.len();
+        if !urls.is_empty() {
+            tiers.push(urls);
+        }
+    }
+    tiers
+}
+
 fn parse_info(info: &Dict<'_>, announce: Option<String>) -> Result<Metainfo, MetainfoError> {
     let info_hash = InfoHash(Sha1::digest(info.raw).into());
     let name = info
@@ -414,6 +450,7 @@ fn parse_info(info: &Dict<'_>, announce: Option<String>) -> Result<Metainfo, Met
     }
     Ok(Metainfo {
         announce,
+        announce_list: Vec::new(),
         info_hash,
         name,
         piece_length,
@@ -621,6 +658,32 @@ mod tests {
         assert!(!m.check_piece(2, &data[32768..39_999]));
         assert!(!m.check_piece(3, b""));
         assert_eq!(m.piece_hashes.get(3), None);
+    }
+
+    #[test]
+    fn announce_list_tiers_are_read_capped_and_junk_skipped() {
+        let plain = one_file_at(&["f"]);
+        assert!(
+            Metainfo::from_bytes(&plain)
+                .unwrap()
+                .announce_list
+                .is_empty()
+        );
+        // `announce-list` sorts between `announce` (d8:announce1:x) and `info`.
+        let with_list = |list: &str| {
+            let mut t = plain[..14].to_vec();
+            t.extend_from_slice(format!("13:announce-list{list}").as_bytes());
+            t.extend_from_slice(&plain[14..]);
+            Metainfo::from_bytes(&t).unwrap()
+        };
+        let m = with_list("ll1:a1:bei5el0:el1:cee");
+        assert_eq!(m.announce_list, [vec!["a", "b"], vec!["c"]]);
+        let many: String = (0..100).map(|i| format!("3:u{i:02}")).collect();
+        let m = with_list(&format!("ll{many}ee"));
+        assert_eq!(m.announce_list[0].len(), MAX_TRACKERS);
+        let round = Metainfo::torrent_bytes(&m.info_bytes, &["x".into(), "y".into()]);
+        let m = Metainfo::from_bytes(&round).unwrap();
+        assert_eq!(m.announce_list, [vec!["x"], vec!["y"]]);
     }
 
     #[test]

@@ -440,8 +440,7 @@ impl UdpRetry {
 
     /// 15·2ⁿ s for the standard base: how long request n waits for its answer.
     pub fn timeout_ms(&self, n: u32) -> u64 {
-        self.base_ms
-            .saturating_mul(1 << n.min(MAX_RETRY_EXPONENT))
+        self.base_ms.saturating_mul(1 << n.min(MAX_RETRY_EXPONENT))
     }
 
     /// Requests in a row that went unanswered.
@@ -595,7 +594,10 @@ mod tests {
         };
         let bytes = encode_announce_reply(77, &reply);
         assert_eq!(bytes.len(), 20 + 12);
-        assert_eq!(decode_announce_reply(&bytes, 77, Family::V4), Ok(reply.clone()));
+        assert_eq!(
+            decode_announce_reply(&bytes, 77, Family::V4),
+            Ok(reply.clone())
+        );
         // Over IPv6 the entries are 18 bytes and none is kept.
         let v6 = decode_announce_reply(&bytes, 77, Family::V6).unwrap();
         assert!(v6.peers.is_empty());
@@ -672,7 +674,10 @@ mod tests {
         let Err(UdpTrackerError::Refused(m)) = decode_connect_reply(&long, 3) else {
             panic!("a refusal");
         };
-        assert!(m.len() <= MAX_MESSAGE && !m.chars().any(char::is_control), "{m:?}");
+        assert!(
+            m.len() <= MAX_MESSAGE && !m.chars().any(char::is_control),
+            "{m:?}"
+        );
     }
 
     #[test]
@@ -686,10 +691,19 @@ mod tests {
             ("one byte", vec![0]),
             ("seven bytes", vec![0; 7]),
             ("header only, connect", [&[0, 0, 0, 0][..], &ours].concat()),
-            ("short connect", [&[0, 0, 0, 0][..], &ours, &[1, 2, 3]].concat()),
+            (
+                "short connect",
+                [&[0, 0, 0, 0][..], &ours, &[1, 2, 3]].concat(),
+            ),
             ("header only, announce", [&[0, 0, 0, 1][..], &ours].concat()),
-            ("19-byte announce", [&[0, 0, 0, 1][..], &ours, &[0; 11]].concat()),
-            ("unknown action", [&[0, 0, 0, 9][..], &ours, &[0; 40]].concat()),
+            (
+                "19-byte announce",
+                [&[0, 0, 0, 1][..], &ours, &[0; 11]].concat(),
+            ),
+            (
+                "unknown action",
+                [&[0, 0, 0, 9][..], &ours, &[0; 40]].concat(),
+            ),
             ("wrong action", connect_wrong_action),
             ("other transaction", encode_connect_reply(tid ^ 1, 5)),
             ("all ones", vec![0xff; 100]),

@@ -3,7 +3,8 @@
 //! the same); each such URL is served by its own thread, so a slow or dead
 //! tracker never holds up another, and each torrent has its own schedule
 //! (`announce_schedule`) with every URL. The transport is chosen by the URL's
-//! scheme: `http://` (BEP 3); any other is skipped with one warning.
+//! scheme: `http://` (BEP 3) or `udp://` (BEP 15); any other is skipped with
+//! one warning.
 //!
 //! It knows the engine only through what it is given: our peer id and port,
 //! the torrents as they are added and removed, and a callback that dials the
@@ -28,6 +29,7 @@ use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::tracker_http::{HttpAnnounceReply, HttpAnnounceUrl};
 use crate::common::tracker_proto::{Announce, AnnounceReply, Event};
 use crate::sys::http_client;
+use crate::sys::udp_tracker_client::UdpTrackerClient;
 
 const TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a worker looks at its schedules when nothing wakes it.
@@ -61,6 +63,9 @@ struct Shared {
 /// How an announce reaches one tracker.
 enum Transport {
     Http(HttpAnnounceUrl),
+    /// BEP 15; the client keeps the connection id and the retry schedule
+    /// for every torrent announced there.
+    Udp(UdpTrackerClient),
 }
 
 impl Transport {
@@ -72,9 +77,12 @@ impl Transport {
             .unwrap_or_default();
         match scheme.as_str() {
             "http" => HttpAnnounceUrl::parse(url).map(Transport::Http),
+            "udp" => UdpTrackerClient::new(url)
+                .map(Transport::Udp)
+                .map_err(|e| e.to_string()),
             "" => Err("not a URL".into()),
             other => Err(format!(
-                "{other}:// trackers are not supported (only http://)"
+                "{other}:// trackers are not supported (only http:// and udp://)"
             )),
         }
     }
@@ -82,6 +90,14 @@ impl Transport {
     fn announce(&self, a: &Announce) -> Result<AnnounceReply, PeerError> {
         match self {
             Transport::Http(url) => http_announce(url, a),
+            Transport::Udp(client) => {
+                client
+                    .announce(a, TIMEOUT)
+                    .map_err(|e| PeerError::TrackerUnusable {
+                        url: client.url(),
+                        reason: e.to_string(),
+                    })
+            }
         }
     }
 }
@@ -160,15 +176,18 @@ impl Announcer {
         let _ = self.shared.on_peers.set(Box::new(f));
     }
 
-    /// The URLs a torrent announces to, in order, each once. BEP 12's
-    /// `announce-list` tiers will be read here.
+    /// The URLs a torrent announces to, in order, each once: ours, the
+    /// torrent's `announce`, then every URL of its BEP 12 `announce-list`.
+    /// Each has its own worker, so all are asked side by side (as libtorrent
+    /// does with `announce_to_all_tiers`): a dead first tier costs nothing.
     pub fn announce_urls(&self, meta: &Metainfo) -> Vec<String> {
         let mut urls = vec![self.shared.default_url.clone()];
-        if let Some(own) = meta.announce.as_deref().map(str::trim)
-            && !own.is_empty()
-            && !urls.iter().any(|u| u == own)
-        {
-            urls.push(own.to_owned());
+        let listed = meta.announce_list.iter().flatten().map(String::as_str);
+        for own in meta.announce.as_deref().into_iter().chain(listed) {
+            let own = own.trim();
+            if !own.is_empty() && !urls.iter().any(|u| u == own) {
+                urls.push(own.to_owned());
+            }
         }
         urls
     }
@@ -401,10 +420,12 @@ mod tests {
             Transport::for_url("HTTP://tracker.example/announce"),
             Ok(Transport::Http(_))
         ));
-        let udp = Transport::for_url("udp://tracker.example:1337/announce")
-            .err()
-            .unwrap();
-        assert!(udp.contains("udp://"), "{udp}");
+        assert!(matches!(
+            Transport::for_url("udp://tracker.example:1337/announce"),
+            Ok(Transport::Udp(_))
+        ));
+        let wss = Transport::for_url("wss://t.example/a").err().unwrap();
+        assert!(wss.contains("wss://"), "{wss}");
         assert!(Transport::for_url("https://t.example/a").is_err());
         assert!(Transport::for_url("tracker.example").is_err());
     }
@@ -423,6 +444,16 @@ mod tests {
         assert_eq!(
             a.announce_urls(&meta(Some("udp://tracker.example:1337"))),
             [ours, "udp://tracker.example:1337"]
+        );
+        let mut m = meta(Some("udp://a:1"));
+        m.announce_list = vec![
+            vec!["udp://a:1".into(), "http://b/announce".into()],
+            vec![ours.into(), "udp://c:2".into()],
+        ];
+        assert_eq!(
+            a.announce_urls(&m),
+            [ours, "udp://a:1", "http://b/announce", "udp://c:2"],
+            "every tier's URLs, in order, each once"
         );
     }
 }

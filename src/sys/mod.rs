@@ -9,3 +9,4 @@ pub mod resolve;
 pub mod stdout;
 pub mod terminal;
 pub mod token_bucket;
+pub mod udp_tracker_client;
