@@ -391,6 +391,56 @@ fn libtorrent_to_ours_with_a_mktorrent_torrent() {
     );
 }
 
+/// BEP 9 the other way: libtorrent seeds, and our peer, given only a magnet
+/// link naming it in `x.pe` (its tracker argument a dead port), fetches the
+/// info dictionary from libtorrent, saves the .torrent and downloads.
+#[test]
+fn ours_fetches_a_magnet_from_a_libtorrent_seeder() {
+    require_libtorrent();
+    require("mktorrent", "mktorrent");
+    let dir = tempfile::tempdir().unwrap();
+    let content = data((2 << 20) + 77, 19);
+    let src = dir.path().join("lt-data");
+    write(&src.join("lt-magnet.bin"), &content);
+    let torrent = dir.path().join("lt-magnet.torrent");
+    let dead = free_port();
+    mktorrent(
+        &src.join("lt-magnet.bin"),
+        &announce_url(dead),
+        &torrent,
+        16,
+    );
+    let key = key_of(&torrent);
+    let mut lt = Lt::start(
+        &torrent,
+        &src,
+        dir.path().join("lt.log"),
+        LtOptions {
+            seed: true,
+            ..Default::default()
+        },
+    );
+    lt.wait_event("checked", T, |_| true);
+    let me = dir.path().join("ours");
+    let link = format!(
+        "magnet:?xt=urn:btih:{}&dn=lt-magnet.bin&x.pe=127.0.0.1:{}",
+        key.hex(),
+        lt.port
+    );
+    let out = peer_cmd(dead, &me, &["download", &link, "--json"], T);
+    let s = ok(&out);
+    same_file(&me.join("downloads/lt-magnet.bin"), &content, "our peer");
+    assert!(
+        me.join("torrents/lt-magnet.bin.torrent").exists(),
+        "the fetched metadata is kept as a .torrent"
+    );
+    assert_eq!(
+        bytes_from(&s, &hex_prefix("-LT")),
+        content.len() as u64,
+        "every byte came from the libtorrent seeder: {s}"
+    );
+}
+
 #[test]
 fn aria2c_to_ours_with_a_mktorrent_torrent() {
     require("aria2c", "aria2");
