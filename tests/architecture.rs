@@ -27,6 +27,10 @@ const PURE_CORE_FILES: &[&str] = &[
     "src/peer/extensions/ut_pex.rs",
     "src/tracker/registry.rs",
     "src/tracker/search_index.rs",
+    // The UDP tracker's decisions: ids, the flood guard, and datagram in, answer out.
+    "src/tracker/connection_ids.rs",
+    "src/tracker/flood_guard.rs",
+    "src/tracker/udp_endpoint.rs",
     // The full-screen view: its state and drawing; `shell` and `reader` are not pure.
     "src/peer/tui/app.rs",
     "src/peer/tui/detail.rs",

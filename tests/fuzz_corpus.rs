@@ -55,6 +55,11 @@ fn wire_stream_corpus() {
 }
 
 #[test]
+fn udp_tracker_corpus() {
+    replay("udp_tracker", fuzz_checks::udp_tracker);
+}
+
+#[test]
 fn http_announce_corpus() {
     replay("http_announce", fuzz_checks::http_announce);
 }

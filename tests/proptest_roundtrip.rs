@@ -2,7 +2,7 @@
 //! message and the handshake, announce queries and announce replies.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use proptest::prelude::*;
 use swarmshare::common::bencode::{self, Encoder, Value};
@@ -167,6 +167,7 @@ prop_compose! {
             compact: true,
             no_peer_id: false,
             ip: None,
+            ipv6: None,
             key,
         }
     }
@@ -181,15 +182,25 @@ prop_compose! {
             (any::<[u8; 4]>(), min_port.., any::<[u8; 20]>()),
             0..30,
         ),
+        peers6 in proptest::collection::vec(
+            (any::<[u8; 16]>(), min_port.., any::<[u8; 20]>()),
+            0..10,
+        ),
     ) -> AnnounceReply {
         AnnounceReply {
             interval,
             min_interval: None,
             complete,
             incomplete,
+            // IPv4 first: the compact form carries them in `peers`, then IPv6 in `peers6`.
             peers: peers
                 .into_iter()
-                .map(|(ip, port, id)| (SocketAddrV4::new(Ipv4Addr::from(ip), port), id))
+                .map(|(ip, port, id)| (SocketAddr::from((Ipv4Addr::from(ip), port)), id))
+                .chain(
+                    peers6
+                        .into_iter()
+                        .map(|(ip, port, id)| (SocketAddr::from((Ipv6Addr::from(ip), port)), id)),
+                )
                 .collect(),
         }
     }

@@ -8,16 +8,30 @@ use clap::Parser;
 use swarmshare::sys::resolve;
 use swarmshare::tracker::server::{DEFAULT_MAX_CONNS_PER_IP, Tracker, TrackerConfig};
 
-/// The swarmshare tracker: HTTP announce (BEP 3/23), scrape, publish and keyword search.
+/// The swarmshare tracker: HTTP and UDP announce (BEP 3/23/15, IPv6 by BEP 7),
+/// scrape, publish and keyword search.
 #[derive(Parser)]
 #[command(version)]
 struct Args {
     /// Address to listen on: a dotted quad, an IPv6 literal or a host name.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// `::` (the default) means every IPv4 and IPv6 address.
+    #[arg(long, default_value = "::")]
     ip: String,
-    /// Port to listen on.
+    /// Port to listen on, for HTTP and (unless --udp-port says otherwise) UDP.
     #[arg(long, default_value_t = 6969)]
     port: u16,
+    /// UDP port for BEP 15 announces and scrapes (default: the HTTP port's number).
+    #[arg(long, conflicts_with = "no_udp")]
+    udp_port: Option<u16>,
+    /// Do not answer UDP announces.
+    #[arg(long)]
+    no_udp: bool,
+    /// Threads answering UDP, each on its own socket (default: one per core).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=64))]
+    udp_workers: Option<u64>,
+    /// UDP datagrams a second one address may send before the rest are dropped; 0: no limit.
+    #[arg(long, default_value_t = 1000)]
+    udp_rate_limit: u32,
     /// Folder for published torrents and search_content.txt.
     #[arg(long, default_value = ".")]
     data_dir: PathBuf,
@@ -29,15 +43,18 @@ struct Args {
     max_conns_per_ip: u64,
 }
 
-/// The page's address for a browser on this machine: the bound address, or
-/// loopback when bound to every interface.
-fn page_url(local: SocketAddr) -> String {
+/// The address a client on this machine reaches: the bound one, or IPv4
+/// loopback when bound to every address (`::` takes IPv4 too).
+fn local_url(scheme: &str, local: SocketAddr, path: &str) -> String {
     let ip = match local.ip() {
-        IpAddr::V4(v4) if v4.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        IpAddr::V6(v6) if v6.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
         ip => ip,
     };
-    format!("http://{}/", SocketAddr::new(ip, local.port()))
+    format!("{scheme}://{}{path}", SocketAddr::new(ip, local.port()))
+}
+
+fn ipv6_available() -> bool {
+    std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok()
 }
 
 fn main() -> ExitCode {
@@ -53,32 +70,58 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = TrackerConfig {
+    let workers = args.udp_workers.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |n| n as usize,
+    );
+    let mut config = TrackerConfig {
         ip,
         port: args.port,
         data_dir: args.data_dir,
         interval_secs: args.interval,
         max_conns_per_ip: args.max_conns_per_ip as usize,
+        udp_port: (!args.no_udp).then_some(args.udp_port.unwrap_or(0)),
+        udp_workers: workers,
+        udp_rate_limit: args.udp_rate_limit,
     };
-    let (tracker, listener) = match Tracker::bind(&config) {
+    let mut bound = Tracker::bind(&config);
+    if bound.is_err() && args.ip == "::" && !ipv6_available() {
+        // The default on a machine without IPv6: every IPv4 address.
+        config.ip = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
+        bound = Tracker::bind(&config);
+    }
+    let (tracker, listeners) = match bound {
         Ok(x) => x,
         Err(e) => {
             eprintln!("tracker_server: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let local = listener.local_addr().ok();
+    let local = listeners.http.local_addr().ok();
+    let udp_local = listeners.udp.first().and_then(|s| s.local_addr().ok());
     let t = tracker.clone();
+    let rate = args.udp_rate_limit;
     if let Err(e) = std::thread::Builder::new()
         .name("accept".into())
-        .spawn(move || t.serve(listener))
+        .spawn(move || {
+            if let Err(e) = t.serve(listeners, rate) {
+                eprintln!("tracker_server: cannot start: {e}");
+                std::process::exit(1);
+            }
+        })
     {
         eprintln!("tracker_server: cannot start: {e}");
         return ExitCode::FAILURE;
     }
     if let Some(local) = local {
         swarmshare::say!("tracker listening on {local}");
-        swarmshare::say!("tracker page: {}", page_url(local));
+        swarmshare::say!("tracker page: {}", local_url("http", local, "/"));
+    }
+    if let Some(udp) = udp_local {
+        swarmshare::say!(
+            "tracker UDP announce: {}",
+            local_url("udp", udp, "/announce")
+        );
     }
     let mut signals = match signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,

@@ -5,7 +5,7 @@
 //! The announce codecs are traits so that the model stays free of HTTP while
 //! callers still write `Announce::from_request` and `reply.encode(..)`.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV6};
 
 use super::bencode::{self, Encoder, Value};
 use super::http::{Request, percent_encode};
@@ -80,8 +80,12 @@ impl HttpAnnounce for Announce {
             numwant,
             compact: r.param_str("compact") != Some("0"),
             no_peer_id: r.param_str("no_peer_id") == Some("1"),
-            // A hostname or an IPv6 address cannot be listed in IPv4 peer lists: use the source.
-            ip: r.param_str("ip").and_then(|s| s.parse().ok()),
+            // A hostname is not listed: the source address is.
+            ip: r
+                .param_str("ip")
+                .and_then(|s| s.parse::<IpAddr>().ok())
+                .map(|ip| ip.to_canonical()),
+            ipv6: r.param_str("ipv6").and_then(|s| parse_ipv6(s, port as u16)),
             key,
         })
     }
@@ -107,7 +111,59 @@ impl HttpAnnounce for Announce {
             q.push_str("&key=");
             q.push_str(&percent_encode(k));
         }
+        if let Some(v6) = self.ipv6 {
+            q.push_str("&ipv6=");
+            q.push_str(&percent_encode(v6.to_string().as_bytes()));
+        }
         q
+    }
+}
+
+/// BEP 7's `ipv6`: a bare address (the announce's port) or `[address]:port`.
+/// Only a global-looking IPv6 address is taken: an IPv4 one belongs in `ip`.
+fn parse_ipv6(s: &str, port: u16) -> Option<SocketAddr> {
+    let a = match s.parse::<SocketAddrV6>() {
+        Ok(a) => a,
+        Err(_) => SocketAddrV6::new(s.parse::<Ipv6Addr>().ok()?, port, 0, 0),
+    };
+    let ip = a.ip();
+    if a.port() == 0 || ip.is_unspecified() || ip.to_ipv4_mapped().is_some() {
+        return None;
+    }
+    Some(SocketAddr::V6(SocketAddrV6::new(*ip, a.port(), 0, 0)))
+}
+
+/// Compact peers (BEP 23 and BEP 7): 6-byte IPv4 entries and 18-byte IPv6 ones.
+pub fn compact_peers(peers: &[(SocketAddr, [u8; 20])]) -> (Vec<u8>, Vec<u8>) {
+    let (mut v4, mut v6) = (Vec::new(), Vec::new());
+    for (a, _) in peers {
+        match a {
+            SocketAddr::V4(a) => {
+                v4.extend_from_slice(&a.ip().octets());
+                v4.extend_from_slice(&a.port().to_be_bytes());
+            }
+            SocketAddr::V6(a) => {
+                v6.extend_from_slice(&a.ip().octets());
+                v6.extend_from_slice(&a.port().to_be_bytes());
+            }
+        }
+    }
+    (v4, v6)
+}
+
+/// Reads compact peers of either family; a trailing partial entry is ignored.
+pub fn read_compact_peers(bytes: &[u8], v6: bool, out: &mut Vec<(SocketAddr, [u8; 20])>) {
+    let size = if v6 { 18 } else { 6 };
+    for c in bytes.chunks_exact(size) {
+        let port = u16::from_be_bytes([c[size - 2], c[size - 1]]);
+        let ip = if v6 {
+            let mut o = [0u8; 16];
+            o.copy_from_slice(&c[..16]);
+            IpAddr::V6(Ipv6Addr::from(o))
+        } else {
+            IpAddr::V4(Ipv4Addr::new(c[0], c[1], c[2], c[3]))
+        };
+        out.push((SocketAddr::new(ip, port), [0; 20]));
     }
 }
 
@@ -123,12 +179,13 @@ impl HttpAnnounceReply for AnnounceReply {
         }
         e.str("peers");
         if compact {
-            let mut packed = Vec::with_capacity(self.peers.len() * 6);
-            for (a, _) in &self.peers {
-                packed.extend_from_slice(&a.ip().octets());
-                packed.extend_from_slice(&a.port().to_be_bytes());
+            let (v4, v6) = compact_peers(&self.peers);
+            e.bytes(&v4);
+            // Keys in order: `peers6` sorts after `peers`. Left out when empty,
+            // as clients without IPv6 have no use for it.
+            if !v6.is_empty() {
+                e.str("peers6").bytes(&v6);
             }
-            e.bytes(&packed);
         } else {
             e.begin_list();
             for (a, id) in &self.peers {
@@ -161,22 +218,14 @@ impl HttpAnnounceReply for AnnounceReply {
         };
         let mut peers = Vec::new();
         match d.get("peers") {
-            Some(Value::Bytes(b)) => {
-                for c in b.chunks_exact(6) {
-                    let addr = SocketAddrV4::new(
-                        Ipv4Addr::new(c[0], c[1], c[2], c[3]),
-                        u16::from_be_bytes([c[4], c[5]]),
-                    );
-                    peers.push((addr, [0; 20]));
-                }
-            }
+            Some(Value::Bytes(b)) => read_compact_peers(b, false, &mut peers),
             Some(Value::List(l)) => {
                 for p in l {
                     let Some(p) = p.as_dict() else { continue };
                     let ip = p
                         .get("ip")
                         .and_then(Value::as_str)
-                        .and_then(|s| s.parse().ok());
+                        .and_then(|s| s.parse::<IpAddr>().ok());
                     let port = p
                         .get("port")
                         .and_then(Value::as_int)
@@ -187,11 +236,14 @@ impl HttpAnnounceReply for AnnounceReply {
                             .and_then(Value::as_bytes)
                             .and_then(|b| b.try_into().ok())
                             .unwrap_or([0; 20]);
-                        peers.push((SocketAddrV4::new(ip, port as u16), id));
+                        peers.push((SocketAddr::new(ip, port as u16), id));
                     }
                 }
             }
             _ => {}
+        }
+        if let Some(Value::Bytes(b)) = d.get("peers6") {
+            read_compact_peers(b, true, &mut peers);
         }
         Ok(AnnounceReply {
             interval: int("interval").max(1),
@@ -346,6 +398,7 @@ mod tests {
             compact: true,
             no_peer_id: false,
             ip: None,
+            ipv6: None,
             key: Some(vec![0x07, 0xd2, 0xe9, b'S']),
         }
     }
@@ -379,10 +432,29 @@ mod tests {
             min_interval: Some(5),
             complete: 1,
             incomplete: 2,
-            peers: vec![(SocketAddrV4::new(Ipv4Addr::LOCALHOST, 6881), [7; 20])],
+            peers: vec![
+                (SocketAddr::from((Ipv4Addr::LOCALHOST, 6881)), [7; 20]),
+                (SocketAddr::from((Ipv6Addr::LOCALHOST, 6882)), [8; 20]),
+            ],
         };
         let compact = AnnounceReply::decode(&r.encode(true, false)).unwrap();
-        assert_eq!(compact.peers[0].0, r.peers[0].0);
+        let addrs: Vec<_> = compact.peers.iter().map(|p| p.0).collect();
+        assert_eq!(
+            addrs,
+            [r.peers[0].0, r.peers[1].0],
+            "peers, then peers6 (BEP 7)"
+        );
+        assert!(
+            !String::from_utf8_lossy(
+                &AnnounceReply {
+                    peers: r.peers[..1].to_vec(),
+                    ..r.clone()
+                }
+                .encode(true, false)
+            )
+            .contains("6:peers6"),
+            "no peers6 key without IPv6 peers"
+        );
         assert_eq!(AnnounceReply::decode(&r.encode(false, false)).unwrap(), r);
         assert!(
             AnnounceReply::decode(&failure("nope"))
@@ -492,8 +564,27 @@ mod tests {
         .unwrap();
         assert_eq!(
             (old.compact, old.ip, old.event, old.numwant, old.key),
-            (false, Some(Ipv4Addr::new(10, 1, 2, 3)), None, None, None)
+            (false, Some(IpAddr::from([10, 1, 2, 3])), None, None, None)
         );
+        // BEP 7: ipv6= bare (the announce's port) or [address]:port; an IPv4 one is not taken.
+        let ipv6 = |v: &str| {
+            parse(&format!(
+                "info_hash={}&peer_id=-XX0000-000000000000&port=6881&ipv6={v}",
+                "%01".repeat(20)
+            ))
+            .unwrap()
+            .ipv6
+        };
+        assert_eq!(
+            ipv6("2001%3Adb8%3A%3A1"),
+            Some("[2001:db8::1]:6881".parse().unwrap())
+        );
+        assert_eq!(
+            ipv6("%5B2001%3Adb8%3A%3A1%5D%3A7000"),
+            Some("[2001:db8::1]:7000".parse().unwrap())
+        );
+        assert_eq!(ipv6("10.0.0.1"), None);
+        assert_eq!(ipv6("%3A%3Affff%3A10.0.0.1"), None);
         let host = parse(&format!(
             "info_hash={}&peer_id=-XX0000-000000000000&port=1&ip=example.org",
             "%01".repeat(20)

@@ -3,7 +3,7 @@
 //! and publish. The HTTP codec is `tracker_http`; a UDP one (BEP 15) fits the
 //! same model: every field it carries is here.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 
@@ -42,7 +42,10 @@ pub struct Announce {
     /// Leave peer ids out of a non-compact reply.
     pub no_peer_id: bool,
     /// An address the client asks to be listed under (BEP 3 `ip`).
-    pub ip: Option<Ipv4Addr>,
+    pub ip: Option<IpAddr>,
+    /// Its IPv6 address when it reaches us over IPv4 (BEP 7 `ipv6`), so that
+    /// IPv6 peers can reach it too. Always an IPv6 address.
+    pub ipv6: Option<SocketAddr>,
     /// A secret the client keeps for its session, to prove it is the same peer
     /// from a new address. Raw bytes: aria2c sends binary, others hex, BEP 15 a u32.
     pub key: Option<Vec<u8>>,
@@ -61,8 +64,9 @@ pub struct AnnounceReply {
     pub min_interval: Option<u32>,
     pub complete: u32,
     pub incomplete: u32,
-    /// With the peer's id where the transport carries one, else zeros.
-    pub peers: Vec<(SocketAddrV4, [u8; 20])>,
+    /// With the peer's id where the transport carries one, else zeros. Both
+    /// families: each transport writes the ones its layout can carry.
+    pub peers: Vec<(SocketAddr, [u8; 20])>,
 }
 
 /// A scrape of some torrents; none named means every published torrent.

@@ -7,12 +7,13 @@
 //! answers an error for anything else; nothing here panics on input. Pure: the
 //! socket is `sys::udp_tracker_client`, and time is milliseconds passed in.
 
-use core::net::{Ipv4Addr, SocketAddrV4};
+use core::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use thiserror::Error;
 
 use super::address::{self, Host};
 use super::metainfo::InfoHash;
+use super::tracker_http::read_compact_peers;
 use super::tracker_proto::{
     Announce, AnnounceReply, Event, ScrapeReply, ScrapeRequest, ScrapeStats,
 };
@@ -187,7 +188,11 @@ pub fn encode_announce(connection_id: u64, transaction_id: u32, a: &Announce) ->
     out.extend_from_slice(&a.left.to_be_bytes());
     out.extend_from_slice(&a.uploaded.to_be_bytes());
     out.extend_from_slice(&event_code(a.event).to_be_bytes());
-    let ip = a.ip.map_or(0, u32::from);
+    // The IP field is IPv4 only (BEP 15); over IPv6 it must be zero.
+    let ip = match a.ip {
+        Some(IpAddr::V4(v4)) => u32::from(v4),
+        _ => 0,
+    };
     out.extend_from_slice(&ip.to_be_bytes());
     let mut key = [0u8; 4];
     if let Some(k) = &a.key {
@@ -243,7 +248,8 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request> {
                     left: r.u64(64),
                     uploaded: r.u64(72),
                     event: event_of(r.u32(80)),
-                    ip: (ip != 0).then(|| Ipv4Addr::from(ip)),
+                    ip: (ip != 0).then(|| IpAddr::V4(Ipv4Addr::from(ip))),
+                    ipv6: None,
                     key: Some(bytes[88..92].to_vec()),
                     numwant: (numwant >= 0).then_some(numwant as u32),
                     port: r.u16(96),
@@ -272,49 +278,89 @@ pub fn decode_request(bytes: &[u8]) -> Result<Request> {
     }
 }
 
+// The tracker's replies are written into a buffer it reuses (`out` is
+// cleared first): a busy tracker sends one per datagram it receives.
+
 /// A connect reply.
-pub fn encode_connect_reply(transaction_id: u32, connection_id: u64) -> Vec<u8> {
-    let mut out = header(CONNECT, transaction_id);
+pub fn write_connect_reply(out: &mut Vec<u8>, transaction_id: u32, connection_id: u64) {
+    header(out, CONNECT, transaction_id);
     out.extend_from_slice(&connection_id.to_be_bytes());
-    out
 }
 
-/// An announce reply; its peers are IPv4, so this is the IPv4 layout.
-pub fn encode_announce_reply(transaction_id: u32, reply: &AnnounceReply) -> Vec<u8> {
-    let mut out = header(ANNOUNCE, transaction_id);
+/// An announce reply in the layout of `family`, the socket's: 6-byte IPv4 or
+/// 18-byte IPv6 entries. Peers of the other family cannot be written, and are left out.
+pub fn write_announce_reply(
+    out: &mut Vec<u8>,
+    transaction_id: u32,
+    reply: &AnnounceReply,
+    family: Family,
+) {
+    header(out, ANNOUNCE, transaction_id);
     out.extend_from_slice(&reply.interval.to_be_bytes());
     out.extend_from_slice(&reply.incomplete.to_be_bytes());
     out.extend_from_slice(&reply.complete.to_be_bytes());
     for (a, _) in &reply.peers {
-        out.extend_from_slice(&a.ip().octets());
+        match (a, family) {
+            (SocketAddr::V4(a), Family::V4) => out.extend_from_slice(&a.ip().octets()),
+            (SocketAddr::V6(a), Family::V6) => out.extend_from_slice(&a.ip().octets()),
+            _ => continue,
+        }
         out.extend_from_slice(&a.port().to_be_bytes());
     }
-    out
 }
 
 /// A scrape reply: the counts in the order the request named the torrents.
-pub fn encode_scrape_reply(transaction_id: u32, counts: &[ScrapeStats]) -> Vec<u8> {
-    let mut out = header(SCRAPE, transaction_id);
+pub fn write_scrape_reply(out: &mut Vec<u8>, transaction_id: u32, counts: &[ScrapeStats]) {
+    header(out, SCRAPE, transaction_id);
     for c in counts {
         out.extend_from_slice(&c.complete.to_be_bytes());
         out.extend_from_slice(&c.downloaded.to_be_bytes());
         out.extend_from_slice(&c.incomplete.to_be_bytes());
     }
-    out
 }
 
 /// An error reply carrying a message.
-pub fn encode_error(transaction_id: u32, message: &str) -> Vec<u8> {
-    let mut out = header(ERROR, transaction_id);
+pub fn write_error(out: &mut Vec<u8>, transaction_id: u32, message: &str) {
+    header(out, ERROR, transaction_id);
     out.extend_from_slice(message.as_bytes());
+}
+
+/// A connect reply, in a new buffer.
+pub fn encode_connect_reply(transaction_id: u32, connection_id: u64) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_connect_reply(&mut out, transaction_id, connection_id);
     out
 }
 
-fn header(action: u32, transaction_id: u32) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64);
+/// An announce reply, in a new buffer.
+pub fn encode_announce_reply(
+    transaction_id: u32,
+    reply: &AnnounceReply,
+    family: Family,
+) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_announce_reply(&mut out, transaction_id, reply, family);
+    out
+}
+
+/// A scrape reply, in a new buffer.
+pub fn encode_scrape_reply(transaction_id: u32, counts: &[ScrapeStats]) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_scrape_reply(&mut out, transaction_id, counts);
+    out
+}
+
+/// An error reply, in a new buffer.
+pub fn encode_error(transaction_id: u32, message: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    write_error(&mut out, transaction_id, message);
+    out
+}
+
+fn header(out: &mut Vec<u8>, action: u32, transaction_id: u32) {
+    out.clear();
     out.extend_from_slice(&action.to_be_bytes());
     out.extend_from_slice(&transaction_id.to_be_bytes());
-    out
 }
 
 /// Checks a reply's action and transaction id; an error packet for our
@@ -354,8 +400,8 @@ pub fn decode_connect_reply(bytes: &[u8], transaction_id: u32) -> Result<u64> {
     Ok(r.u64(8))
 }
 
-/// An announce reply to our transaction. IPv6 peers are read past, not kept:
-/// the model lists IPv4 peers. A torn last entry is ignored.
+/// An announce reply to our transaction, in the layout of the socket's family.
+/// A torn last entry is ignored.
 pub fn decode_announce_reply(
     bytes: &[u8],
     transaction_id: u32,
@@ -363,18 +409,13 @@ pub fn decode_announce_reply(
 ) -> Result<AnnounceReply> {
     let r = check_reply(bytes, ANNOUNCE, transaction_id)?;
     need("an announce reply", bytes, ANNOUNCE_REPLY_HEADER)?;
-    let peers = match family {
-        Family::V4 => bytes[ANNOUNCE_REPLY_HEADER..]
-            .chunks_exact(6)
-            .map(|c| {
-                let ip = Ipv4Addr::new(c[0], c[1], c[2], c[3]);
-                let port = u16::from_be_bytes([c[4], c[5]]);
-                (SocketAddrV4::new(ip, port), [0u8; 20])
-            })
-            .filter(|(a, _)| a.port() != 0 && !a.ip().is_unspecified())
-            .collect(),
-        Family::V6 => Vec::new(),
-    };
+    let mut peers = Vec::new();
+    read_compact_peers(
+        &bytes[ANNOUNCE_REPLY_HEADER..],
+        family == Family::V6,
+        &mut peers,
+    );
+    peers.retain(|(a, _)| a.port() != 0 && !a.ip().is_unspecified());
     Ok(AnnounceReply {
         interval: r.u32(8),
         min_interval: None,
@@ -514,6 +555,7 @@ mod tests {
             compact: true,
             no_peer_id: true,
             ip: None,
+            ipv6: None,
             key: Some(vec![1, 2, 3, 4]),
         }
     }
@@ -581,31 +623,51 @@ mod tests {
     }
 
     #[test]
-    fn announce_replies_carry_counts_and_compact_peers() {
+    fn announce_replies_carry_counts_and_compact_peers_of_the_sockets_family() {
+        let v4 = |a: [u8; 4], p| (SocketAddr::from((a, p)), [0; 20]);
+        let v6 = (
+            SocketAddr::from((core::net::Ipv6Addr::LOCALHOST, 7000)),
+            [0; 20],
+        );
         let reply = AnnounceReply {
             interval: 1800,
             min_interval: None,
             complete: 3,
             incomplete: 4,
-            peers: vec![
-                (SocketAddrV4::new([127, 0, 0, 1].into(), 6881), [0; 20]),
-                (SocketAddrV4::new([10, 1, 2, 3].into(), 51413), [0; 20]),
-            ],
+            peers: vec![v4([127, 0, 0, 1], 6881), v6, v4([10, 1, 2, 3], 51413)],
         };
-        let bytes = encode_announce_reply(77, &reply);
-        assert_eq!(bytes.len(), 20 + 12);
+        let only = |keep: fn(&SocketAddr) -> bool| AnnounceReply {
+            peers: reply
+                .peers
+                .iter()
+                .copied()
+                .filter(|(a, _)| keep(a))
+                .collect(),
+            ..reply.clone()
+        };
+        let bytes = encode_announce_reply(77, &reply, Family::V4);
+        assert_eq!(
+            bytes.len(),
+            20 + 12,
+            "IPv4: 6-byte entries, the IPv6 peer left out"
+        );
         assert_eq!(
             decode_announce_reply(&bytes, 77, Family::V4),
-            Ok(reply.clone())
+            Ok(only(SocketAddr::is_ipv4))
         );
-        // Over IPv6 the entries are 18 bytes and none is kept.
-        let v6 = decode_announce_reply(&bytes, 77, Family::V6).unwrap();
-        assert!(v6.peers.is_empty());
-        assert_eq!((v6.complete, v6.incomplete), (3, 4));
+        let bytes6 = encode_announce_reply(77, &reply, Family::V6);
+        assert_eq!(bytes6.len(), 20 + 18, "IPv6: 18-byte entries");
+        assert_eq!(
+            decode_announce_reply(&bytes6, 77, Family::V6),
+            Ok(only(SocketAddr::is_ipv6))
+        );
         // A torn last entry is dropped, the rest kept.
         let mut torn = bytes.clone();
         torn.extend_from_slice(&[1, 2, 3]);
-        assert_eq!(decode_announce_reply(&torn, 77, Family::V4), Ok(reply));
+        assert_eq!(
+            decode_announce_reply(&torn, 77, Family::V4),
+            Ok(only(SocketAddr::is_ipv4))
+        );
     }
 
     #[test]
@@ -668,7 +730,8 @@ mod tests {
             Err(UdpTrackerError::WrongTransaction { .. })
         ));
         // Control characters and length are tamed for the log.
-        let mut long = header(ERROR, 3);
+        let mut long = Vec::new();
+        header(&mut long, ERROR, 3);
         long.extend_from_slice(b"bad\x1b[31m\n");
         long.extend_from_slice(&[b'x'; 5000]);
         let Err(UdpTrackerError::Refused(m)) = decode_connect_reply(&long, 3) else {
@@ -684,7 +747,8 @@ mod tests {
     fn hostile_packets_are_errors_never_panics() {
         let tid: u32 = 0x0102_0304;
         let ours = tid.to_be_bytes();
-        let mut connect_wrong_action = header(ANNOUNCE, tid);
+        let mut connect_wrong_action = Vec::new();
+        header(&mut connect_wrong_action, ANNOUNCE, tid);
         connect_wrong_action.extend_from_slice(&[0; 8]);
         let table: Vec<(&str, Vec<u8>)> = vec![
             ("empty", vec![]),

@@ -12,7 +12,7 @@
 //! (through `Torrent::add_addrs`); never the other way.
 
 use std::collections::{HashMap, HashSet};
-use std::net::{SocketAddr, SocketAddrV4, ToSocketAddrs};
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
@@ -313,6 +313,7 @@ impl Announcer {
             compact: true,
             no_peer_id: true,
             ip: None,
+            ipv6: None,
             key: None,
         })
     }
@@ -320,7 +321,7 @@ impl Announcer {
     /// Our own address in a tracker's list. Only loopback and unspecified are
     /// recognised: other local addresses would need an interface list, and a
     /// connection to ourselves is refused at the handshake (same peer id) anyway.
-    fn is_self(&self, a: &SocketAddrV4) -> bool {
+    fn is_self(&self, a: &SocketAddr) -> bool {
         a.port() == self.shared.listen_port && (a.ip().is_loopback() || a.ip().is_unspecified())
     }
 
@@ -360,7 +361,7 @@ impl Announcer {
                     .peers
                     .iter()
                     .filter(|(a, _)| !self.is_self(a))
-                    .map(|(a, _)| SocketAddr::V4(*a))
+                    .map(|(a, _)| *a)
                     .collect();
                 let knows_none = t.add_addrs(&addrs, Origin::Tracker);
                 let pace = Pace {

@@ -165,12 +165,9 @@ pub fn fetch_magnet(
                 next_announce = std::time::Instant::now() + MAGNET_REANNOUNCE;
                 for url in &trackers {
                     match announce_once(url, &magnet_announce(m, me)) {
-                        Ok(reply) => found.extend(
-                            reply
-                                .peers
-                                .iter()
-                                .map(|(a, _)| (SocketAddr::V4(*a), Origin::Tracker)),
-                        ),
+                        Ok(reply) => {
+                            found.extend(reply.peers.iter().map(|(a, _)| (*a, Origin::Tracker)))
+                        }
                         Err(e) => log::debug!("no peers from {url}: {e}"),
                     }
                 }
@@ -214,6 +211,7 @@ fn magnet_announce(m: &Magnet, me: magnet_fetch::Identity) -> Announce {
         compact: true,
         no_peer_id: true,
         ip: None,
+        ipv6: None,
         key: None,
     }
 }

@@ -249,7 +249,7 @@ mod tests {
     use super::*;
     use crate::common::tracker_proto::Event;
     use crate::common::tracker_udp::Request;
-    use std::net::SocketAddrV4;
+    use std::net::SocketAddr;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -266,6 +266,7 @@ mod tests {
             compact: true,
             no_peer_id: true,
             ip: None,
+            ipv6: None,
             key: None,
         }
     }
@@ -303,11 +304,12 @@ mod tests {
                                 &AnnounceReply {
                                     interval: 60,
                                     peers: vec![(
-                                        SocketAddrV4::new([127, 0, 0, 9].into(), announce.port),
+                                        SocketAddr::from(([127, 0, 0, 9], announce.port)),
                                         [0; 20],
                                     )],
                                     ..Default::default()
                                 },
+                                tracker_udp::Family::V4,
                             )
                         };
                         let _ = socket.send_to(&reply, from);
@@ -326,10 +328,7 @@ mod tests {
         for _ in 0..3 {
             let reply = c.announce(&announce(), Duration::from_secs(2)).unwrap();
             assert_eq!(reply.interval, 60);
-            assert_eq!(
-                reply.peers[0].0,
-                SocketAddrV4::new([127, 0, 0, 9].into(), 6881)
-            );
+            assert_eq!(reply.peers[0].0, SocketAddr::from(([127, 0, 0, 9], 6881)));
         }
         assert_eq!(
             connects.load(Ordering::SeqCst),

@@ -1,7 +1,7 @@
 //! The tracker's HTTP routes: each request is read with the HTTP codec, handed
 //! to the transport-neutral operation in `server`, and its answer encoded.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 
 use super::page::{SortBy, torrent_disposition};
 use super::server::{PublishError, Tracker};
@@ -28,7 +28,7 @@ fn json(body: &impl serde::Serialize) -> Response {
 }
 
 impl Tracker {
-    pub fn route(&self, req: &Request, peer_ip: Ipv4Addr) -> Response {
+    pub fn route(&self, req: &Request, peer_ip: IpAddr) -> Response {
         let path = req.path.as_str();
         match (req.method.as_str(), path) {
             ("GET", "/announce") => self.http_announce(req, peer_ip),
@@ -61,7 +61,7 @@ impl Tracker {
         }
     }
 
-    fn http_announce(&self, req: &Request, peer_ip: Ipv4Addr) -> Response {
+    fn http_announce(&self, req: &Request, peer_ip: IpAddr) -> Response {
         let a = match Announce::from_request(req) {
             Ok(a) => a,
             Err(reason) => return bencode_failure(&reason),

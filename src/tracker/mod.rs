@@ -4,6 +4,8 @@
 //! `server` the operations and their locks, `http_routes` the HTTP face of
 //! them, and `reactor` the connections.
 
+pub mod connection_ids;
+pub mod flood_guard;
 pub mod http_routes;
 pub mod page;
 pub mod reactor;
@@ -12,3 +14,5 @@ pub mod search_index;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod udp_endpoint;
+pub mod udp_server;

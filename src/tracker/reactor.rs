@@ -16,7 +16,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, TcpListener, TcpStream};
+use std::net::{IpAddr, TcpListener, TcpStream};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -30,7 +30,7 @@ use crate::sys::epoll::{self, Epoll};
 
 /// What answers a whole request: the tracker's routes, handed in by its server
 /// (so this file knows connections, not the tracker).
-pub type Handler = Arc<dyn Fn(&Request, Ipv4Addr) -> Response + Send + Sync>;
+pub type Handler = Arc<dyn Fn(&Request, IpAddr) -> Response + Send + Sync>;
 
 /// A lock poisoned by a panic in a handler is taken over: the slot counts stay consistent.
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -60,13 +60,13 @@ pub const DEFAULT_MAX_CONNS_PER_IP: usize = 256;
 
 /// Open connections, counted per address: what a connection holds from accept to close.
 struct Slots {
-    per_ip: Mutex<(HashMap<Ipv4Addr, usize>, usize)>,
+    per_ip: Mutex<(HashMap<IpAddr, usize>, usize)>,
     max_per_ip: usize,
     max_total: usize,
 }
 
 impl Slots {
-    fn take(&self, ip: Ipv4Addr) -> Result<(), &'static str> {
+    fn take(&self, ip: IpAddr) -> Result<(), &'static str> {
         let mut g = lock(&self.per_ip);
         let (map, total) = &mut *g;
         if *total >= self.max_total {
@@ -81,7 +81,7 @@ impl Slots {
         Ok(())
     }
 
-    fn release(&self, ip: Ipv4Addr) {
+    fn release(&self, ip: IpAddr) {
         let mut g = lock(&self.per_ip);
         let (map, total) = &mut *g;
         *total -= 1;
@@ -97,7 +97,7 @@ impl Slots {
 /// A connection that holds a slot; closing it gives the slot back.
 pub struct Conn {
     pub stream: TcpStream,
-    pub ip: Ipv4Addr,
+    pub ip: IpAddr,
     slots: Arc<Slots>,
 }
 
@@ -240,11 +240,9 @@ fn is_quick(req: &Request, rest: &[u8]) -> bool {
         && matches!(req.path.as_str(), "/announce" | "/scrape")
 }
 
-fn ipv4_of(ip: IpAddr) -> Ipv4Addr {
-    match ip {
-        IpAddr::V4(ip) => ip,
-        IpAddr::V6(ip) => ip.to_ipv4_mapped().unwrap_or(Ipv4Addr::LOCALHOST),
-    }
+/// A dual-stack socket shows IPv4 clients as IPv4-mapped IPv6: one client, one form.
+fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
 }
 
 /// Raises the soft limit on open descriptors to the hard limit; returns the limit now in force.
@@ -570,7 +568,7 @@ impl Reactor {
         // Bounded, so connections already open get their turn too.
         for _ in 0..256 {
             match listener.accept() {
-                Ok((stream, addr)) => self.admit(stream, ipv4_of(addr.ip())),
+                Ok((stream, addr)) => self.admit(stream, canonical(addr.ip())),
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
                     debug!("accept: {e}");
@@ -580,7 +578,7 @@ impl Reactor {
         }
     }
 
-    fn admit(&mut self, stream: TcpStream, ip: Ipv4Addr) {
+    fn admit(&mut self, stream: TcpStream, ip: IpAddr) {
         let mut chunk = [0u8; 8192];
         let n = match read_now(&stream, &mut chunk) {
             Ok(0) => return,
@@ -618,7 +616,7 @@ impl Reactor {
         self.advance(w, false);
     }
 
-    fn answer_here(&self, stream: &TcpStream, req: &Request, ip: Ipv4Addr) {
+    fn answer_here(&self, stream: &TcpStream, req: &Request, ip: IpAddr) {
         let resp = (self.handler)(req, ip);
         if !send_now(
             stream,

@@ -1,8 +1,12 @@
 //! The tracker's shell: its state behind one lock, the writer of its files,
 //! and the transport-neutral operations (announce, scrape, search, publish,
 //! fetch, page) that log what happened. The HTTP routes onto them are
-//! `http_routes`; connections are `reactor`'s business. A UDP endpoint calls
-//! `announce` and `scrape` the same way.
+//! `http_routes`; connections are `reactor`'s business. The UDP workers of
+//! `udp_server` call `announce` and `scrape` the same way, through `Swarms`.
+//!
+//! Threads: `accept` (the epoll reactor, plus its handler pool), `expiry`
+//! (once a second), and `udp-N` (one per UDP socket). Each announce or scrape,
+//! whichever transport, takes `state` once.
 //!
 //! Locks, and the one order they are taken in: `writer` (one publish at a time
 //! writes the files), then `state` (the swarms and the search index). `state`
@@ -14,7 +18,7 @@
 //! data is still consistent: each update is one call on the state).
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
+use std::net::{IpAddr, SocketAddr, TcpListener, UdpSocket};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -28,11 +32,14 @@ use super::registry::Change;
 use super::search_index::unlistable_name;
 use super::state::TrackerState;
 use super::store::{Files, Prepared, Store};
+use super::udp_endpoint::Swarms;
+use super::udp_server;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::tracker_proto::{
     Announce, AnnounceReply, PublishReply, ScrapeReply, ScrapeRequest, SearchReply,
 };
 use crate::common::units;
+use crate::sys::listen;
 
 pub use super::reactor::DEFAULT_MAX_CONNS_PER_IP;
 
@@ -45,6 +52,10 @@ pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 pub enum TrackerError {
     #[error("cannot listen on {addr}: {source} (is another tracker_server running on that port?)")]
     Bind { addr: SocketAddr, source: io::Error },
+    #[error(
+        "cannot listen for UDP announces on {addr}: {source} (choose another --udp-port, or --no-udp)"
+    )]
+    BindUdp { addr: SocketAddr, source: io::Error },
     #[error("cannot use data folder {dir}: {source}")]
     DataDir { dir: PathBuf, source: io::Error },
 }
@@ -67,6 +78,19 @@ pub struct TrackerConfig {
     pub interval_secs: u32,
     /// Open connections one address may hold; more are refused with 503.
     pub max_conns_per_ip: usize,
+    /// BEP 15 announces on this UDP port (0: the HTTP port's number); None: no UDP.
+    pub udp_port: Option<u16>,
+    /// Threads answering UDP, each on its own socket.
+    pub udp_workers: usize,
+    /// Datagrams a second one address may send over UDP; 0: no limit.
+    pub udp_rate_limit: u32,
+}
+
+/// The sockets a tracker serves on.
+pub struct Listeners {
+    pub http: TcpListener,
+    /// One per UDP worker, all on one address; empty without UDP.
+    pub udp: Vec<UdpSocket>,
 }
 
 pub struct Tracker {
@@ -110,21 +134,46 @@ impl Tracker {
         lock(&self.writer)
     }
 
-    /// Opens the data folder and binds the listening socket.
-    pub fn bind(config: &TrackerConfig) -> Result<(Arc<Tracker>, TcpListener), TrackerError> {
+    /// Opens the data folder and binds the listening sockets. Bound to `::`,
+    /// both transports take IPv4 and IPv6 clients.
+    pub fn bind(config: &TrackerConfig) -> Result<(Arc<Tracker>, Listeners), TrackerError> {
         let tracker = Tracker::open_with(
             &config.data_dir,
             config.interval_secs,
             config.max_conns_per_ip,
         )?;
-        let addr = SocketAddr::new(config.ip, config.port);
-        let listener =
-            TcpListener::bind(addr).map_err(|source| TrackerError::Bind { addr, source })?;
-        Ok((tracker, listener))
+        // With port 0 the kernel picks a free TCP port, whose number may be
+        // taken for UDP: then another pick, a few times.
+        let mut tries = if config.port == 0 && config.udp_port == Some(0) {
+            20
+        } else {
+            1
+        };
+        let (http, udp) = loop {
+            tries -= 1;
+            let addr = SocketAddr::new(config.ip, config.port);
+            let http =
+                listen::tcp_listener(addr).map_err(|source| TrackerError::Bind { addr, source })?;
+            let Some(udp_port) = config.udp_port else {
+                break (http, Vec::new());
+            };
+            // Port 0 means "the same number as HTTP", which a client can then guess.
+            let port = match udp_port {
+                0 => http.local_addr().map_or(0, |a| a.port()),
+                p => p,
+            };
+            let addr = SocketAddr::new(config.ip, port);
+            match udp_server::bind(addr, config.udp_workers) {
+                Ok(udp) => break (http, udp),
+                Err(e) if e.kind() == io::ErrorKind::AddrInUse && tries > 0 => continue,
+                Err(source) => return Err(TrackerError::BindUdp { addr, source }),
+            }
+        };
+        Ok((tracker, Listeners { http, udp }))
     }
 
     /// Serves until the process ends; the calling thread becomes the epoll thread.
-    pub fn serve(self: &Arc<Self>, listener: TcpListener) {
+    pub fn serve(self: &Arc<Self>, listeners: Listeners, udp_rate_limit: u32) -> io::Result<()> {
         let t = Arc::clone(self);
         std::thread::Builder::new()
             .name("expiry".into())
@@ -132,6 +181,11 @@ impl Tracker {
                 loop {
                     std::thread::sleep(Duration::from_secs(1));
                     let gone = lock(&t.state).expire(t.now_ms());
+                    if gone.len() > 1000 {
+                        info!("expired {} peers: silent for two intervals", gone.len());
+                        give_back_freed_memory();
+                        continue;
+                    }
                     for (hash, addr) in gone {
                         info!(
                             "expired {addr} from {}: silent for two intervals",
@@ -139,20 +193,22 @@ impl Tracker {
                         );
                     }
                 }
-            })
-            .expect("spawn expiry thread");
+            })?;
+        udp_server::spawn(Arc::clone(self), listeners.udp, udp_rate_limit)?;
         let t = Arc::clone(self);
         reactor::run(
             Arc::new(move |req, ip| t.route(req, ip)),
-            listener,
+            listeners.http,
             self.max_conns_per_ip,
         );
+        Ok(())
     }
 
     /// Records an announce from `source` and logs what it changed; `Err` is the `failure reason`.
-    pub fn announce(&self, a: &Announce, source: Ipv4Addr) -> Result<AnnounceReply, String> {
+    pub fn announce(&self, a: &Announce, source: IpAddr) -> Result<AnnounceReply, String> {
         let result = lock(&self.state).announce(a, source, self.now_ms());
-        let who = format!("{}:{}", a.ip.unwrap_or(source), a.port);
+        // Formatted only when logged: a busy UDP tracker runs with info off.
+        let who = SocketAddr::new(a.ip.unwrap_or(source), a.port);
         let (reply, change) = result.inspect_err(|reason| {
             warn!(
                 "refused an announce from {who} for {}: {reason}",
@@ -240,6 +296,26 @@ impl Tracker {
             (state.name_of(key)?, state.torrent_path(key)?)
         };
         std::fs::read(path).ok().map(|b| (name, b))
+    }
+}
+
+/// The UDP endpoint's view of the tracker: the same operations HTTP's routes use.
+impl Swarms for Tracker {
+    fn announce(&self, a: &Announce, source: IpAddr) -> Result<AnnounceReply, String> {
+        Tracker::announce(self, a, source)
+    }
+    fn scrape(&self, req: &ScrapeRequest) -> ScrapeReply {
+        Tracker::scrape(self, req)
+    }
+}
+
+/// Hands the pages of freed memory back to the system, so that the tracker's
+/// RSS falls when a big swarm expires (glibc keeps them otherwise).
+fn give_back_freed_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks the allocator's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

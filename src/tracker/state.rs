@@ -4,7 +4,7 @@
 //! the server holds it behind its one lock. Nothing here does I/O or logs:
 //! what an announce changed is returned for the caller to report.
 
-use core::net::Ipv4Addr;
+use core::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use super::page::{self, PageContext, SortBy};
@@ -35,14 +35,14 @@ impl TrackerState {
     pub fn announce(
         &mut self,
         a: &Announce,
-        source: Ipv4Addr,
+        source: IpAddr,
         now_ms: u64,
     ) -> Result<(AnnounceReply, Change), String> {
         self.registry.announce(a, source, now_ms)
     }
 
     /// Peers silent too long, dropped.
-    pub fn expire(&mut self, now_ms: u64) -> Vec<(InfoHash, core::net::SocketAddrV4)> {
+    pub fn expire(&mut self, now_ms: u64) -> Vec<(InfoHash, SocketAddr)> {
         self.registry.expire(now_ms)
     }
 
@@ -168,6 +168,7 @@ mod tests {
             compact: true,
             no_peer_id: false,
             ip: None,
+            ipv6: None,
             key: None,
         }
     }
@@ -188,7 +189,7 @@ mod tests {
     #[test]
     fn scrape_names_each_torrent_once_in_order_and_all_published_by_default() {
         let (mut s, m) = published(&["a.txt", "b.txt"]);
-        let lo = Ipv4Addr::LOCALHOST;
+        let lo = IpAddr::from([127, 0, 0, 1]);
         s.announce(&announce(&m[0], 1, 0), lo, 0).unwrap();
         s.announce(&announce(&m[0], 2, 5), lo, 0).unwrap();
         let all = s.scrape(&ScrapeRequest::default());
@@ -214,7 +215,7 @@ mod tests {
     #[test]
     fn search_shows_the_swarm_and_published_counts_outlive_it() {
         let (mut s, m) = published(&["got5.mp4"]);
-        let lo = Ipv4Addr::LOCALHOST;
+        let lo = IpAddr::from([127, 0, 0, 1]);
         s.announce(&announce(&m[0], 1, 5), lo, 0).unwrap();
         let (_, change) = s
             .announce(

@@ -5,18 +5,24 @@
 //! Each check takes arbitrary bytes, must never panic on its own, and panics
 //! (an assertion) only when the code under test breaks a promise.
 
-use std::net::Ipv4Addr;
+use std::cell::RefCell;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use swarmshare::common::bencode::{self, Encoder, Value};
 use swarmshare::common::http;
 use swarmshare::common::metainfo::Metainfo;
 use swarmshare::common::tracker_http::{HttpAnnounce, HttpAnnounceReply};
-use swarmshare::common::tracker_proto::{Announce, AnnounceReply, PublishReply};
+use swarmshare::common::tracker_proto::{
+    Announce, AnnounceReply, PublishReply, ScrapeReply, ScrapeRequest,
+};
+use swarmshare::common::tracker_udp::{self, Family};
 use swarmshare::common::wire::{self, HANDSHAKE_LEN, Handshake, Message};
+use swarmshare::tracker::connection_ids::ConnectionIds;
 use swarmshare::tracker::registry::Registry;
 use swarmshare::tracker::search_index::Entry;
 use swarmshare::tracker::server::Tracker;
 use swarmshare::tracker::store::Store;
+use swarmshare::tracker::udp_endpoint::{MAX_PEERS_V4, MAX_PEERS_V6, Swarms, UdpEndpoint};
 
 type Check = fn(&[u8]);
 
@@ -27,6 +33,7 @@ pub const TARGETS: &[(&str, Check)] = &[
     ("wire_stream", wire_stream),
     ("http_announce", http_announce),
     ("tracker_publish", tracker_publish),
+    ("udp_tracker", udp_tracker),
 ];
 
 fn encode_value(v: &Value<'_>, e: &mut Encoder<'_>) {
@@ -234,7 +241,8 @@ pub fn http_announce(data: &[u8]) {
         };
         assert!(a.port > 0);
         now_ms += 1000;
-        let Ok((reply, _)) = registry.announce(&a, Ipv4Addr::new(10, 0, 0, 1), now_ms) else {
+        let Ok((reply, _)) = registry.announce(&a, Ipv4Addr::new(10, 0, 0, 1).into(), now_ms)
+        else {
             continue;
         };
         assert!(
@@ -266,7 +274,7 @@ pub fn tracker_publish(data: &[u8]) {
             host: None,
             body: data.to_vec(),
         };
-        let resp = tracker.route(&req, Ipv4Addr::LOCALHOST);
+        let resp = tracker.route(&req, Ipv4Addr::LOCALHOST.into());
         (resp.status == 200)
             .then(|| serde_json::from_slice::<PublishReply>(&resp.body).expect("publish reply"))
     };
@@ -292,4 +300,82 @@ pub fn tracker_publish(data: &[u8]) {
     assert_eq!(lines.lines().count(), 1, "search_content.txt: {lines:?}");
     assert!(lines.ends_with('\n'));
     assert!(lines.contains(&format!(" tor : {}\n", first.torrent)));
+}
+
+struct RegistrySwarms(RefCell<Registry>);
+
+impl Swarms for RegistrySwarms {
+    fn announce(&self, a: &Announce, source: IpAddr) -> Result<AnnounceReply, String> {
+        self.0.borrow_mut().announce(a, source, 0).map(|(r, _)| r)
+    }
+    fn scrape(&self, _: &ScrapeRequest) -> ScrapeReply {
+        ScrapeReply::default()
+    }
+}
+
+/// The tracker's UDP endpoint on a stream of datagrams, each framed as
+/// `[flags, length, bytes...]`: flag bit 0 picks an IPv6 source, bit 1 puts
+/// that source's real connection id (from a connect) in the first 8 bytes so
+/// announces and scrapes get past the id check. Without a valid id, no answer
+/// is ever longer than the datagram: a forged source gains nothing.
+pub fn udp_tracker(data: &[u8]) {
+    let swarms = RegistrySwarms(RefCell::new(Registry::new(60)));
+    let mut endpoint = UdpEndpoint::new(ConnectionIds::new(), 0);
+    let sources: [SocketAddr; 2] = [
+        "10.0.0.1:6881".parse().unwrap(),
+        "[2001:db8::1]:6881".parse().unwrap(),
+    ];
+    let mut out = Vec::new();
+    let mut rest = data;
+    while let [flags, len, tail @ ..] = rest {
+        let len = (*len as usize).min(tail.len());
+        let mut datagram = tail[..len].to_vec();
+        rest = &tail[len..];
+        let from = sources[(*flags & 1) as usize];
+        let with_id = flags & 2 != 0 && datagram.len() >= 16;
+        if with_id {
+            assert!(endpoint.answer(&tracker_udp::encode_connect(1), from, 0, &swarms, &mut out));
+            let id = tracker_udp::decode_connect_reply(&out, 1).expect("our connect reply");
+            datagram[..8].copy_from_slice(&id.to_be_bytes());
+        }
+        if !endpoint.answer(&datagram, from, 0, &swarms, &mut out) {
+            continue;
+        }
+        assert!(
+            out.len() >= 8,
+            "every answer has an action and a transaction id"
+        );
+        if !with_id {
+            assert!(
+                out.len() <= datagram.len(),
+                "{} bytes answer {}",
+                out.len(),
+                datagram.len()
+            );
+            continue;
+        }
+        let family = if from.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        };
+        let tid = u32::from_be_bytes([datagram[12], datagram[13], datagram[14], datagram[15]]);
+        if let Ok(reply) = tracker_udp::decode_announce_reply(&out, tid, family) {
+            let cap = if from.is_ipv4() {
+                MAX_PEERS_V4
+            } else {
+                MAX_PEERS_V6
+            };
+            assert!(
+                reply.peers.len() <= cap as usize,
+                "{} peers",
+                reply.peers.len()
+            );
+            assert!(
+                out.len() <= 1472,
+                "a reply of {} bytes does not fit a frame",
+                out.len()
+            );
+        }
+    }
 }
