@@ -38,8 +38,8 @@ struct Cli {
     /// Port to accept peers on; 0 picks a free one.
     #[arg(long, global = true, default_value_t = 0)]
     listen: u16,
-    /// Address to accept peers on (default: every interface).
-    #[arg(long, global = true, value_name = "ADDR", default_value = "0.0.0.0")]
+    /// Address to accept peers on (default: every IPv4 and IPv6 address).
+    #[arg(long, global = true, value_name = "ADDR", default_value = "::")]
     bind: String,
     /// Upload limit in bytes per second (K and M suffixes allowed).
     #[arg(long, global = true, value_parser = parse_rate, value_name = "RATE")]

@@ -413,6 +413,12 @@ mod tests {
         let a = announce();
         let req = request(&format!("/announce?{}", a.to_query()));
         assert_eq!(Announce::from_request(&req).unwrap(), a);
+        let with_v6 = Announce {
+            ipv6: Some("[2001:db8::9]:6881".parse().unwrap()),
+            ..a
+        };
+        let req = request(&format!("/announce?{}", with_v6.to_query()));
+        assert_eq!(Announce::from_request(&req).unwrap(), with_v6);
     }
 
     #[test]

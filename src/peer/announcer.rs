@@ -50,6 +50,9 @@ struct Shared {
     listen_port: u16,
     /// The tracker named on the command line: every torrent announces there.
     default_url: String,
+    /// Our global IPv6 address, sent as BEP 7 `ipv6=` so that a tracker we
+    /// reach over IPv4 can list us to IPv6 peers too.
+    ipv6: Option<SocketAddr>,
     on_peers: OnceLock<OnPeers>,
     stopping: AtomicBool,
     workers: Mutex<HashMap<String, Arc<Worker>>>,
@@ -69,6 +72,17 @@ enum Transport {
 }
 
 impl Transport {
+    /// A tracker on this host serves only peers on this host, which need no
+    /// second address: BEP 7's `ipv6=` is not sent there.
+    fn is_local(&self) -> bool {
+        let host = match self {
+            Transport::Http(u) => u.host.parse::<std::net::IpAddr>().ok(),
+            Transport::Udp(c) => c.host_ip(),
+        };
+        host.is_some_and(|ip| ip.is_loopback() || ip.to_canonical().is_loopback())
+            || matches!(self, Transport::Http(u) if u.host.eq_ignore_ascii_case("localhost"))
+    }
+
     /// The transport for a URL's scheme, or why there is none.
     fn for_url(url: &str) -> Result<Transport, String> {
         let scheme = url
@@ -154,12 +168,18 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Announcer {
     /// `default_url` is the tracker every torrent announces to, besides its own.
-    pub fn new(peer_id: [u8; 20], listen_port: u16, default_url: String) -> Announcer {
+    pub fn new(
+        peer_id: [u8; 20],
+        listen_port: u16,
+        default_url: String,
+        ipv6: Option<SocketAddr>,
+    ) -> Announcer {
         Announcer {
             shared: Arc::new(Shared {
                 peer_id,
                 listen_port,
                 default_url,
+                ipv6,
                 on_peers: OnceLock::new(),
                 stopping: AtomicBool::new(false),
                 workers: Mutex::new(HashMap::new()),
@@ -313,7 +333,7 @@ impl Announcer {
             compact: true,
             no_peer_id: true,
             ip: None,
-            ipv6: None,
+            ipv6: self.shared.ipv6.filter(|_| !w.transport.is_local()),
             key: None,
         })
     }
@@ -438,7 +458,7 @@ mod tests {
     #[test]
     fn a_torrent_announces_to_the_command_line_tracker_and_its_own_once_each() {
         let ours = "http://127.0.0.1:6969/announce";
-        let a = Announcer::new([1; 20], 6881, ours.into());
+        let a = Announcer::new([1; 20], 6881, ours.into(), None);
         assert_eq!(a.announce_urls(&meta(None)), [ours]);
         assert_eq!(a.announce_urls(&meta(Some(ours))), [ours]);
         assert_eq!(a.announce_urls(&meta(Some(" "))), [ours]);

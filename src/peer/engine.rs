@@ -46,6 +46,7 @@ use super::home::Home;
 use super::inbound_handshakes;
 use super::index_client::IndexClient;
 use super::ledger::Ledger;
+use super::own_address::{global_ipv6, listen_on};
 use super::resume;
 use super::storage::Storage;
 use super::torrent::{EngineTerms, Torrent};
@@ -120,12 +121,11 @@ impl Engine {
     pub fn start(config: PeerConfig) -> Result<Arc<Engine>, PeerError> {
         let home = Home::open(&config.home)?;
         let peer_id = home.peer_id()?;
-        let listener = TcpListener::bind((config.bind, config.listen_port)).map_err(|source| {
-            PeerError::Listen {
+        let listener =
+            listen_on(config.bind, config.listen_port).map_err(|source| PeerError::Listen {
                 port: config.listen_port,
                 source,
-            }
-        })?;
+            })?;
         let listen_addr = listener
             .local_addr()
             .map_err(PeerError::io("cannot read listen address"))?;
@@ -151,7 +151,12 @@ impl Engine {
         ctx.dht = dht.clone();
         let engine = Arc::new(Engine {
             peer_id,
-            announcer: Announcer::new(peer_id, listen_port, config.tracker.announce_url()),
+            announcer: Announcer::new(
+                peer_id,
+                listen_port,
+                config.tracker.announce_url(),
+                global_ipv6(listen_addr),
+            ),
             tracker: config.tracker,
             listen_port,
             listen_addr,

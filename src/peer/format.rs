@@ -243,7 +243,7 @@ pub fn search_results(results: &[SearchMatch], width: usize) -> String {
 }
 
 /// The line other peers' operators look for to learn the port: the address
-/// the listener is bound to (`0.0.0.0` unless `--bind` names one).
+/// the listener is bound to (`::`, every IPv4 and IPv6 address, unless `--bind` names one).
 pub fn listening(addr: SocketAddr) -> String {
     format!("peer listening on {addr}")
 }

@@ -60,7 +60,9 @@ pub fn run(
             if token == LISTENER {
                 loop {
                     let (stream, addr) = match listener.accept() {
-                        Ok(c) => c,
+                        // The dual-stack listener shows IPv4 peers IPv4-mapped:
+                        // one peer, one form, for the peer table and its caps.
+                        Ok((s, a)) => (s, SocketAddr::new(a.ip().to_canonical(), a.port())),
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                         Err(e) => {

@@ -39,6 +39,7 @@ pub mod line_input;
 pub mod logging;
 pub mod magnet_fetch;
 pub mod outgoing;
+pub mod own_address;
 pub mod peer_stats;
 pub mod piece_buffer;
 pub mod piece_picker;

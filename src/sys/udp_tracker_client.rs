@@ -79,6 +79,14 @@ impl UdpTrackerClient {
         })
     }
 
+    /// The tracker's address when its URL names one, not a host name.
+    pub fn host_ip(&self) -> Option<std::net::IpAddr> {
+        match self.url.host {
+            crate::common::address::Host::Ip(ip) => Some(ip),
+            crate::common::address::Host::Name(_) => None,
+        }
+    }
+
     /// The tracker's URL, for messages.
     pub fn url(&self) -> String {
         format!("udp://{}:{}", self.url.host, self.url.port)

@@ -423,18 +423,12 @@ impl Registry {
         gone
     }
 
-    /// Every address of a swarm's peers, sorted.
+    /// A swarm's peers, each once, at the address it announced from; sorted.
     pub fn peers(&self, hash: &InfoHash) -> Vec<SocketAddr> {
         let mut v: Vec<SocketAddr> = self
             .swarms
             .get(hash)
-            .map(|s| {
-                s.list
-                    .iter()
-                    .flat_map(|(_, p)| std::iter::once(p.addr).chain(p.addr6))
-                    .map(PackedAddr::get)
-                    .collect()
-            })
+            .map(|s| s.list.iter().map(|(_, p)| p.addr.get()).collect())
             .unwrap_or_default();
         v.sort();
         v
@@ -702,9 +696,9 @@ mod tests {
             r.peers(&InfoHash([1; 20])),
             vec![
                 "10.0.0.2:7002".parse::<SocketAddr>().unwrap(),
-                "[2001:db8::2]:7002".parse().unwrap(),
                 "[2001:db8::7]:7001".parse().unwrap(),
-            ]
+            ],
+            "each peer once, where it announced from"
         );
         let (reply, _) = r.announce(&ann(3, 7003, 5, None), LO, 1).unwrap();
         assert_eq!(reply.peers.len(), 3, "{:?}", reply.peers);
