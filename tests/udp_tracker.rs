@@ -126,3 +126,72 @@ fn a_download_meets_its_seeder_through_opentracker_over_udp_after_a_dead_first_t
         "the seeder came from a tracker, and only opentracker answers: {summary}"
     );
 }
+
+/// BEP 12 order: while the first tier answers, the second is never announced
+/// to. Two of our trackers, each a tier, over UDP; the seeder and the
+/// downloader meet through the first, and the second never hears of them.
+#[test]
+fn the_second_tier_hears_nothing_while_the_first_answers() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = tracker(&dir.path().join("first"), 5);
+    let second = tracker(&dir.path().join("second"), 5);
+    let content = data((1 << 20) + 3, 22);
+    let seeder = home(dir.path(), "seeder");
+    let src = seeder.join("downloads/tiers.bin");
+    write(&src, &content);
+    let info = {
+        let bytes =
+            create_single_file(&src, "tiers.bin", "http://unused.invalid/announce").unwrap();
+        Metainfo::from_bytes(&bytes).unwrap()
+    };
+    let url = |p: u16| format!("udp://127.0.0.1:{p}/announce");
+    let torrent = dir.path().join("tiers.torrent");
+    std::fs::write(
+        &torrent,
+        Metainfo::torrent_bytes(&info.info_bytes, &[url(first.port), url(second.port)]),
+    )
+    .unwrap();
+    let torrent = torrent.to_str().unwrap();
+    let dead = free_port().to_string();
+    let mut s = peer_bin();
+    s.args(["127.0.0.1", &dead, "--home"])
+        .arg(&seeder)
+        .args(["download", "--torrent", torrent, "--seed"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    let _seed = Spawned(s.spawn().expect("spawn the seeder"));
+    let counts = |port: u16| {
+        UdpTrackerClient::with_base(&url(port), 300)
+            .unwrap()
+            .scrape(&[info.info_hash], Duration::from_secs(2))
+            .ok()
+            .and_then(|r| r.files.first().map(|f| f.1))
+            .unwrap_or_default()
+    };
+    wait_until("the first tier counts the seeder", T, || {
+        counts(first.port).complete == 1
+    });
+    let me = home(dir.path(), "me");
+    let mut d = peer_bin();
+    d.args(["127.0.0.1", &dead, "--home"]).arg(&me).args([
+        "download",
+        "--torrent",
+        torrent,
+        "--json",
+    ]);
+    json_ok(&run_bounded(d, T));
+    assert_eq!(
+        std::fs::read(me.join("downloads/tiers.bin")).unwrap(),
+        content
+    );
+    wait_until("the first tier counts the download", T, || {
+        counts(first.port).downloaded == 1
+    });
+    assert_eq!(
+        counts(second.port),
+        Default::default(),
+        "the second tier was never announced to"
+    );
+}

@@ -1,15 +1,17 @@
 //! Tells trackers about our torrents. Each torrent announces to the tracker
-//! given on the command line and to its own `announce` URL (once when they are
-//! the same); each such URL is served by its own thread, so a slow or dead
-//! tracker never holds up another, and each torrent has its own schedule
-//! (`announce_schedule`) with every URL. The transport is chosen by the URL's
-//! scheme: `http://` (BEP 3) or `udp://` (BEP 15); any other is skipped with
-//! one warning.
+//! given on the command line, always, and to one of its own trackers at a time,
+//! in BEP 12 order (`tracker_tiers`): when that one fails, the torrent moves to
+//! the next. Each URL is served by its own thread, so a slow or dead tracker
+//! never holds up another, and each torrent has its own schedule
+//! (`announce_schedule`) with each URL it is at. The transport is chosen by the
+//! URL's scheme: `http://` (BEP 3) or `udp://` (BEP 15); any other is skipped
+//! with one warning, as if it had failed.
 //!
 //! It knows the engine only through what it is given: our peer id and port,
 //! the torrents as they are added and removed, and a callback that dials the
-//! addresses a reply brought. Locks: a worker's table, then a torrent's state
-//! (through `Torrent::add_addrs`); never the other way.
+//! addresses a reply brought. Locks, in this order: the tiers table, the
+//! workers table, a worker's table, then a torrent's state (through
+//! `Torrent::add_addrs`); none is held while taking one before it.
 
 use std::collections::{HashMap, HashSet};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -24,8 +26,9 @@ use super::announce_schedule::{AnnounceSchedule, Company, Pace};
 use super::error::PeerError;
 use super::torrent::Torrent;
 use super::torrent_core::Origin;
+use super::tracker_tiers::TrackerTiers;
 use crate::common::http::HttpError;
-use crate::common::metainfo::{InfoHash, Metainfo};
+use crate::common::metainfo::InfoHash;
 use crate::common::tracker_http::{HttpAnnounceReply, HttpAnnounceUrl};
 use crate::common::tracker_proto::{Announce, AnnounceReply, Event};
 use crate::sys::http_client;
@@ -60,6 +63,8 @@ struct Shared {
     warned: Mutex<HashSet<String>>,
     /// Trackers that did not answer, warned about once until they answer again.
     down: Mutex<HashSet<String>>,
+    /// Each torrent's own trackers, and which one it is at.
+    tiers: Mutex<HashMap<InfoHash, TrackerTiers>>,
     epoch: Instant,
 }
 
@@ -185,6 +190,7 @@ impl Announcer {
                 workers: Mutex::new(HashMap::new()),
                 warned: Mutex::new(HashSet::new()),
                 down: Mutex::new(HashSet::new()),
+                tiers: Mutex::new(HashMap::new()),
                 epoch: Instant::now(),
             }),
         }
@@ -196,37 +202,81 @@ impl Announcer {
         let _ = self.shared.on_peers.set(Box::new(f));
     }
 
-    /// The URLs a torrent announces to, in order, each once: ours, the
-    /// torrent's `announce`, then every URL of its BEP 12 `announce-list`.
-    /// Each has its own worker, so all are asked side by side (as libtorrent
-    /// does with `announce_to_all_tiers`): a dead first tier costs nothing.
-    pub fn announce_urls(&self, meta: &Metainfo) -> Vec<String> {
-        let mut urls = vec![self.shared.default_url.clone()];
-        let listed = meta.announce_list.iter().flatten().map(String::as_str);
-        for own in meta.announce.as_deref().into_iter().chain(listed) {
-            let own = own.trim();
-            if !own.is_empty() && !urls.iter().any(|u| u == own) {
-                urls.push(own.to_owned());
+    /// Starts announcing a torrent: to our tracker and to the first of its own
+    /// (in BEP 12 order) that we can reach, at once. A torrent added again
+    /// starts over.
+    pub fn add(&self, torrent: Arc<Torrent>, downloading: bool) {
+        let key = torrent.meta.info_hash;
+        for w in self.workers_of(&key) {
+            lock(&w.torrents).remove(&key);
+        }
+        let own = TrackerTiers::of(
+            &torrent.meta,
+            &self.shared.default_url,
+            &mut fastrand::Rng::new(),
+        );
+        let first = own.as_ref().map(|t| t.current().to_owned());
+        match own {
+            Some(t) => lock(&self.shared.tiers).insert(key, t),
+            None => lock(&self.shared.tiers).remove(&key),
+        };
+        if let Some(w) = self.worker(&self.shared.default_url) {
+            self.start_at(&w, &torrent, downloading);
+        }
+        if let Some(url) = first {
+            match self.worker(&url) {
+                Some(w) => self.start_at(&w, &torrent, downloading),
+                None => self.move_on(&url, &torrent),
             }
         }
-        urls
     }
 
-    /// Starts announcing a torrent: its first announce goes at once. A torrent
-    /// added again starts over.
-    pub fn add(&self, torrent: Arc<Torrent>, downloading: bool) {
-        for url in self.announce_urls(&torrent.meta) {
-            let Some(w) = self.worker(&url) else { continue };
-            lock(&w.torrents).insert(
-                torrent.meta.info_hash,
-                (torrent.clone(), AnnounceSchedule::new(downloading)),
-            );
-            let _ = w.wake.0.try_send(());
+    fn start_at(&self, w: &Worker, torrent: &Arc<Torrent>, downloading: bool) {
+        lock(&w.torrents).insert(
+            torrent.meta.info_hash,
+            (torrent.clone(), AnnounceSchedule::new(downloading)),
+        );
+        let _ = w.wake.0.try_send(());
+    }
+
+    /// The torrent's own tracker `failed_url` failed (or cannot be used): it
+    /// moves to the next one it can use, which starts with `started`. Nothing
+    /// happens if it was not at that tracker, or has no other: then it stays
+    /// where it is, on that tracker's retry schedule.
+    fn move_on(&self, failed_url: &str, torrent: &Arc<Torrent>) {
+        let key = torrent.meta.info_hash;
+        let mut tiers = lock(&self.shared.tiers);
+        let Some(t) = tiers.get_mut(&key) else {
+            return;
+        };
+        if t.current() != failed_url {
+            return;
+        }
+        let mut at = failed_url.to_owned();
+        for _ in 0..t.urls().count() {
+            let next = t.failed(&at).to_owned();
+            if next == failed_url {
+                return;
+            }
+            if let Some(w) = self.worker(&next) {
+                let old = lock(&self.shared.workers).get(failed_url).cloned();
+                if let Some(old) = old {
+                    lock(&old.torrents).remove(&key);
+                }
+                debug!(
+                    "{}: {failed_url} failed, announcing to {next}",
+                    torrent.meta.name
+                );
+                self.start_at(&w, torrent, !torrent.is_complete());
+                return;
+            }
+            at = next;
         }
     }
 
     /// Stops announcing a torrent, and tells each of its trackers it stopped.
     pub fn stopped(&self, t: &Torrent) {
+        lock(&self.shared.tiers).remove(&t.meta.info_hash);
         for w in self.workers_of(&t.meta.info_hash) {
             lock(&w.torrents).remove(&t.meta.info_hash);
             if let Err(e) = self.send(&w, t, Some(Event::Stopped)) {
@@ -390,6 +440,9 @@ impl Announcer {
                 };
                 s.succeeded(event, pace, company(t, knows_none), self.now_ms());
                 drop(table);
+                if let Some(tiers) = lock(&self.shared.tiers).get_mut(&key) {
+                    tiers.succeeded(&w.url);
+                }
                 if lock(&self.shared.down).remove(&w.url) {
                     log::info!("tracker {} answers again", w.url);
                 }
@@ -400,6 +453,7 @@ impl Announcer {
             Err(e) => {
                 s.failed(event, self.now_ms());
                 drop(table);
+                self.move_on(&w.url, t);
                 // One line per tracker, not one per torrent: they share its fate.
                 if self.mark_down(&w.url) {
                     warn!(
@@ -449,32 +503,5 @@ mod tests {
         assert!(wss.contains("wss://"), "{wss}");
         assert!(Transport::for_url("https://t.example/a").is_err());
         assert!(Transport::for_url("tracker.example").is_err());
-    }
-
-    fn meta(announce: Option<&str>) -> Metainfo {
-        crate::common::metainfo::tiny_for_tests("a.txt", announce)
-    }
-
-    #[test]
-    fn a_torrent_announces_to_the_command_line_tracker_and_its_own_once_each() {
-        let ours = "http://127.0.0.1:6969/announce";
-        let a = Announcer::new([1; 20], 6881, ours.into(), None);
-        assert_eq!(a.announce_urls(&meta(None)), [ours]);
-        assert_eq!(a.announce_urls(&meta(Some(ours))), [ours]);
-        assert_eq!(a.announce_urls(&meta(Some(" "))), [ours]);
-        assert_eq!(
-            a.announce_urls(&meta(Some("udp://tracker.example:1337"))),
-            [ours, "udp://tracker.example:1337"]
-        );
-        let mut m = meta(Some("udp://a:1"));
-        m.announce_list = vec![
-            vec!["udp://a:1".into(), "http://b/announce".into()],
-            vec![ours.into(), "udp://c:2".into()],
-        ];
-        assert_eq!(
-            a.announce_urls(&m),
-            [ours, "udp://a:1", "http://b/announce", "udp://c:2"],
-            "every tier's URLs, in order, each once"
-        );
     }
 }

@@ -53,5 +53,6 @@ pub mod super_seed;
 pub mod torrent;
 pub mod torrent_core;
 pub mod torrent_maker;
+pub mod tracker_tiers;
 pub mod tui;
 pub mod verifier;
