@@ -55,89 +55,149 @@ impl PackedAddr {
     }
 }
 
+/// 56 bytes: the registry's unit of memory, a million of them for a million peers.
 #[derive(Debug, Clone)]
 struct PeerRecord {
     addr: PackedAddr,
-    /// Its IPv6 address too, when it announced over IPv4 with `ipv6=` (BEP 7).
-    addr6: Option<PackedAddr>,
-    left: u64,
-    last_ms: u64,
-    /// The gap between its last two regular announces; 0 until seen.
-    pace_ms: u32,
-    /// A digest of the client's `key`, which lets it prove who it is from a
-    /// new address. Keyed by a secret, so a collision cannot be aimed at.
-    key: Option<u64>,
+    /// `left == 0` in its last announce.
+    seeding: bool,
     /// It said `completed`, or went from `left > 0` to 0: a seeder for sure.
     /// A client fetching a magnet's metadata does not know the size yet and
     /// announces `left=0` (aria2c does): until then it is given seeders too.
     proven_seed: bool,
+    /// The gap between its last two regular announces; 0 until seen.
+    pace_ms: u32,
+    last_ms: u64,
+    /// A digest of the client's `key` (0: none), which lets it prove who it is
+    /// from a new address. Keyed by a secret, so a collision cannot be aimed at.
+    key: u64,
+    /// Its IPv6 address too, when it announced over IPv4 with `ipv6=` (BEP 7):
+    /// rare, so boxed.
+    addr6: Option<Box<PackedAddr>>,
+}
+
+/// Swarms up to this many peers have no indexes: a scan of their list is as
+/// fast as a hash lookup, and most swarms are that small.
+const INDEX_FROM: usize = 16;
+
+/// Where a large swarm's peers are in its list, by id, and whose each address is.
+#[derive(Debug, Default)]
+struct Index {
+    by_id: HashMap<[u8; 20], u32>,
+    by_addr: HashMap<PackedAddr, [u8; 20]>,
 }
 
 /// One torrent's peers, laid out so an announce costs O(numwant), not O(swarm):
-/// a dense list with indexes by id and by address, counts kept as peers change,
-/// and a cursor that hands out a different window of peers each time.
+/// a dense list (with indexes by id and by address once it is large), counts
+/// kept as peers change, and a cursor that hands out a different window of
+/// peers each time.
 #[derive(Debug, Default)]
 struct Swarm {
     list: Vec<([u8; 20], PeerRecord)>,
-    by_id: HashMap<[u8; 20], u32>,
-    by_addr: HashMap<PackedAddr, [u8; 20]>,
+    index: Option<Box<Index>>,
     seeders: u32,
-    cursor: usize,
     /// Completed downloads seen (BEP 48 `downloaded`).
     downloaded: u32,
+    cursor: u32,
 }
 
 impl Swarm {
+    fn position(&self, id: &[u8; 20]) -> Option<usize> {
+        match &self.index {
+            Some(ix) => ix.by_id.get(id).map(|&i| i as usize),
+            None => self.list.iter().position(|(i, _)| i == id),
+        }
+    }
+
+    fn id_at_addr(&self, addr: &PackedAddr) -> Option<[u8; 20]> {
+        match &self.index {
+            Some(ix) => ix.by_addr.get(addr).copied(),
+            None => self
+                .list
+                .iter()
+                .find(|(_, p)| p.addr == *addr)
+                .map(|(i, _)| *i),
+        }
+    }
+
     fn get(&self, id: &[u8; 20]) -> Option<&PeerRecord> {
-        self.by_id.get(id).map(|&i| &self.list[i as usize].1)
+        self.position(id).map(|i| &self.list[i].1)
     }
 
     fn is_empty(&self) -> bool {
         self.list.is_empty()
     }
 
+    fn build_index(&mut self) {
+        let mut ix = Index::default();
+        for (i, (id, p)) in self.list.iter().enumerate() {
+            ix.by_id.insert(*id, i as u32);
+            ix.by_addr.insert(p.addr, *id);
+        }
+        self.index = Some(Box::new(ix));
+    }
+
     fn insert(&mut self, id: [u8; 20], rec: PeerRecord) -> Option<PeerRecord> {
         // A restarted client may come back under a new id at the same address.
-        if let Some(other) = self.by_addr.get(&rec.addr).copied()
+        if let Some(other) = self.id_at_addr(&rec.addr)
             && other != id
         {
             self.remove(&other);
         }
-        self.seeders += (rec.left == 0) as u32;
-        self.by_addr.insert(rec.addr, id);
-        match self.by_id.get(&id) {
-            Some(&i) => {
-                let i = i as usize;
+        self.seeders += rec.seeding as u32;
+        let addr = rec.addr;
+        let old = match self.position(&id) {
+            Some(i) => {
                 let old = std::mem::replace(&mut self.list[i].1, rec);
-                self.seeders -= (old.left == 0) as u32;
-                if old.addr != self.list[i].1.addr {
-                    self.by_addr.remove(&old.addr);
+                self.seeders -= old.seeding as u32;
+                if let Some(ix) = &mut self.index
+                    && old.addr != addr
+                {
+                    ix.by_addr.remove(&old.addr);
                 }
                 Some(old)
             }
             None => {
-                self.by_id.insert(id, self.list.len() as u32);
+                if let Some(ix) = &mut self.index {
+                    ix.by_id.insert(id, self.list.len() as u32);
+                }
                 self.list.push((id, rec));
                 None
             }
+        };
+        match &mut self.index {
+            Some(ix) => {
+                ix.by_addr.insert(addr, id);
+            }
+            None if self.list.len() > INDEX_FROM => self.build_index(),
+            None => {}
         }
+        old
     }
 
     fn remove(&mut self, id: &[u8; 20]) -> Option<PeerRecord> {
-        let i = self.by_id.remove(id)? as usize;
+        let i = self.position(id)?;
         let (_, rec) = self.list.swap_remove(i);
-        if let Some((moved, _)) = self.list.get(i) {
-            self.by_id.insert(*moved, i as u32);
+        if let Some(ix) = &mut self.index {
+            ix.by_id.remove(id);
+            if let Some((moved, _)) = self.list.get(i) {
+                ix.by_id.insert(*moved, i as u32);
+            }
+            if ix.by_addr.get(&rec.addr) == Some(id) {
+                ix.by_addr.remove(&rec.addr);
+            }
         }
-        if self.by_addr.get(&rec.addr) == Some(id) {
-            self.by_addr.remove(&rec.addr);
+        self.seeders -= rec.seeding as u32;
+        // A swarm that shrank gives its memory back.
+        if self.index.is_some() && self.list.len() <= INDEX_FROM / 2 {
+            self.index = None;
         }
-        self.seeders -= (rec.left == 0) as u32;
-        // A swarm that shrank a lot gives its memory back.
-        if self.list.capacity() > 64 && self.list.len() < self.list.capacity() / 4 {
+        if self.list.capacity() > 8 && self.list.len() < self.list.capacity() / 4 {
             self.list.shrink_to(self.list.len() * 2);
-            self.by_id.shrink_to(self.list.len() * 2);
-            self.by_addr.shrink_to(self.list.len() * 2);
+            if let Some(ix) = &mut self.index {
+                ix.by_id.shrink_to(self.list.len() * 2);
+                ix.by_addr.shrink_to(self.list.len() * 2);
+            }
         }
         Some(rec)
     }
@@ -153,21 +213,21 @@ impl Swarm {
     ) -> Vec<(SocketAddr, [u8; 20])> {
         let n = self.list.len();
         let mut out = Vec::with_capacity(want.min(n));
-        let start = if n == 0 { 0 } else { self.cursor % n };
+        let start = if n == 0 { 0 } else { self.cursor as usize % n };
         for k in 0..n {
             if out.len() >= want {
-                self.cursor = start + k;
+                self.cursor = ((start + k) % n) as u32;
                 return out;
             }
             let (id, p) = &self.list[(start + k) % n];
-            if id != asker && !(asker_is_seed && p.left == 0) {
+            if id != asker && !(asker_is_seed && p.seeding) {
                 out.push((p.addr.get(), *id));
-                if let Some(a6) = p.addr6 {
+                if let Some(a6) = &p.addr6 {
                     out.push((a6.get(), *id));
                 }
             }
         }
-        self.cursor = start + 1;
+        self.cursor = if n == 0 { 0 } else { ((start + 1) % n) as u32 };
         out
     }
 
@@ -256,6 +316,8 @@ pub struct Registry {
     /// Digests keys with a secret of this process.
     key_digest: std::collections::hash_map::RandomState,
     peer_count: usize,
+    /// The swarms an expiry sweep has yet to look at.
+    sweep: Vec<InfoHash>,
 }
 
 impl Registry {
@@ -267,6 +329,7 @@ impl Registry {
             remembered: Remembered::default(),
             key_digest: Default::default(),
             peer_count: 0,
+            sweep: Vec::new(),
         }
     }
 
@@ -303,13 +366,17 @@ impl Registry {
     ) -> Result<(AnnounceReply, Change), String> {
         let ip = a.ip.unwrap_or(source).to_canonical();
         let addr = PackedAddr::new(SocketAddr::new(ip, a.port));
-        let key = a.key.as_ref().map(|k| self.key_digest.hash_one(k));
+        // 0 is "no key"; a digest of 0 is taken as 1, which costs nothing.
+        let key = a
+            .key
+            .as_ref()
+            .map_or(0, |k| self.key_digest.hash_one(k).max(1));
         if let Some(old) = self
             .swarms
             .get(&a.info_hash)
             .and_then(|s| s.get(&a.peer_id))
             && old.addr != addr
-            && old.key.is_some()
+            && old.key != 0
             && old.key != key
         {
             return Err("peer_id is in use from another address, and key does not match".into());
@@ -319,14 +386,15 @@ impl Registry {
             .ipv6
             .filter(|_| ip.is_ipv4())
             .map(PackedAddr::new)
-            .filter(|a6| *a6 != addr);
+            .filter(|a6| *a6 != addr)
+            .map(Box::new);
         let swarm = self.swarms.entry(a.info_hash).or_default();
         let before = swarm.list.len();
         let change = if a.event == Some(Event::Stopped) {
             let old = swarm.remove(&a.peer_id);
             self.remembered.take(a.info_hash, a.peer_id);
             // Some clients (aria2c) go straight to `stopped` when done, never `completed`.
-            if a.left == 0 && old.is_some_and(|o| o.left > 0) {
+            if a.left == 0 && old.is_some_and(|o| !o.seeding) {
                 swarm.downloaded += 1;
             }
             Change::Left
@@ -346,13 +414,13 @@ impl Registry {
             };
             let proven_seed = a.left == 0
                 && (a.event == Some(Event::Completed)
-                    || was.is_some_and(|o| o.left > 0 || o.proven_seed));
+                    || was.is_some_and(|o| !o.seeding || o.proven_seed));
             let old = swarm.insert(
                 a.peer_id,
                 PeerRecord {
                     addr,
                     addr6,
-                    left: a.left,
+                    seeding: a.left == 0,
                     last_ms: now_ms,
                     pace_ms,
                     key,
@@ -362,7 +430,7 @@ impl Registry {
             // A completion counts once per peer, however often it says so.
             let finished = a.left == 0
                 && match &old {
-                    Some(o) => o.left > 0,
+                    Some(o) => !o.seeding,
                     None => a.event == Some(Event::Completed),
                 };
             if finished {
@@ -392,35 +460,79 @@ impl Registry {
         Ok((reply, change))
     }
 
-    /// Drops peers silent for two of their intervals: this is how an unexpected leave is noticed.
+    /// Drops peers silent for two of their intervals: this is how an
+    /// unexpected leave is noticed. The whole registry at once; a server holds
+    /// its lock for `expire_slice`s instead.
     pub fn expire(&mut self, now_ms: u64) -> Vec<(InfoHash, SocketAddr)> {
-        let interval_ms = self.interval_secs as u64 * 1000;
         let mut gone = Vec::new();
-        for (hash, swarm) in &mut self.swarms {
-            let silent: Vec<[u8; 20]> = swarm
-                .list
-                .iter()
-                .filter(|(_, p)| {
-                    now_ms.saturating_sub(p.last_ms) > 2 * interval_ms.max(p.pace_ms as u64)
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            for id in silent {
-                if let Some(p) = swarm.remove(&id) {
-                    gone.push((*hash, p.addr.get()));
-                    self.remembered.push(*hash, id, p.last_ms);
+        while !self.expire_slice(now_ms, usize::MAX, &mut gone) {}
+        gone
+    }
+
+    /// One slice of a sweep: swarms, in the order the sweep's snapshot took
+    /// them, until about `budget` peers have been looked at. True when the
+    /// sweep is over; the next call starts another. Expired peers are added
+    /// to `gone`. A sweep sees every swarm that existed when it began, so a
+    /// caller that drops its lock between slices keeps each hold short.
+    pub fn expire_slice(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        gone: &mut Vec<(InfoHash, SocketAddr)>,
+    ) -> bool {
+        if self.sweep.is_empty() {
+            self.sweep = self.swarms.keys().copied().collect();
+        }
+        let interval_ms = self.interval_secs as u64 * 1000;
+        let mut looked = 0;
+        while looked < budget {
+            let Some(hash) = self.sweep.pop() else {
+                break;
+            };
+            let Some(swarm) = self.swarms.get_mut(&hash) else {
+                continue;
+            };
+            looked += swarm.list.len() + 1;
+            let silent = |p: &PeerRecord| {
+                now_ms.saturating_sub(p.last_ms) > 2 * interval_ms.max(p.pace_ms as u64)
+            };
+            if swarm.list.iter().all(|(_, p)| silent(p)) {
+                // The whole swarm went quiet: no need to take it apart peer by peer.
+                self.peer_count -= swarm.list.len();
+                for (id, p) in std::mem::take(&mut swarm.list) {
+                    gone.push((hash, p.addr.get()));
+                    self.remembered.push(hash, id, p.last_ms);
+                }
+                swarm.seeders = 0;
+                swarm.index = None;
+            } else {
+                let ids: Vec<[u8; 20]> = swarm
+                    .list
+                    .iter()
+                    .filter(|(_, p)| silent(p))
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in ids {
+                    if let Some(p) = swarm.remove(&id) {
+                        gone.push((hash, p.addr.get()));
+                        self.remembered.push(hash, id, p.last_ms);
+                        self.peer_count -= 1;
+                    }
                 }
             }
+            if !Self::worth_keeping(&self.published, &hash, swarm) {
+                self.swarms.remove(&hash);
+            }
         }
-        self.peer_count -= gone.len();
+        if !self.sweep.is_empty() {
+            return false;
+        }
+        self.sweep = Vec::new();
         self.remembered.forget_older_than(now_ms);
-        let published = &self.published;
-        self.swarms
-            .retain(|h, s| Self::worth_keeping(published, h, s));
         if self.swarms.capacity() > 64 && self.swarms.len() < self.swarms.capacity() / 4 {
             self.swarms.shrink_to(self.swarms.len() * 2);
         }
-        gone
+        true
     }
 
     /// A swarm's peers, each once, at the address it announced from; sorted.
@@ -726,5 +838,69 @@ mod tests {
         assert_eq!(r.remembered.last_ms.len(), MAX_REMEMBERED);
         r.expire(10_000 + MAX_PACE_MS + 1);
         assert!(r.remembered.order.is_empty() && r.remembered.last_ms.is_empty());
+    }
+
+    #[test]
+    fn large_swarms_are_indexed_and_small_again_are_not() {
+        let mut r = Registry::new(60);
+        let n = (INDEX_FROM * 3) as u8;
+        for i in 0..n {
+            r.announce(&ann(i, 7000 + i as u16, 5, None), LO, 0)
+                .unwrap();
+        }
+        let swarm = |r: &Registry| r.swarms.get(&InfoHash([1; 20])).map(|s| s.index.is_some());
+        assert_eq!(swarm(&r), Some(true));
+        // Same address, new id: the old record goes, through the index.
+        r.announce(&ann(200, 7003, 5, None), LO, 1).unwrap();
+        assert_eq!(r.peer_count(), n as usize);
+        // Each peer found by id, whatever swap_remove moved.
+        for i in (0..n).step_by(2) {
+            if i != 3 {
+                r.announce(&ann(i, 7000 + i as u16, 5, Some(Event::Stopped)), LO, 2)
+                    .unwrap();
+            }
+        }
+        let left: Vec<u16> = r
+            .peers(&InfoHash([1; 20]))
+            .iter()
+            .map(|a| a.port())
+            .collect();
+        let mut expected: Vec<u16> = (0..n)
+            .filter(|i| i % 2 == 1 && *i != 3)
+            .map(|i| 7000 + i as u16)
+            .collect();
+        expected.push(7003);
+        expected.sort();
+        assert_eq!(left, expected);
+        for i in (1..n).step_by(2) {
+            r.announce(&ann(i, 7000 + i as u16, 5, Some(Event::Stopped)), LO, 3)
+                .unwrap();
+        }
+        assert_eq!(swarm(&r), Some(false), "down to one peer: no index");
+        assert_eq!(r.peer_count(), 1);
+    }
+
+    #[test]
+    fn expiry_in_slices_covers_every_swarm_and_announces_may_come_between() {
+        let mut r = Registry::new(1);
+        for s in 0..50u8 {
+            for p in 0..3u8 {
+                let mut a = ann(p, 7000 + p as u16, 5, None);
+                a.info_hash = InfoHash([s; 20]);
+                r.announce(&a, LO, 0).unwrap();
+            }
+        }
+        let mut gone = Vec::new();
+        let mut slices = 1;
+        while !r.expire_slice(10_000, 10, &mut gone) {
+            slices += 1;
+            // A peer joining mid-sweep is not swept by it.
+            let mut a = ann(9, 9000 + slices, 5, None);
+            a.info_hash = InfoHash([200; 20]);
+            r.announce(&a, LO, 10_000).unwrap();
+        }
+        assert!(slices > 10, "{slices} slices");
+        assert_eq!(gone.len(), 150);
+        assert_eq!((r.swarm_count(), r.peer_count()), (1, 1));
     }
 }

@@ -43,6 +43,9 @@ use crate::sys::listen;
 
 pub use super::reactor::DEFAULT_MAX_CONNS_PER_IP;
 
+/// Peers looked at per hold of the state lock while expiring: about a millisecond.
+const EXPIRY_SLICE: usize = 4096;
+
 /// The one way locks are taken: a lock poisoned by a panic elsewhere is taken over, not fatal.
 pub fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -180,9 +183,14 @@ impl Tracker {
             .spawn(move || {
                 loop {
                     std::thread::sleep(Duration::from_secs(1));
-                    let gone = lock(&t.state).expire(t.now_ms());
+                    // In slices, the lock dropped between them, so that a
+                    // million peers expiring at once never stall an announce.
+                    let now = t.now_ms();
+                    let mut gone = Vec::new();
+                    while !lock(&t.state).expire_slice(now, EXPIRY_SLICE, &mut gone) {}
                     if gone.len() > 1000 {
                         info!("expired {} peers: silent for two intervals", gone.len());
+                        drop(gone);
                         give_back_freed_memory();
                         continue;
                     }

@@ -46,6 +46,16 @@ impl TrackerState {
         self.registry.expire(now_ms)
     }
 
+    /// One slice of an expiry sweep (`Registry::expire_slice`); true when the sweep is over.
+    pub fn expire_slice(
+        &mut self,
+        now_ms: u64,
+        budget: usize,
+        gone: &mut Vec<(InfoHash, SocketAddr)>,
+    ) -> bool {
+        self.registry.expire_slice(now_ms, budget, gone)
+    }
+
     /// Counts for the torrents asked about, or for every published one.
     pub fn scrape(&self, req: &ScrapeRequest) -> ScrapeReply {
         let mut hashes = if req.info_hashes.is_empty() {
