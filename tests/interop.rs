@@ -888,3 +888,186 @@ fn our_download_takes_a_lazy_bitfield_and_chatter_from_a_seeder() {
     assert_eq!(s["fetched_pieces"], n);
     assert!(seeder.join().unwrap() >= content.len());
 }
+
+/// Our tracker bound to `ip`, answering UDP on its port's number, and a
+/// torrent (made by mktorrent) whose only tracker is its `udp://` URL on
+/// `url_host`: whoever meets through it announced over UDP.
+struct UdpTracked {
+    tracker: Proc,
+    torrent: PathBuf,
+    key: InfoHash,
+    home: PathBuf,
+}
+
+fn udp_tracked(dir: &Path, ip: &str, url_host: &str, name: &str, content: &[u8]) -> UdpTracked {
+    require("mktorrent", "mktorrent");
+    let mut cmd = std::process::Command::new(TRACKER);
+    cmd.args(["--ip", ip, "--port", "0", "--interval", "2", "--data-dir"])
+        .arg(dir.join("tracker"))
+        .env("RUST_LOG", "warn");
+    let tracker = spawn_listening(cmd);
+    let home = home(dir, "ours-seeder");
+    let src = home.join("downloads").join(name);
+    write(&src, content);
+    let torrent = dir.join(format!("{name}.torrent"));
+    let url = format!("udp://{url_host}:{}/announce", tracker.port);
+    mktorrent(&src, &url, &torrent, 16);
+    let key = key_of(&torrent);
+    UdpTracked {
+        tracker,
+        torrent,
+        key,
+        home,
+    }
+}
+
+impl UdpTracked {
+    /// Our seeder of it, whose own (HTTP) tracker is a dead port: it is found
+    /// through the torrent's UDP tracker alone.
+    fn seed(&self, extra: &[&str]) -> Spawned {
+        let mut s = peer_bin();
+        s.args(["127.0.0.1", &free_port().to_string(), "--home"])
+            .arg(&self.home)
+            .args(extra)
+            .args([
+                "download",
+                "--torrent",
+                self.torrent.to_str().unwrap(),
+                "--seed",
+            ])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .stdin(std::process::Stdio::null());
+        let p = Spawned(s.spawn().expect("spawn our seeder"));
+        wait_scrape(
+            self.tracker.port,
+            &self.key,
+            "our seeder announced over UDP",
+            |c| c.complete >= 1,
+        );
+        p
+    }
+
+    /// The stock client announced too (over UDP: the torrent names no other tracker).
+    fn wait_client_counted(&self) {
+        wait_scrape(
+            self.tracker.port,
+            &self.key,
+            "the stock client announced over UDP",
+            |c| c.complete + c.incomplete >= 2 || c.downloaded >= 1,
+        );
+    }
+}
+
+#[test]
+fn libtorrent_announces_to_our_tracker_over_udp() {
+    require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let content = data((2 << 20) + 5, 51);
+    let swarm = udp_tracked(dir.path(), "127.0.0.1", "127.0.0.1", "lt-udp.bin", &content);
+    let _seed = swarm.seed(&[]);
+    let save = dir.path().join("lt");
+    let mut lt = Lt::start(
+        &swarm.torrent,
+        &save,
+        dir.path().join("lt.log"),
+        LtOptions::default(),
+    );
+    lt.wait_complete(T);
+    same_file(&save.join("lt-udp.bin"), &content, "libtorrent");
+    swarm.wait_client_counted();
+}
+
+#[test]
+fn aria2c_announces_to_our_tracker_over_udp() {
+    require("aria2c", "aria2");
+    let dir = tempfile::tempdir().unwrap();
+    let content = data((2 << 20) + 7, 52);
+    let swarm = udp_tracked(
+        dir.path(),
+        "127.0.0.1",
+        "127.0.0.1",
+        "aria-udp.bin",
+        &content,
+    );
+    let _seed = swarm.seed(&[]);
+    let out = dir.path().join("aria2");
+    // aria2c sends UDP tracker requests through its DHT socket, so the DHT is
+    // on, with an empty routing table and no entry point: it knows no node.
+    let dht_port = format!("--dht-listen-port={}", free_port());
+    let dht_file = format!("--dht-file-path={}", dir.path().join("dht.dat").display());
+    let mut a = aria2_leech(
+        &swarm.torrent,
+        &out,
+        dir.path().join("aria2.log"),
+        &["--enable-dht=true", &dht_port, &dht_file],
+    );
+    a.wait_success(T);
+    same_file(&out.join("aria-udp.bin"), &content, "aria2c");
+    swarm.wait_client_counted();
+}
+
+#[test]
+fn transmission_announces_to_our_tracker_over_udp() {
+    require("transmission-cli", "transmission-cli");
+    let dir = tempfile::tempdir().unwrap();
+    let content = data((1 << 20) + 9, 53);
+    let swarm = udp_tracked(dir.path(), "127.0.0.1", "127.0.0.1", "tr-udp.bin", &content);
+    // transmission-cli never dials 127.x peers from a tracker, so our seeder
+    // dials it; transmission still announces to the UDP tracker.
+    let port = free_port();
+    let out = dir.path().join("transmission");
+    let mut t = transmission_leech(
+        &swarm.torrent,
+        &out,
+        &dir.path().join("tr-config"),
+        port,
+        &[],
+    );
+    wait_port_open(port, "transmission-cli listening", T);
+    let connect = format!("127.0.0.1:{port}");
+    let _seed = swarm.seed(&["--connect", &connect]);
+    t.wait_success(T);
+    same_file(&out.join("tr-udp.bin"), &content, "transmission-cli");
+    swarm.wait_client_counted();
+}
+
+/// IPv6 end to end with a stock client: our tracker on `::`, the torrent's
+/// only tracker `udp://[::1]:PORT`, so both sides announce over IPv6 and each
+/// learns only the other's IPv6 address (18-byte entries); libtorrent, with its
+/// DHT, PEX and LSD off, can meet our seeder nowhere else.
+#[test]
+fn libtorrent_meets_our_seeder_over_ipv6_through_our_udp_tracker() {
+    require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let content = data((2 << 20) + 11, 54);
+    let swarm = udp_tracked(dir.path(), "::", "[::1]", "lt-v6.bin", &content);
+    let _seed = swarm.seed(&[]);
+    let save = dir.path().join("lt");
+    let mut lt = Lt::start(
+        &swarm.torrent,
+        &save,
+        dir.path().join("lt.log"),
+        LtOptions {
+            ipv6: true,
+            ..Default::default()
+        },
+    );
+    let report = lt.wait_event("peers", T, |v| {
+        v["peers"]
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["ip"] == "::1"))
+    });
+    assert!(
+        report["peers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["ip"] == "::1"),
+        "our tracker gave libtorrent our seeder's IPv6 address only: {report}"
+    );
+    lt.wait_complete(T);
+    same_file(&save.join("lt-v6.bin"), &content, "libtorrent");
+    swarm.wait_client_counted();
+}

@@ -246,6 +246,8 @@ pub struct LtOptions {
     pub magnet_hash: Option<String>,
     /// A peer to connect to at once.
     pub peer: Option<String>,
+    /// Listen and dial on ::1 too.
+    pub ipv6: bool,
 }
 
 impl Lt {
@@ -273,6 +275,9 @@ impl Lt {
         }
         if o.scrape {
             cmd.arg("--scrape");
+        }
+        if o.ipv6 {
+            cmd.arg("--ipv6");
         }
         cmd.stdout(Stdio::piped())
             .stderr(File::create(&log).expect("create lt log"))

@@ -43,11 +43,15 @@ def main():
     ap.add_argument("--exit-on-complete", action="store_true")
     ap.add_argument("--scrape", action="store_true", help="scrape the tracker after each reply")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--ipv6", action="store_true", help="listen and dial on ::1 as well as 127.0.0.1")
     args = ap.parse_args()
 
     settings = {
-        "listen_interfaces": "127.0.0.1:%d" % args.port,
-        "outgoing_interfaces": "127.0.0.1",
+        "listen_interfaces": ("127.0.0.1:%d,[::1]:%d" % (args.port, args.port))
+        if args.ipv6
+        else "127.0.0.1:%d" % args.port,
+        # Outgoing sockets bind by family only: one bound to 127.0.0.1 cannot reach ::1.
+        "outgoing_interfaces": "" if args.ipv6 else "127.0.0.1",
         # Nothing leaves the machine: no DHT, LSD, UPnP or NAT-PMP (PEX is off per torrent).
         "enable_dht": False,
         "enable_lsd": False,
