@@ -1071,3 +1071,55 @@ fn libtorrent_meets_our_seeder_over_ipv6_through_our_udp_tracker() {
     same_file(&save.join("lt-v6.bin"), &content, "libtorrent");
     swarm.wait_client_counted();
 }
+
+/// BEP 11 with a stock client: libtorrent is connected to our seeder; our
+/// downloader, with no tracker and no DHT, is given libtorrent's address
+/// alone; libtorrent's ut_pex names our seeder, which the downloader dials.
+#[test]
+fn libtorrent_tells_our_peer_about_another_over_ut_pex() {
+    require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let mut tr = tracker(&dir.path().join("tracker"), 2);
+    let content = data((4 << 20) + 13, 55);
+    let (seed, torrent) = our_seeder(tr.port, dir.path(), "pex-lt.bin", &content, &[]);
+    // The torrent's tracker goes: from here on, peers meet only as told.
+    tr.terminate();
+    let save = dir.path().join("lt");
+    // libtorrent leeches slowly from our seeder, so the swarm lasts while
+    // its once-a-minute ut_pex message goes out.
+    let mut lt = Lt::start(
+        &torrent,
+        &save,
+        dir.path().join("lt.log"),
+        LtOptions {
+            pex: true,
+            peer: Some(format!("127.0.0.1:{}", seed.port)),
+            download_rate: 50_000,
+            ..Default::default()
+        },
+    );
+    lt.wait_event("peers", T, |v| {
+        v["peers"].as_array().is_some_and(|p| !p.is_empty())
+    });
+    let me = home(dir.path(), "me");
+    let dead = free_port().to_string();
+    let connect = format!("127.0.0.1:{}", lt.port);
+    let mut cmd = peer_bin();
+    cmd.args(["127.0.0.1", &dead, "--home"])
+        .arg(&me)
+        .args(["--connect", &connect])
+        .args(["download", "--torrent", torrent.to_str().unwrap(), "--json"]);
+    let s = ok(&run_bounded(cmd, Duration::from_secs(150)));
+    same_file(&me.join("downloads/pex-lt.bin"), &content, "our downloader");
+    let ours = format!("127.0.0.1:{}", seed.port);
+    let from_seed = s["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .find(|x| x["addr"] == ours.as_str())
+        .unwrap_or_else(|| panic!("our seeder sent data: {s}"));
+    assert_eq!(
+        from_seed["origin"], "pex",
+        "heard of through libtorrent's ut_pex: {s}"
+    );
+}

@@ -248,6 +248,8 @@ pub struct LtOptions {
     pub peer: Option<String>,
     /// Listen and dial on ::1 too.
     pub ipv6: bool,
+    /// Peer exchange (ut_pex) on.
+    pub pex: bool,
 }
 
 impl Lt {
@@ -278,6 +280,9 @@ impl Lt {
         }
         if o.ipv6 {
             cmd.arg("--ipv6");
+        }
+        if o.pex {
+            cmd.arg("--pex");
         }
         cmd.stdout(Stdio::piped())
             .stderr(File::create(&log).expect("create lt log"))

@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--exit-on-complete", action="store_true")
     ap.add_argument("--scrape", action="store_true", help="scrape the tracker after each reply")
     ap.add_argument("--timeout", type=float, default=120.0)
+    ap.add_argument("--pex", action="store_true", help="peer exchange (ut_pex) on for this torrent")
     ap.add_argument("--ipv6", action="store_true", help="listen and dial on ::1 as well as 127.0.0.1")
     args = ap.parse_args()
 
@@ -89,7 +90,9 @@ def main():
     flags = atp.flags
     flags &= ~lt.torrent_flags.auto_managed
     flags &= ~lt.torrent_flags.paused
-    flags |= lt.torrent_flags.disable_pex | lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+    flags |= lt.torrent_flags.disable_dht | lt.torrent_flags.disable_lsd
+    if not args.pex:
+        flags |= lt.torrent_flags.disable_pex
     atp.flags = flags
     h = ses.add_torrent(atp)
     if args.peer:
