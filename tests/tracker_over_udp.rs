@@ -7,7 +7,7 @@
 mod support;
 
 use std::net::{SocketAddr, UdpSocket};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::*;
@@ -96,15 +96,7 @@ fn peers_meet_through_our_tracker_over_udp_alone() {
     let torrent = torrent.to_str().unwrap();
     // The peers' own tracker (the command line's) is a dead port: only UDP works.
     let dead = free_port().to_string();
-    let mut s = peer_bin();
-    s.args(["127.0.0.1", &dead, "--home"])
-        .arg(&seeder)
-        .args(["download", "--torrent", torrent, "--seed"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null());
-    let _seed = Spawned(s.spawn().expect("spawn the seeder"));
+    let _seed = seed_torrent(&seeder, torrent.as_ref(), &[]);
     let udp = UdpTrackerClient::with_base(&url, 300).unwrap();
     wait_until("our tracker counts the seeder (UDP scrape)", T, || {
         udp.scrape(&[info.info_hash], Duration::from_secs(1))

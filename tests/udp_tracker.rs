@@ -153,15 +153,7 @@ fn the_second_tier_hears_nothing_while_the_first_answers() {
     .unwrap();
     let torrent = torrent.to_str().unwrap();
     let dead = free_port().to_string();
-    let mut s = peer_bin();
-    s.args(["127.0.0.1", &dead, "--home"])
-        .arg(&seeder)
-        .args(["download", "--torrent", torrent, "--seed"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null());
-    let _seed = Spawned(s.spawn().expect("spawn the seeder"));
+    let _seed = seed_torrent(&seeder, torrent.as_ref(), &[]);
     let counts = |port: u16| {
         UdpTrackerClient::with_base(&url(port), 300)
             .unwrap()

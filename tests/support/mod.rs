@@ -170,6 +170,24 @@ pub fn serve(tracker_port: u16, home: &Path, extra: &[&str]) -> Proc {
     spawn_listening(cmd)
 }
 
+/// Our peer seeding `torrent` from `HOME/downloads/`, quietly, with a dead port
+/// as its command line's tracker: others find it only through the torrent's
+/// own trackers (or however `extra` says).
+pub fn seed_torrent(home: &Path, torrent: &Path, extra: &[&str]) -> Spawned {
+    let mut s = peer_bin();
+    s.args(["127.0.0.1", &free_port().to_string(), "--home"])
+        .arg(home)
+        .args(extra)
+        .args(["download", "--torrent"])
+        .arg(torrent)
+        .arg("--seed")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .stdin(Stdio::null());
+    Spawned(s.spawn().expect("spawn our seeder"))
+}
+
 /// A peer command with output captured; bounded by `timeout`.
 pub fn peer_cmd(tracker_port: u16, home: &Path, args: &[&str], timeout: Duration) -> Output {
     let mut cmd = peer_bin();
