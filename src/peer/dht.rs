@@ -108,12 +108,18 @@ impl DhtNode {
         collect(&rx, Instant::now() + timeout)
     }
 
-    /// Tells the DHT we serve `info_hash` on our TCP port.
-    pub fn announce(&self, info_hash: &InfoHash, tcp_port: u16) {
+    /// Tells the DHT we serve `info_hash` on our TCP port; false if no node took it.
+    pub fn announce(&self, info_hash: &InfoHash, tcp_port: u16) -> bool {
         let id = Id::from_bytes(info_hash.0).expect("20 bytes");
         match self.dht.announce_peer(id, Some(tcp_port)) {
-            Ok(_) => debug!("DHT: announced {}", info_hash.hex()),
-            Err(e) => debug!("DHT: announce of {} failed: {e}", info_hash.hex()),
+            Ok(_) => {
+                debug!("DHT: announced {}", info_hash.hex());
+                true
+            }
+            Err(e) => {
+                debug!("DHT: announce of {} failed: {e}", info_hash.hex());
+                false
+            }
         }
     }
 
@@ -174,8 +180,14 @@ impl DhtNode {
             for t in &list {
                 let key = t.meta.info_hash;
                 if announced.get(&key).is_none_or(|at| now >= *at) {
-                    self.announce(&key, tcp_port);
-                    announced.insert(key, Instant::now() + ANNOUNCE_EVERY);
+                    // Right after start the routing table may still be empty:
+                    // a failed announce is tried again soon, not in 15 minutes.
+                    let every = if self.announce(&key, tcp_port) {
+                        ANNOUNCE_EVERY
+                    } else {
+                        LOOKUP_STARVED_EVERY
+                    };
+                    announced.insert(key, Instant::now() + every);
                 }
                 if t.is_complete() {
                     continue;
