@@ -897,6 +897,9 @@ struct UdpTracked {
     torrent: PathBuf,
     key: InfoHash,
     home: PathBuf,
+    /// Downloads counted once our seeder is in (its own first announce may
+    /// say `completed`, which counts as one).
+    downloaded_before: std::cell::Cell<i64>,
 }
 
 fn udp_tracked(dir: &Path, ip: &str, url_host: &str, name: &str, content: &[u8]) -> UdpTracked {
@@ -918,6 +921,7 @@ fn udp_tracked(dir: &Path, ip: &str, url_host: &str, name: &str, content: &[u8])
         torrent,
         key,
         home,
+        downloaded_before: std::cell::Cell::new(0),
     }
 }
 
@@ -925,27 +929,14 @@ impl UdpTracked {
     /// Our seeder of it, whose own (HTTP) tracker is a dead port: it is found
     /// through the torrent's UDP tracker alone.
     fn seed(&self, extra: &[&str]) -> Spawned {
-        let mut s = peer_bin();
-        s.args(["127.0.0.1", &free_port().to_string(), "--home"])
-            .arg(&self.home)
-            .args(extra)
-            .args([
-                "download",
-                "--torrent",
-                self.torrent.to_str().unwrap(),
-                "--seed",
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .stdin(std::process::Stdio::null());
-        let p = Spawned(s.spawn().expect("spawn our seeder"));
-        wait_scrape(
+        let p = seed_torrent(&self.home, &self.torrent, extra);
+        let c = wait_scrape(
             self.tracker.port,
             &self.key,
             "our seeder announced over UDP",
             |c| c.complete >= 1,
         );
+        self.downloaded_before.set(c.downloaded);
         p
     }
 
@@ -955,7 +946,7 @@ impl UdpTracked {
             self.tracker.port,
             &self.key,
             "the stock client announced over UDP",
-            |c| c.complete + c.incomplete >= 2 || c.downloaded >= 1,
+            |c| c.complete + c.incomplete >= 2 || c.downloaded > self.downloaded_before.get(),
         );
     }
 }
