@@ -11,6 +11,7 @@ is sent again. The first peer of each swarm is a seeder, the rest are leechers.
 """
 
 import hashlib
+import shutil
 import os
 import random
 import socket
@@ -32,6 +33,7 @@ WINDOW = int(os.environ.get("MEM_WINDOW", "1024"))
 PER = max(1, PEERS // SWARMS)
 MAGIC = 0x41727101980
 CONNECT_TID = 0xFFFFFFFF
+WORK = None  # the temp folder, removed on exit
 
 
 def say(msg):
@@ -228,7 +230,8 @@ def rss_settled(pid, timeout=30):
 
 def main():
     binary = os.path.join(ROOT, "target", "release", "tracker_server")
-    work = tempfile.mkdtemp(prefix="tracker-memory-")
+    global WORK
+    work = WORK = tempfile.mkdtemp(prefix="tracker-memory-")
     os.chmod(work, 0o755)  # opentracker drops to its own user
     hashes = [os.urandom(20) for _ in range(SWARMS)]
     total = PER * SWARMS
@@ -307,4 +310,8 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    finally:
+        for d in [WORK] if WORK else []:
+            shutil.rmtree(d, ignore_errors=True)
