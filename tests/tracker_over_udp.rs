@@ -14,7 +14,7 @@ use support::*;
 use swarmshare::common::http::percent_encode;
 use swarmshare::common::metainfo::{InfoHash, Metainfo};
 use swarmshare::common::tracker_http::HttpAnnounceReply;
-use swarmshare::common::tracker_proto::{Announce, AnnounceReply, Event};
+use swarmshare::common::tracker_proto::{Announce, AnnounceReply};
 use swarmshare::common::tracker_udp::{self, Family, UdpTrackerError};
 use swarmshare::peer::torrent_maker::create_single_file;
 use swarmshare::sys::udp_tracker_client::UdpTrackerClient;
@@ -32,21 +32,7 @@ fn tracker_on(ip: &str, extra: &[&str]) -> Proc {
 }
 
 fn announce(id: u8, port: u16, left: u64) -> Announce {
-    Announce {
-        info_hash: InfoHash([7; 20]),
-        peer_id: [id; 20],
-        port,
-        uploaded: 0,
-        downloaded: 0,
-        left,
-        event: Some(Event::Started),
-        numwant: None,
-        compact: true,
-        no_peer_id: true,
-        ip: None,
-        ipv6: None,
-        key: None,
-    }
+    Announce::started(InfoHash([7; 20]), [id; 20], port, left)
 }
 
 /// A raw BEP 15 client on one socket.

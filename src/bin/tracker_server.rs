@@ -100,11 +100,10 @@ fn main() -> ExitCode {
     let local = listeners.http.local_addr().ok();
     let udp_local = listeners.udp.first().and_then(|s| s.local_addr().ok());
     let t = tracker.clone();
-    let rate = args.udp_rate_limit;
     if let Err(e) = std::thread::Builder::new()
         .name("accept".into())
         .spawn(move || {
-            if let Err(e) = t.serve(listeners, rate) {
+            if let Err(e) = t.serve(listeners) {
                 eprintln!("tracker_server: cannot start: {e}");
                 std::process::exit(1);
             }

@@ -51,6 +51,28 @@ pub struct Announce {
     pub key: Option<Vec<u8>>,
 }
 
+impl Announce {
+    /// A `started` announce with nothing transferred yet, asking for a compact
+    /// reply; the other fields are set with struct update syntax.
+    pub fn started(info_hash: InfoHash, peer_id: [u8; 20], port: u16, left: u64) -> Announce {
+        Announce {
+            info_hash,
+            peer_id,
+            port,
+            uploaded: 0,
+            downloaded: 0,
+            left,
+            event: Some(Event::Started),
+            numwant: None,
+            compact: true,
+            no_peer_id: true,
+            ip: None,
+            ipv6: None,
+            key: None,
+        }
+    }
+}
+
 /// Longer keys are refused: every client sends 4 to 8 bytes.
 pub const MAX_KEY: usize = 64;
 

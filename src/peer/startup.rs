@@ -23,7 +23,7 @@ use super::torrent::Torrent;
 use super::torrent_core::Origin;
 use crate::common::magnet::Magnet;
 use crate::common::metainfo::{InfoHash, Metainfo};
-use crate::common::tracker_proto::{Announce, Event, SearchMatch};
+use crate::common::tracker_proto::{Announce, SearchMatch};
 use crate::sys::metainfo_file::MetainfoFile;
 use crate::sys::resolve;
 
@@ -200,19 +200,8 @@ const MAGNET_DHT_LOOKUP: std::time::Duration = std::time::Duration::from_secs(10
 /// other clients send it (our tracker still gives such a peer seeders).
 fn magnet_announce(m: &Magnet, me: magnet_fetch::Identity) -> Announce {
     Announce {
-        info_hash: m.info_hash,
-        peer_id: me.peer_id,
-        port: me.listen_port,
-        uploaded: 0,
-        downloaded: 0,
-        left: 0,
-        event: Some(Event::Started),
         numwant: Some(50),
-        compact: true,
-        no_peer_id: true,
-        ip: None,
-        ipv6: None,
-        key: None,
+        ..Announce::started(m.info_hash, me.peer_id, me.listen_port, 0)
     }
 }
 

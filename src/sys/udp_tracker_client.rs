@@ -255,7 +255,6 @@ impl UdpTrackerClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::tracker_proto::Event;
     use crate::common::tracker_udp::Request;
     use std::net::SocketAddr;
     use std::sync::Arc;
@@ -263,19 +262,8 @@ mod tests {
 
     fn announce() -> Announce {
         Announce {
-            info_hash: InfoHash([3; 20]),
-            peer_id: [4; 20],
-            port: 6881,
-            uploaded: 0,
-            downloaded: 0,
-            left: 10,
-            event: Some(Event::Started),
             numwant: Some(50),
-            compact: true,
-            no_peer_id: true,
-            ip: None,
-            ipv6: None,
-            key: None,
+            ..Announce::started(InfoHash([3; 20]), [4; 20], 6881, 10)
         }
     }
 

@@ -240,11 +240,6 @@ fn is_quick(req: &Request, rest: &[u8]) -> bool {
         && matches!(req.path.as_str(), "/announce" | "/scrape")
 }
 
-/// A dual-stack socket shows IPv4 clients as IPv4-mapped IPv6: one client, one form.
-fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
-}
-
 /// Raises the soft limit on open descriptors to the hard limit; returns the limit now in force.
 fn raise_fd_limit() -> usize {
     // SAFETY: getrlimit/setrlimit on a plain struct.
@@ -568,7 +563,11 @@ impl Reactor {
         // Bounded, so connections already open get their turn too.
         for _ in 0..256 {
             match listener.accept() {
-                Ok((stream, addr)) => self.admit(stream, canonical(addr.ip())),
+                Ok((stream, addr)) => {
+                    // A dual-stack socket shows IPv4 clients as IPv4-mapped
+                    // IPv6: one client, one form.
+                    self.admit(stream, addr.ip().to_canonical())
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) => {
                     debug!("accept: {e}");

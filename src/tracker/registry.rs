@@ -557,19 +557,9 @@ mod tests {
 
     fn ann(id: u8, port: u16, left: u64, event: Option<Event>) -> Announce {
         Announce {
-            info_hash: InfoHash([1; 20]),
-            peer_id: [id; 20],
-            port,
-            uploaded: 0,
-            downloaded: 0,
-            left,
             event,
-            numwant: None,
-            compact: true,
             no_peer_id: false,
-            ip: None,
-            ipv6: None,
-            key: None,
+            ..Announce::started(InfoHash([1; 20]), [id; 20], port, left)
         }
     }
 

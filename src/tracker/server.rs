@@ -101,6 +101,8 @@ pub struct Tracker {
     state: Mutex<TrackerState>,
     epoch: Instant,
     max_conns_per_ip: usize,
+    /// Datagrams a second one address may send over UDP; 0: no limit.
+    udp_rate_limit: u32,
 }
 
 impl Tracker {
@@ -108,13 +110,14 @@ impl Tracker {
         data_dir: &std::path::Path,
         interval_secs: u32,
     ) -> Result<Arc<Tracker>, TrackerError> {
-        Tracker::open_with(data_dir, interval_secs, DEFAULT_MAX_CONNS_PER_IP)
+        Tracker::open_with(data_dir, interval_secs, DEFAULT_MAX_CONNS_PER_IP, 0)
     }
 
     fn open_with(
         data_dir: &std::path::Path,
         interval_secs: u32,
         max_conns_per_ip: usize,
+        udp_rate_limit: u32,
     ) -> Result<Arc<Tracker>, TrackerError> {
         let (store, files) = Store::open(data_dir).map_err(|source| TrackerError::DataDir {
             dir: data_dir.to_owned(),
@@ -125,6 +128,7 @@ impl Tracker {
             state: Mutex::new(TrackerState::new(store, interval_secs)),
             epoch: Instant::now(),
             max_conns_per_ip,
+            udp_rate_limit,
         }))
     }
 
@@ -144,6 +148,7 @@ impl Tracker {
             &config.data_dir,
             config.interval_secs,
             config.max_conns_per_ip,
+            config.udp_rate_limit,
         )?;
         // With port 0 the kernel picks a free TCP port, whose number may be
         // taken for UDP: then another pick, a few times.
@@ -176,7 +181,7 @@ impl Tracker {
     }
 
     /// Serves until the process ends; the calling thread becomes the epoll thread.
-    pub fn serve(self: &Arc<Self>, listeners: Listeners, udp_rate_limit: u32) -> io::Result<()> {
+    pub fn serve(self: &Arc<Self>, listeners: Listeners) -> io::Result<()> {
         let t = Arc::clone(self);
         std::thread::Builder::new()
             .name("expiry".into())
@@ -202,7 +207,7 @@ impl Tracker {
                     }
                 }
             })?;
-        udp_server::spawn(Arc::clone(self), listeners.udp, udp_rate_limit)?;
+        udp_server::spawn(Arc::clone(self), listeners.udp, self.udp_rate_limit)?;
         let t = Arc::clone(self);
         reactor::run(
             Arc::new(move |req, ip| t.route(req, ip)),

@@ -41,11 +41,6 @@ impl TrackerState {
         self.registry.announce(a, source, now_ms)
     }
 
-    /// Peers silent too long, dropped.
-    pub fn expire(&mut self, now_ms: u64) -> Vec<(InfoHash, SocketAddr)> {
-        self.registry.expire(now_ms)
-    }
-
     /// One slice of an expiry sweep (`Registry::expire_slice`); true when the sweep is over.
     pub fn expire_slice(
         &mut self,
@@ -167,19 +162,8 @@ mod tests {
 
     fn announce(m: &Metainfo, id: u8, left: u64) -> Announce {
         Announce {
-            info_hash: m.info_hash,
-            peer_id: [id; 20],
-            port: 7000 + id as u16,
-            uploaded: 0,
-            downloaded: 0,
-            left,
-            event: Some(Event::Started),
-            numwant: None,
-            compact: true,
             no_peer_id: false,
-            ip: None,
-            ipv6: None,
-            key: None,
+            ..Announce::started(m.info_hash, [id; 20], 7000 + id as u16, left)
         }
     }
 

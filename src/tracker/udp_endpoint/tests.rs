@@ -2,7 +2,7 @@ use std::cell::RefCell;
 
 use super::*;
 use crate::common::metainfo::InfoHash;
-use crate::common::tracker_proto::{Event, ScrapeStats};
+use crate::common::tracker_proto::ScrapeStats;
 use crate::tracker::registry::Registry;
 
 /// The real registry, as the tracker's state would hold it.
@@ -41,19 +41,8 @@ fn fake() -> Fake {
 
 fn ann(id: u8, port: u16, left: u64) -> Announce {
     Announce {
-        info_hash: InfoHash([1; 20]),
-        peer_id: [id; 20],
-        port,
-        uploaded: 0,
-        downloaded: 0,
-        left,
-        event: Some(Event::Started),
-        numwant: None,
-        compact: true,
-        no_peer_id: true,
-        ip: None,
-        ipv6: None,
         key: Some(vec![1, 2, 3, 4]),
+        ..Announce::started(InfoHash([1; 20]), [id; 20], port, left)
     }
 }
 
