@@ -7,6 +7,7 @@ pub mod bitfield;
 pub mod extension_handshake;
 pub mod http;
 pub mod magnet;
+pub mod merkle;
 pub mod metainfo;
 pub mod peer_id;
 pub mod rate;
