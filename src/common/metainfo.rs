@@ -1,9 +1,15 @@
-//! BEP 3 metainfo (`.torrent`) files: parsing with validation, and encoding a
-//! `.torrent` from piece hashes already computed. Reading and hashing files is
-//! the I/O side's (`peer::torrent_maker`, `sys::metainfo_file`).
+//! Metainfo (`.torrent`) files: BEP 3 (v1), BEP 52 (v2) and hybrids of the
+//! two, parsed with validation into one hash-agnostic `Metainfo`; and
+//! encoding a v1 `.torrent` from piece hashes already computed. Reading and
+//! hashing files is the I/O side's (`peer::torrent_maker`, `sys::metainfo_file`).
 //!
 //! The assignment's vocabulary maps onto the standard fields: *Key* is the
-//! info-hash, *size* is the total length, *n_parts* is the number of pieces.
+//! info-hash, *size* is the files' total length, *n_parts* is the number of pieces.
+//!
+//! Every torrent becomes one piece stream: its files end to end, with BEP 47
+//! pad files where a v2 torrent aligns each file to a piece boundary (listed
+//! in a hybrid's v1 half, implied in a v2-only one). Pad files are zeros that
+//! exist only in the stream, never on disk.
 
 use std::fmt;
 use std::io;
@@ -11,9 +17,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
+use sha2::Sha256;
 use thiserror::Error;
 
 use super::bencode::{self, Dict, Encoder, Value};
+use super::file_tree::{self, TreeFile};
+use super::merkle::{self, FileShape, Hash32};
 
 /// 16 KiB: the block size every client requests, so every piece length is a multiple of it.
 pub const BLOCK_SIZE: u64 = 16 * 1024;
@@ -82,24 +91,29 @@ pub enum MetainfoError {
     Io(#[from] io::Error),
 }
 
-fn invalid(msg: impl Into<String>) -> MetainfoError {
+pub(crate) fn invalid(msg: impl Into<String>) -> MetainfoError {
     MetainfoError::Invalid(msg.into())
 }
 
-/// The expected hash of one piece. An enum so that BEP 52's SHA-256 merkle
-/// roots can join SHA-1 without every user of a hash learning its width.
+/// What one piece of a v2 torrent is checked against (BEP 52).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PieceHash {
-    /// BEP 3: the SHA-1 of the piece's bytes.
-    Sha1([u8; 20]),
+pub struct MerklePiece {
+    /// The root of the piece's subtree: its file's piece-layer entry, or the
+    /// file's `pieces root` when the file fits in one piece.
+    pub hash: Hash32,
+    /// Leaves under `hash`: a power of two.
+    pub width: u32,
+    /// Bytes of file data the piece starts with; the rest of it is alignment
+    /// padding, which must be zeros.
+    pub data_len: u32,
 }
 
-impl PieceHash {
-    /// The hash of `data` in the same kind as `self`.
-    fn of_same_kind(&self, data: &[u8]) -> PieceHash {
-        match self {
-            PieceHash::Sha1(_) => PieceHash::Sha1(Sha1::digest(data).into()),
-        }
+impl MerklePiece {
+    fn check(&self, data: &[u8]) -> bool {
+        let n = self.data_len as usize;
+        n <= data.len()
+            && data[n..].iter().all(|&b| b == 0)
+            && merkle::root(&merkle::leaves(&data[..n]), self.width as usize, 0) == self.hash
     }
 }
 
@@ -108,12 +122,18 @@ impl PieceHash {
 pub enum PieceHashes {
     /// BEP 3: the info dictionary's `pieces` string, cut every 20 bytes.
     Sha1(Vec<[u8; 20]>),
+    /// BEP 52: each piece against its file's SHA-256 tree.
+    Merkle(Vec<MerklePiece>),
+    /// A hybrid: a piece is good only when both halves say so, since a
+    /// torrent whose halves disagree must not pass bytes that one of them refuses.
+    Both(Vec<[u8; 20]>, Vec<MerklePiece>),
 }
 
 impl PieceHashes {
     pub fn len(&self) -> usize {
         match self {
-            PieceHashes::Sha1(h) => h.len(),
+            PieceHashes::Sha1(h) | PieceHashes::Both(h, _) => h.len(),
+            PieceHashes::Merkle(m) => m.len(),
         }
     }
 
@@ -121,16 +141,27 @@ impl PieceHashes {
         self.len() == 0
     }
 
-    pub fn get(&self, index: u32) -> Option<PieceHash> {
+    /// Piece `index`'s SHA-1, where the torrent has a v1 half.
+    pub fn sha1(&self, index: u32) -> Option<[u8; 20]> {
         match self {
-            PieceHashes::Sha1(h) => h.get(index as usize).copied().map(PieceHash::Sha1),
+            PieceHashes::Sha1(h) | PieceHashes::Both(h, _) => h.get(index as usize).copied(),
+            PieceHashes::Merkle(_) => None,
         }
     }
 
     /// True when `data` is exactly piece `index`; false for an index out of range.
     pub fn check(&self, index: u32, data: &[u8]) -> bool {
-        self.get(index)
-            .is_some_and(|want| want.of_same_kind(data) == want)
+        let i = index as usize;
+        let sha1_ok = |h: &[[u8; 20]]| {
+            h.get(i)
+                .is_some_and(|want| <[u8; 20]>::from(Sha1::digest(data)) == *want)
+        };
+        let merkle_ok = |m: &[MerklePiece]| m.get(i).is_some_and(|p| p.check(data));
+        match self {
+            PieceHashes::Sha1(h) => sha1_ok(h),
+            PieceHashes::Merkle(m) => merkle_ok(m),
+            PieceHashes::Both(h, m) => sha1_ok(h) && merkle_ok(m),
+        }
     }
 }
 
@@ -139,6 +170,26 @@ impl PieceHashes {
 pub struct FileEntry {
     pub path: Vec<String>,
     pub length: u64,
+    /// A BEP 47 pad file: zeros in the piece stream, never a file on disk.
+    pub pad: bool,
+}
+
+impl FileEntry {
+    fn new(path: Vec<String>, length: u64) -> FileEntry {
+        FileEntry {
+            path,
+            length,
+            pad: false,
+        }
+    }
+
+    fn pad(length: u64) -> FileEntry {
+        FileEntry {
+            path: vec![".pad".into(), length.to_string()],
+            length,
+            pad: true,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -147,14 +198,22 @@ pub struct Metainfo {
     /// BEP 12 tiers of tracker URLs, as listed (at most MAX_TRACKERS URLs in
     /// all); empty when the torrent has no `announce-list`.
     pub announce_list: Vec<Vec<String>>,
+    /// The key peers and trackers know the torrent by: the SHA-1 of the info
+    /// dictionary, or for a v2-only torrent the first 20 bytes of its SHA-256.
     pub info_hash: InfoHash,
+    /// BEP 52's SHA-256 of the info dictionary, for v2 and hybrid torrents.
+    /// A hybrid's second swarm is found under its first 20 bytes.
+    pub info_hash_v2: Option<Hash32>,
     /// The suggested name: the file's name, or the top folder of a multi-file torrent.
     pub name: String,
     pub piece_length: u64,
     pub piece_hashes: PieceHashes,
-    /// For a single-file torrent one entry whose path is `[name]`.
+    /// For a single-file torrent one entry whose path is `[name]`; pad files
+    /// included, in stream order.
     pub files: Vec<FileEntry>,
     pub multi_file: bool,
+    /// The piece stream's length, pad files included: what piece offsets
+    /// and lengths are measured in. `size()` is what the files hold.
     pub total_length: u64,
     /// The info dictionary exactly as it came, the bytes the info-hash is over:
     /// what BEP 9 serves to a peer that has only the info-hash.
@@ -175,7 +234,8 @@ impl Metainfo {
             .get("info")
             .and_then(Value::as_dict)
             .ok_or_else(|| invalid("missing info dictionary"))?;
-        let mut meta = parse_info(info, announce)?;
+        let layers = root.get("piece layers").and_then(Value::as_dict);
+        let mut meta = parse_info(info, announce, layers)?;
         meta.announce_list = root
             .get("announce-list")
             .map(announce_tiers)
@@ -192,7 +252,7 @@ impl Metainfo {
         let info = info
             .as_dict()
             .ok_or_else(|| invalid("info is not a dictionary"))?;
-        parse_info(info, announce)
+        parse_info(info, announce, None)
     }
 
     /// A `.torrent` around an info dictionary fetched by magnet link: the
@@ -225,6 +285,39 @@ impl Metainfo {
         self.piece_hashes.check(index, data)
     }
 
+    /// The bytes the torrent's files hold: the stream without its pad files.
+    pub fn size(&self) -> u64 {
+        self.files.iter().filter(|f| !f.pad).map(|f| f.length).sum()
+    }
+
+    /// True when the torrent has BEP 3 piece hashes, so that clients without
+    /// v2 can join it.
+    pub fn has_v1(&self) -> bool {
+        !matches!(self.piece_hashes, PieceHashes::Merkle(_))
+    }
+
+    /// The assignment's *Key*: the v1 info-hash where there is one, else the
+    /// whole v2 info-hash (64 hex digits).
+    pub fn key(&self) -> String {
+        match (self.has_v1(), &self.info_hash_v2) {
+            (false, Some(v2)) => hex(v2),
+            _ => self.info_hash.hex(),
+        }
+    }
+
+    /// The info-hashes peers and trackers may know this torrent by: the
+    /// v1 one and, for a hybrid, the truncated v2 one too.
+    pub fn swarm_hashes(&self) -> Vec<InfoHash> {
+        let mut out = vec![self.info_hash];
+        if let Some(v2) = &self.info_hash_v2 {
+            let short = InfoHash(v2[..20].try_into().expect("20 of 32 bytes"));
+            if short != self.info_hash {
+                out.push(short);
+            }
+        }
+        out
+    }
+
     /// Length of piece `index`: all are `piece_length` but the last.
     pub fn piece_len(&self, index: u32) -> u64 {
         let start = index as u64 * self.piece_length;
@@ -254,14 +347,23 @@ impl Metainfo {
 
     /// The form the assignment uses to describe a torrent.
     pub fn assignment_form(&self) -> String {
+        let v2_key = match (&self.info_hash_v2, self.has_v1()) {
+            (Some(v2), true) => format!("Key v2 : {}\n", hex(v2)),
+            _ => String::new(),
+        };
+        let version = match (self.has_v1(), self.info_hash_v2.is_some()) {
+            (true, true) => "hybrid (v1 + v2)",
+            (false, _) => "v2",
+            (true, false) => "v1",
+        };
         format!(
-            "Name : {}\nKey : {}\nsize : {} bytes\nn_parts : {}\npiece length : {} bytes\nfiles : {}\nannounce : {}\n",
+            "Name : {}\nKey : {}\n{v2_key}size : {} bytes\nn_parts : {}\npiece length : {} bytes\nfiles : {}\nformat : {version}\nannounce : {}\n",
             self.name,
-            self.info_hash,
-            group_thousands(self.total_length),
+            self.key(),
+            group_thousands(self.size()),
             self.num_pieces(),
             self.piece_length,
-            self.files.len(),
+            self.files.iter().filter(|f| !f.pad).count(),
             self.announce.as_deref().unwrap_or("-"),
         )
     }
@@ -310,7 +412,7 @@ fn has_control(c: &str) -> bool {
 
 /// The one check every name and path component of a torrent passes, parsed or made;
 /// `what` says which it is in the error.
-fn check_component(what: &'static str, c: &str) -> Result<(), MetainfoError> {
+pub(crate) fn check_component(what: &'static str, c: &str) -> Result<(), MetainfoError> {
     if !stays_inside(c) {
         return Err(invalid(format!(
             "unsafe {what} {c:?}: it would escape the download folder"
@@ -353,8 +455,24 @@ fn announce_tiers(v: &Value<'_>) -> Vec<Vec<String>> {
     tiers
 }
 
-fn parse_info(info: &Dict<'_>, announce: Option<String>) -> Result<Metainfo, MetainfoError> {
-    let info_hash = InfoHash(Sha1::digest(info.raw).into());
+fn parse_info(
+    info: &Dict<'_>,
+    announce: Option<String>,
+    layers: Option<&Dict<'_>>,
+) -> Result<Metainfo, MetainfoError> {
+    // BEP 52: the version first, so that a newer format is named as such
+    // rather than reported as some missing field.
+    let v2 = match info.get("meta version") {
+        None => false,
+        Some(v) => match v.as_int() {
+            Some(2) => true,
+            _ => {
+                return Err(invalid(
+                    "meta version is not 2: a newer torrent format than this peer reads",
+                ));
+            }
+        },
+    };
     let name = info
         .get("name")
         .and_then(Value::as_str)
@@ -371,6 +489,123 @@ fn parse_info(info: &Dict<'_>, announce: Option<String>) -> Result<Metainfo, Met
         )));
     }
     let piece_length = piece_length as u64;
+    let v1 = if !v2 || info.get("pieces").is_some() {
+        Some(parse_v1(info, &name)?)
+    } else {
+        None
+    };
+    let (files, multi_file, piece_hashes, info_hash, info_hash_v2) = if v2 {
+        if piece_length < BLOCK_SIZE || !piece_length.is_power_of_two() {
+            return Err(invalid(format!(
+                "piece length {piece_length} is not a power of two of at least 16 KiB, as v2 needs"
+            )));
+        }
+        let tree = info
+            .get("file tree")
+            .and_then(Value::as_dict)
+            .ok_or_else(|| invalid("a v2 torrent (meta version 2) has no file tree"))?;
+        let tree = file_tree::parse(tree, MAX_FILES)?;
+        let (files, multi_file) = match &v1 {
+            Some(v1) => {
+                halves_agree(&v1.files, &tree)?;
+                (v1.files.clone(), v1.multi_file)
+            }
+            None => v2_layout(&tree, piece_length, &name),
+        };
+        let needs_layers = tree.iter().any(|f| {
+            FileShape {
+                length: f.length,
+                piece_length,
+            }
+            .has_piece_layer()
+        });
+        let merkle = match layers {
+            Some(l) => Some(file_tree::piece_layers(l, &tree, piece_length)?),
+            None if !needs_layers => Some(vec![Vec::new(); tree.len()]),
+            None => None,
+        }
+        .map(|layers| merkle_pieces(&files, &tree, &layers, piece_length))
+        .transpose()?;
+        let sha256: Hash32 = Sha256::digest(info.raw).into();
+        match (v1, merkle) {
+            (Some(v1), Some(m)) => (
+                files,
+                multi_file,
+                PieceHashes::Both(v1.hashes, m),
+                v1.info_hash,
+                Some(sha256),
+            ),
+            // A hybrid fetched by magnet link comes without its piece layers
+            // (they are outside the info dictionary): its v1 half checks it.
+            (Some(v1), None) => (
+                files,
+                multi_file,
+                PieceHashes::Sha1(v1.hashes),
+                v1.info_hash,
+                Some(sha256),
+            ),
+            (None, Some(m)) => (
+                files,
+                multi_file,
+                PieceHashes::Merkle(m),
+                InfoHash(sha256[..20].try_into().expect("20 of 32 bytes")),
+                Some(sha256),
+            ),
+            (None, None) => {
+                return Err(invalid(
+                    "this v2 torrent comes without its piece layers, which this peer does not yet fetch from peers",
+                ));
+            }
+        }
+    } else {
+        let v1 = v1.expect("parsed for every torrent without meta version 2");
+        (
+            v1.files,
+            v1.multi_file,
+            PieceHashes::Sha1(v1.hashes),
+            v1.info_hash,
+            None,
+        )
+    };
+    let total_length = files
+        .iter()
+        .try_fold(0u64, |acc, f| acc.checked_add(f.length))
+        .filter(|&t| t < (1u64 << 50))
+        .ok_or_else(|| invalid("total length is too large"))?;
+    let expected = total_length.div_ceil(piece_length);
+    if expected != piece_hashes.len() as u64 {
+        return Err(invalid(format!(
+            "{} piece hashes for {} bytes at {} bytes a piece (expected {})",
+            piece_hashes.len(),
+            total_length,
+            piece_length,
+            expected
+        )));
+    }
+    Ok(Metainfo {
+        announce,
+        announce_list: Vec::new(),
+        info_hash,
+        info_hash_v2,
+        name,
+        piece_length,
+        piece_hashes,
+        files,
+        multi_file,
+        total_length,
+        info_bytes: info.raw.into(),
+    })
+}
+
+/// The BEP 3 half of an info dictionary.
+struct V1 {
+    info_hash: InfoHash,
+    hashes: Vec<[u8; 20]>,
+    files: Vec<FileEntry>,
+    multi_file: bool,
+}
+
+fn parse_v1(info: &Dict<'_>, name: &str) -> Result<V1, MetainfoError> {
     let pieces = info
         .get("pieces")
         .and_then(Value::as_bytes)
@@ -378,7 +613,7 @@ fn parse_info(info: &Dict<'_>, announce: Option<String>) -> Result<Metainfo, Met
     if pieces.len() % 20 != 0 {
         return Err(invalid("pieces is not a multiple of 20 bytes"));
     }
-    let piece_hashes: Vec<[u8; 20]> = pieces
+    let hashes: Vec<[u8; 20]> = pieces
         .chunks_exact(20)
         .map(|c| c.try_into().expect("20 bytes"))
         .collect();
@@ -388,13 +623,7 @@ fn parse_info(info: &Dict<'_>, announce: Option<String>) -> Result<Metainfo, Met
             .as_int()
             .filter(|&l| l >= 0)
             .ok_or_else(|| invalid("length is not a non-negative integer"))?;
-        (
-            vec![FileEntry {
-                path: vec![name.clone()],
-                length: length as u64,
-            }],
-            false,
-        )
+        (vec![FileEntry::new(vec![name.to_owned()], length as u64)], false)
     } else {
         let list = info
             .get("files")
@@ -426,40 +655,132 @@ fn parse_info(info: &Dict<'_>, announce: Option<String>) -> Result<Metainfo, Met
                 check_component("path component", c)?;
                 path.push(c.to_owned());
             }
+            // BEP 47: `attr` holds one letter a flag; `p` marks padding.
+            let pad = d
+                .get("attr")
+                .and_then(Value::as_bytes)
+                .is_some_and(|a| a.contains(&b'p'));
             files.push(FileEntry {
                 path,
                 length: length as u64,
+                pad,
             });
         }
         (files, true)
     };
-    let total_length = files
-        .iter()
-        .try_fold(0u64, |acc, f| acc.checked_add(f.length))
-        .filter(|&t| t < (1u64 << 50))
-        .ok_or_else(|| invalid("total length is too large"))?;
-    let expected = total_length.div_ceil(piece_length);
-    if expected != piece_hashes.len() as u64 {
-        return Err(invalid(format!(
-            "{} piece hashes for {} bytes at {} bytes a piece (expected {})",
-            piece_hashes.len(),
-            total_length,
-            piece_length,
-            expected
-        )));
-    }
-    Ok(Metainfo {
-        announce,
-        announce_list: Vec::new(),
-        info_hash,
-        name,
-        piece_length,
-        piece_hashes: PieceHashes::Sha1(piece_hashes),
+    Ok(V1 {
+        info_hash: InfoHash(Sha1::digest(info.raw).into()),
+        hashes,
         files,
         multi_file,
-        total_length,
-        info_bytes: info.raw.into(),
     })
+}
+
+/// A hybrid's two halves must list the same files, in the same order, with
+/// the same lengths (BEP 52, "Upgrade Path").
+fn halves_agree(v1: &[FileEntry], tree: &[TreeFile]) -> Result<(), MetainfoError> {
+    let real: Vec<&FileEntry> = v1.iter().filter(|f| !f.pad).collect();
+    let disagree = |what: String| {
+        invalid(format!(
+            "the v1 and v2 halves of this hybrid torrent disagree: {what}"
+        ))
+    };
+    if real.len() != tree.len() {
+        return Err(disagree(format!(
+            "{} files against {}",
+            real.len(),
+            tree.len()
+        )));
+    }
+    let single = v1.len() == 1 && tree.len() == 1;
+    for (a, b) in real.iter().zip(tree) {
+        if a.length != b.length || (!single && a.path != b.path) {
+            return Err(disagree(format!(
+                "{} ({} bytes) against {} ({} bytes)",
+                a.path.join("/"),
+                a.length,
+                b.path.join("/"),
+                b.length
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A v2-only torrent's piece stream: each non-empty file followed by the
+/// padding that brings the next to a piece boundary, the last one too, as
+/// libtorrent lays it out, so that both sides agree on every piece's length.
+fn v2_layout(tree: &[TreeFile], piece_length: u64, name: &str) -> (Vec<FileEntry>, bool) {
+    let single = tree.len() == 1 && tree[0].path.len() == 1;
+    let mut files = Vec::with_capacity(tree.len() * 2);
+    for f in tree {
+        let path = if single {
+            vec![name.to_owned()]
+        } else {
+            f.path.clone()
+        };
+        files.push(FileEntry::new(path, f.length));
+        let tail = f.length % piece_length;
+        if tail != 0 {
+            files.push(FileEntry::pad(piece_length - tail));
+        }
+    }
+    (files, !single)
+}
+
+/// Every piece's merkle check, from the stream's layout and each file's tree.
+/// Each non-empty file must start on a piece boundary, and every piece must
+/// hold some file's data: a hybrid whose pad files say otherwise is refused.
+fn merkle_pieces(
+    files: &[FileEntry],
+    tree: &[TreeFile],
+    layers: &[Vec<Hash32>],
+    piece_length: u64,
+) -> Result<Vec<MerklePiece>, MetainfoError> {
+    let misaligned = |path: &[String]| {
+        invalid(format!(
+            "the v1 and v2 halves of this hybrid torrent disagree: {} does not start on a piece boundary",
+            path.join("/")
+        ))
+    };
+    let mut pieces = Vec::new();
+    let mut offset = 0u64;
+    let mut tree = tree.iter().zip(layers);
+    for f in files {
+        if f.pad {
+            offset += f.length;
+            continue;
+        }
+        let (t, layer) = tree.next().expect("halves_agree matched the files");
+        if f.length > 0 {
+            if offset != pieces.len() as u64 * piece_length {
+                return Err(misaligned(&f.path));
+            }
+            let shape = FileShape {
+                length: f.length,
+                piece_length,
+            };
+            let root = t.root.expect("a non-empty file has a root");
+            for k in 0..shape.pieces() {
+                pieces.push(MerklePiece {
+                    hash: if shape.has_piece_layer() {
+                        layer[k as usize]
+                    } else {
+                        root
+                    },
+                    width: shape.piece_width() as u32,
+                    data_len: (f.length - k * piece_length).min(piece_length) as u32,
+                });
+            }
+        }
+        offset += f.length;
+    }
+    if offset.div_ceil(piece_length) != pieces.len() as u64 {
+        return Err(invalid(
+            "the v1 and v2 halves of this hybrid torrent disagree: a pad file is longer than alignment needs",
+        ));
+    }
+    Ok(pieces)
 }
 
 /// Refuses a name a torrent may not carry, before any file is read for it.
@@ -647,7 +968,7 @@ mod tests {
         let hashes: Vec<[u8; 20]> = data.chunks(16384).map(|c| Sha1::digest(c).into()).collect();
         let bytes = encode_single_file("f", 40_000, 16384, &hashes, "x").unwrap();
         let m = Metainfo::from_bytes(&bytes).unwrap();
-        assert_eq!(m.piece_hashes.get(1), Some(PieceHash::Sha1(hashes[1])));
+        assert_eq!(m.piece_hashes.sha1(1), Some(hashes[1]));
         assert!(m.check_piece(0, &data[..16384]));
         assert!(m.check_piece(2, &data[32768..]));
         // Another piece's bytes, one flipped bit, a truncated piece, a piece past the end.
@@ -657,7 +978,7 @@ mod tests {
         assert!(!m.check_piece(1, &bad));
         assert!(!m.check_piece(2, &data[32768..39_999]));
         assert!(!m.check_piece(3, b""));
-        assert_eq!(m.piece_hashes.get(3), None);
+        assert_eq!(m.piece_hashes.sha1(3), None);
     }
 
     #[test]
@@ -783,3 +1104,6 @@ mod tests {
         assert_eq!(group_thousands(41633813), "41,633,813");
     }
 }
+
+#[cfg(test)]
+mod v2_tests;

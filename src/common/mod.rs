@@ -5,6 +5,7 @@ pub mod address;
 pub mod bencode;
 pub mod bitfield;
 pub mod extension_handshake;
+pub mod file_tree;
 pub mod http;
 pub mod magnet;
 pub mod merkle;

@@ -99,7 +99,7 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
     };
     say(format::download_started(
         &torrent.meta.name,
-        torrent.meta.total_length,
+        torrent.meta.size(),
         n,
         &torrent.meta.info_hash,
         &torrent.storage.location,
@@ -175,8 +175,8 @@ fn summarize(t: &Torrent, seconds: f64) -> DownloadSummary {
     let st = t.lock();
     DownloadSummary {
         name: t.meta.name.clone(),
-        key: t.meta.info_hash.hex(),
-        size: t.meta.total_length,
+        key: t.meta.key(),
+        size: t.meta.size(),
         pieces: t.meta.num_pieces(),
         resumed_pieces: st.resumed_pieces,
         fetched_pieces: st.fetched_pieces,

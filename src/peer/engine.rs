@@ -573,7 +573,8 @@ fn data_present(downloads: &Path, meta: &Metainfo) -> bool {
     meta.file_paths(downloads)
         .iter()
         .zip(&meta.files)
-        .any(|(p, f)| std::fs::metadata(p).is_ok_and(|m| m.len() == f.length && f.length > 0))
+        .filter(|(_, f)| !f.pad && f.length > 0)
+        .any(|(p, f)| std::fs::metadata(p).is_ok_and(|m| m.len() == f.length))
 }
 
 /// One of the engine's bounded connection slots, held by a connection's thread.

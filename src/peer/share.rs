@@ -373,7 +373,7 @@ impl Sharer {
                 let torrent = save_torrent(home, &meta, &bytes)?;
                 info!(
                     "made {torrent} for upload/{rel}: {} in {}, key {}",
-                    format::human(meta.total_length),
+                    format::human(meta.size()),
                     format::count(meta.num_pieces(), "part"),
                     meta.info_hash
                 );
@@ -578,7 +578,7 @@ pub fn share_folder(
         &rel,
         &torrent,
         files.len(),
-        meta.total_length,
+        meta.size(),
         meta.num_pieces(),
         &meta.info_hash,
     ));

@@ -21,7 +21,8 @@ use super::piece_buffer::ALIGN;
 use crate::common::metainfo::Metainfo;
 
 struct Segment {
-    file: File,
+    /// None for a pad file: zeros in the piece stream, nothing on disk.
+    file: Option<File>,
     /// The same file opened for direct I/O, when the file system supports it.
     direct: Option<File>,
     start: u64,
@@ -42,6 +43,10 @@ impl Storage {
     pub fn open_for_download(downloads: &Path, meta: &Metainfo) -> io::Result<Storage> {
         let mut files = Vec::new();
         for (p, f) in meta.file_paths(downloads).iter().zip(&meta.files) {
+            if f.pad {
+                files.push((None, None));
+                continue;
+            }
             if let Some(parent) = p.parent() {
                 std::fs::create_dir_all(parent)?;
             }
@@ -59,7 +64,7 @@ impl Storage {
                 .custom_flags(libc::O_DIRECT)
                 .open(p)
                 .ok();
-            files.push((file, direct));
+            files.push((Some(file), direct));
         }
         Ok(Self::from_files(files, meta, downloads.join(&meta.name)))
     }
@@ -72,6 +77,10 @@ impl Storage {
     ) -> io::Result<Storage> {
         let mut files = Vec::new();
         for (p, f) in paths.iter().zip(&meta.files) {
+            if f.pad {
+                files.push((None, None));
+                continue;
+            }
             let file = File::open(p)?;
             if file.metadata()?.len() != f.length {
                 return Err(io::Error::new(
@@ -79,13 +88,13 @@ impl Storage {
                     format!("{} changed size", p.display()),
                 ));
             }
-            files.push((file, None));
+            files.push((Some(file), None));
         }
         Ok(Self::from_files(files, meta, location))
     }
 
     /// Lays the files end to end, as the torrent's piece stream does.
-    fn from_files(files: Vec<(File, Option<File>)>, meta: &Metainfo, location: PathBuf) -> Storage {
+    fn from_files(files: Vec<(Option<File>, Option<File>)>, meta: &Metainfo, location: PathBuf) -> Storage {
         let mut start = 0;
         let segments = files
             .into_iter()
@@ -126,8 +135,12 @@ impl Storage {
 
     pub fn read_at(&self, offset: u64, buf: &mut [u8]) -> io::Result<()> {
         let len = buf.len();
-        self.each_segment(offset, len, |s, at, from, n| {
-            s.file.read_exact_at(&mut buf[from..from + n], at)
+        self.each_segment(offset, len, |s, at, from, n| match &s.file {
+            Some(file) => file.read_exact_at(&mut buf[from..from + n], at),
+            None => {
+                buf[from..from + n].fill(0);
+                Ok(())
+            }
         })
     }
 
@@ -137,6 +150,10 @@ impl Storage {
     /// file's last partial block, goes through the page cache.
     pub fn write_at(&self, offset: u64, data: &[u8]) -> io::Result<()> {
         self.each_segment(offset, data.len(), |s, at, from, n| {
+            let Some(file) = &s.file else {
+                // Padding: checked to be zeros with the piece, kept nowhere.
+                return Ok(());
+            };
             let part = &data[from..from + n];
             let mut done = 0;
             if let Some(direct) = &s.direct {
@@ -154,7 +171,7 @@ impl Storage {
                     }
                 }
             }
-            s.file.write_all_at(&part[done..], at + done as u64)
+            file.write_all_at(&part[done..], at + done as u64)
         })
     }
 
@@ -163,7 +180,7 @@ impl Storage {
         self.segments
             .iter()
             .map(|s| {
-                let m = s.file.metadata().ok();
+                let m = s.file.as_ref().and_then(|f| f.metadata().ok());
                 let mtime = m
                     .as_ref()
                     .and_then(|m| m.modified().ok())

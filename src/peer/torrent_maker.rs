@@ -144,7 +144,7 @@ pub fn create_multi_file(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::common::metainfo::{Metainfo, PieceHash};
+    use crate::common::metainfo::Metainfo;
     use std::io::Write;
 
     /// The threaded hashing gives, in order, the SHA-1 of each piece of the
@@ -189,7 +189,7 @@ mod tests {
         assert_eq!(m.num_pieces(), 7);
         assert_eq!(m.piece_len(6), 100_000 - 6 * BLOCK_SIZE);
         let first: [u8; 20] = Sha1::digest(&data[..BLOCK_SIZE as usize]).into();
-        assert_eq!(m.piece_hashes.get(0), Some(PieceHash::Sha1(first)));
+        assert_eq!(m.piece_hashes.sha1(0), Some(first));
         assert_eq!(m.name_and_type(), ("got5".into(), "mp4".into()));
         // Same content, same key.
         let again = Metainfo::from_bytes(

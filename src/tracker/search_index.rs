@@ -32,7 +32,7 @@ impl Entry {
             name,
             kind,
             torrent,
-            size: m.total_length,
+            size: m.size(),
             n_parts: m.num_pieces() as u64,
             published_unix: None,
         }

@@ -73,6 +73,7 @@ fn torrent_row(t: &Torrent) -> TorrentRow {
         .files
         .iter()
         .zip(done)
+        .filter(|(f, _)| !f.pad)
         .map(|(f, done)| FileRow {
             path: f.path.join("/"),
             length: f.length,
