@@ -1,7 +1,8 @@
-//! The full-screen view as a person meets it: the real `peer` in a real
-//! terminal (tmux, on a private socket), against a real tracker and seeder.
-//! The screen is read with `capture-pane` and every step waits on what the
-//! screen shows, with a deadline.
+//! The full-screen view as a person meets it, and the line prompt (`--plain`)
+//! on the same terminal: the real `peer` in a real terminal (tmux, on a
+//! private socket), against a real tracker and seeder. The screen is read
+//! with `capture-pane` and every step waits on what the screen shows, with a
+//! deadline.
 
 mod support;
 
@@ -377,6 +378,121 @@ fn nothing_is_wider_than_80_columns_while_a_download_logs_at_info() {
     t.keys(&["q"]);
     t.wait("the shell screen back", |s| {
         s.contains("leaving: telling the tracker") && !is_view(s)
+    });
+    t.wait_dead();
+}
+
+/// The last line with anything on it (where the prompt is), without its
+/// trailing spaces: a bare prompt is `swarmshare>`.
+fn last_line(s: &str) -> &str {
+    s.lines()
+        .rfind(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim_end()
+}
+
+/// `--plain` on a terminal (issue 12): a download that completes while a
+/// command is half typed says so on a line of its own above the prompt, the
+/// prompt is redrawn under it with the half-typed text intact, and the line
+/// goes on being edited and runs on Enter.
+#[test]
+fn plain_prompt_keeps_a_half_typed_line_intact_when_a_download_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    // 2 MB at 400 kB/s: about five seconds in the background, time enough
+    // to type a few letters before it ends.
+    let s = swarm(dir.path(), "plain", 2_000_000);
+    let file = "plain.bin";
+    let port = s.seeded.tracker.port.to_string();
+    let home = s.dl.to_str().unwrap();
+    let mut t = Tmux::start(
+        "plain",
+        100,
+        30,
+        &[
+            PEER,
+            "--no-dht",
+            "127.0.0.1",
+            &port,
+            "--home",
+            home,
+            "--download-rate",
+            "400K",
+            "--plain",
+        ],
+        &[("RUST_LOG", "warn")],
+    );
+    t.wait("the prompt", |s| {
+        s.contains("type `help` for commands") && last_line(s) == "swarmshare>"
+    });
+    t.type_text(&format!("download {file}"));
+    t.keys(&["Enter"]);
+    t.wait("the download started, and the prompt back", |s| {
+        s.contains(&format!("downloading {file} (")) && last_line(s) == "swarmshare>"
+    });
+
+    // Half a command, no Enter, while the download runs.
+    t.type_text("stat");
+    let typed = t.wait("the half-typed command", |s| {
+        last_line(s) == "swarmshare> stat"
+    });
+    assert!(
+        !typed.contains("download complete"),
+        "the download ended before the command was half typed; nothing was tested:\n{typed}"
+    );
+
+    let done = t.wait("the completion line and the prompt redrawn under it", |s| {
+        s.contains("download complete:") && last_line(s).starts_with("swarmshare>")
+    });
+    let lines: Vec<&str> = done.lines().collect();
+    let said: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("download complete"))
+        .collect();
+    assert_eq!(said.len(), 1, "said once:\n{done}");
+    let line = lines[said[0]];
+    // (a) The whole line is the message: nothing before it, nothing after.
+    assert!(
+        line.starts_with(&format!("download complete: {file} in "))
+            && line.ends_with(&format!("/downloads/{file}")),
+        "the completion on a line of its own: {line:?}\n{done}"
+    );
+    // (b) The prompt with the half-typed text is redrawn below it, and the
+    // one it replaced is gone rather than left above.
+    assert_eq!(last_line(&done), "swarmshare> stat", "{done}");
+    let prompts: Vec<usize> = (0..lines.len())
+        .filter(|&i| lines[i].contains("swarmshare> stat"))
+        .collect();
+    assert_eq!(prompts.len(), 1, "one half-typed line on screen:\n{done}");
+    assert!(
+        said[0] < prompts[0],
+        "the message above the prompt:\n{done}"
+    );
+
+    // (c) The editor kept the text too, not just the screen: the rest of the
+    // word goes after it and Enter runs the whole command.
+    t.type_text("us");
+    t.wait("the command finished", |s| {
+        last_line(s) == "swarmshare> status"
+    });
+    t.keys(&["Enter"]);
+    let status = t.wait("the status table, and the prompt back", |s| {
+        s.lines()
+            .any(|l| l.starts_with(file) && l.contains("seeding"))
+            && last_line(s) == "swarmshare>"
+    });
+    assert!(
+        !status.contains("unknown or incomplete command"),
+        "{status}"
+    );
+    assert_eq!(
+        std::fs::read(s.dl.join("downloads").join(file)).unwrap(),
+        s.content
+    );
+
+    // Nothing downloads now: quit leaves without asking.
+    t.type_text("quit");
+    t.keys(&["Enter"]);
+    t.wait("the peer leaving", |s| {
+        s.contains("leaving: telling the tracker")
     });
     t.wait_dead();
 }
