@@ -25,8 +25,15 @@ const PURE_CORE_FILES: &[&str] = &[
     "src/peer/extensions/mod.rs",
     "src/peer/extensions/ut_metadata.rs",
     "src/peer/extensions/ut_pex.rs",
+    // When to announce, and to which of a torrent's trackers (the rng is passed in).
+    "src/peer/announce_schedule.rs",
+    "src/peer/tracker_tiers.rs",
+    // Every line and table the peer prints, as text; the caller writes it.
+    "src/peer/format.rs",
     "src/tracker/registry.rs",
     "src/tracker/search_index.rs",
+    // The tracker's routes over its swarms and index; the server does the I/O.
+    "src/tracker/state.rs",
     // The UDP tracker's decisions: ids, the flood guard, and datagram in, answer out.
     "src/tracker/connection_ids.rs",
     "src/tracker/flood_guard.rs",

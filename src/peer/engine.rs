@@ -1,31 +1,72 @@
 //! A running peer: the set of torrents, and the threads that drive them.
 //!
-//! Threads, and what each owns:
+//! Threads the engine starts, and what each owns:
 //! - `listen` (one): the listening socket and every inbound connection until
 //!   its handshake is in (`inbound_handshakes`, epoll); it then answers the
-//!   handshake and starts the connection's threads.
+//!   handshake and starts the connection's reader.
 //! - `dial ADDR` (one per dial): the outgoing socket until the handshake is
 //!   exchanged, then it becomes that connection's reader.
 //! - per connection, a reader (`inbound`, or the dial thread) that owns the
 //!   receiving side and the connection's pure `Session` (pipeline, piece
-//!   buffers), and a writer (`send ADDR`) that owns the sending side.
+//!   buffers), and a writer (`send ADDR`, `connection`) that owns the
+//!   sending side.
 //! - `hash` and `write` (one each, `verifier`): check whole pieces, then
 //!   write them to disk.
 //! - `tick` (one): once a second, and at any core deadline before that:
 //!   rates, choking, idle slots, grace timers, disk retries, ledger and resume
 //!   saves, redials.
-//! - `announce` (one per tracker URL, `announcer`): its torrents' announce
-//!   schedules; a reply's addresses go to the torrent, and are dialled at once.
-//! - outside the engine: the sharer (`share`) rescans `upload/`, and the
-//!   command's own thread (`commands`, `interactive`) waits for signals.
+//! - `announce` (one per tracker URL, started with its first torrent,
+//!   `announcer`): its torrents' announce schedules; a reply's addresses go to
+//!   the torrent, and are dialled at once.
+//! - `dht` (one, unless `--no-dht`; `DhtNode::run`): every 2 s, announces
+//!   each torrent to the DHT when due and looks up peers for each unfinished
+//!   one, which are dialled at once; it ends when `dht_stop` is dropped.
+//!   `mainline`'s own actor thread owns the DHT's UDP socket.
+//! - `dht-lookup` (one per lookup, `DhtNode::get_peers`): walks the DHT for
+//!   one info-hash and hands the addresses over in batches to the caller
+//!   (`dht`, `magnet-dht`), which waits at most its timeout; the thread ends
+//!   with the walk, or at its next batch once nobody listens.
 //!
-//! Locks, in the one order they may be taken: `torrents` (the table, held
-//! only to clone an `Arc`), then an announce worker's table, then the ledger
-//! (`ConnectionContext::ledger`: the ticker reads histories while it ticks),
-//! then a torrent's `core`, then its `links`. No lock is held across a socket
-//! read or write, a disk write, or a thread start, with one exception: a
-//! torrent's `refused` (the piece the disk refused), which is taken alone and
-//! held while that piece is offered to the disk again.
+//! Threads started beside the engine, for it:
+//! - a magnet link's metadata (`startup::fetch_magnet`, on the thread that
+//!   asked for the download): `metadata ADDR` (one per peer asked, at most 8
+//!   at once, `magnet_fetch`) dials that peer and asks it for the info
+//!   dictionary; `magnet-dht` (one per fetch, while the DHT runs) looks the
+//!   info-hash up, again 15 s after each walk, and hands the addresses to the
+//!   fetch.
+//! - `share` (one, `share`): rescans `upload/` every 2 s; making a torrent
+//!   reads and hashes on scoped threads of `torrent_maker`.
+//! - the command's own thread (`commands`, `interactive`, `tui`) waits for
+//!   signals, which an unnamed thread (`startup::signals`) forwards; the
+//!   interactive interfaces start unnamed threads to search, open a download
+//!   and say when it completes.
+//!
+//! Locks, in the one order they may be taken (one may be held while taking
+//! a later one, never an earlier one):
+//! 1. the engine's `torrents` table, held only to find or clone an `Arc`;
+//! 2. the announcer's `tiers` (each torrent's own trackers), then its
+//!    `workers` table, then a worker's table of torrents and schedules:
+//!    moving a torrent on to its next tracker holds all three, and a worker
+//!    holds its table while it hands a reply's addresses to the torrent;
+//! 3. the ledger (`ConnectionContext::ledger`: the ticker holds it while it
+//!    ticks every torrent, to read histories);
+//! 4. a torrent's `core`, then its `links`;
+//! 5. a torrent's `refused` (the piece the disk refused): never together with
+//!    `core` or `links`, but under the ledger when the tick retries it.
+//!
+//! Taken last, with nothing taken under them: the announcer's `warned`
+//! (under `workers`) and `down` (alone); `DhtNode::heard` (alone: the reader
+//! that got a `port` message, and `save_nodes`); the engine's `dht_stop`
+//! (alone, at shutdown); a UDP tracker client's retry state and a
+//! `TokenBucket` (never across the datagram or the sleep); and the log's own
+//! (`logging`: recent lines, the file, the screen sink and, at the prompt,
+//! the printer's), since any thread may log under any of the above.
+//!
+//! No lock is held across a socket read or write, a disk write, or a thread
+//! start, but for these: the tick's retried write of a `refused` piece
+//! holds `refused` and the ledger; a tracker URL's `announce` thread starts
+//! under `workers` (and `tiers`, when a torrent moves on); and a log line is
+//! written to its file under whatever its caller holds.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
