@@ -14,6 +14,7 @@ use swarmshare::peer::error::PeerError;
 use swarmshare::peer::home::Layout;
 use swarmshare::peer::index_client::IndexClient;
 use swarmshare::peer::startup::Options;
+use swarmshare::peer::torrent_maker::TorrentFormat;
 use swarmshare::peer::{interactive, logging, tui};
 use swarmshare::sys::resolve;
 
@@ -68,6 +69,10 @@ struct Cli {
     /// UDP port of the DHT node (default: the listen port's number if free, else any free port).
     #[arg(long, global = true, value_name = "PORT")]
     dht_port: Option<u16>,
+    /// The torrents made for upload/ and `share --folder`: v1 (BEP 3, what
+    /// every client reads), hybrid (v1 and v2 in one) or v2 (BEP 52 only).
+    #[arg(long, global = true, value_enum, value_name = "FORMAT", default_value_t = TorrentFormat::V1)]
+    torrent_format: TorrentFormat,
     /// With no command: resume unfinished downloads without asking.
     #[arg(long)]
     resume_all: bool,
@@ -187,6 +192,7 @@ fn main() -> ExitCode {
         connect,
         pex: !cli.no_pex,
         dht,
+        torrent_format: cli.torrent_format,
     };
     let result = match &cli.command {
         None if !cli.plain && std::io::stdin().is_terminal() && std::io::stdout().is_terminal() => {

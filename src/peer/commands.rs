@@ -265,7 +265,12 @@ impl ProgressOnStderr {
 
 /// `share --folder PATH`: the folder becomes one torrent, published now and seeded by `serve`.
 pub fn share(opts: &Options, folder: &Path) -> Result<(), PeerError> {
-    let done = super::share::share_folder(&Layout::new(&opts.home), &opts.tracker, folder)?;
+    let done = super::share::share_folder(
+        &Layout::new(&opts.home),
+        &opts.tracker,
+        folder,
+        opts.torrent_format,
+    )?;
     for line in done.lines {
         crate::say!("{line}");
     }

@@ -92,6 +92,7 @@ use super::resume;
 use super::storage::Storage;
 use super::torrent::{EngineTerms, Torrent};
 use super::torrent_core::{LedgerDelta, Origin};
+use super::torrent_maker::TorrentFormat;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::wire::Handshake;
@@ -126,6 +127,8 @@ pub struct PeerConfig {
     pub pex: bool,
     /// How to join the Mainline DHT; `None` is `--no-dht`.
     pub dht: Option<DhtConfig>,
+    /// What the torrents this peer makes for `upload/` speak (`--torrent-format`).
+    pub torrent_format: TorrentFormat,
 }
 
 pub struct Engine {
@@ -136,6 +139,8 @@ pub struct Engine {
     pub listen_port: u16,
     /// Where the listener is bound, as the `peer listening on` line shows it.
     pub listen_addr: SocketAddr,
+    /// The format of the torrents the sharer makes.
+    pub torrent_format: TorrentFormat,
     /// What every connection shares: identity, limits, verifier, ledger, shutdown.
     ctx: Arc<ConnectionContext>,
     upload_slots: usize,
@@ -201,6 +206,7 @@ impl Engine {
             tracker: config.tracker,
             listen_port,
             listen_addr,
+            torrent_format: config.torrent_format,
             // A seed super-seeds when its upload is limited: that is when it is scarce.
             super_seed: config.upload_rate.is_some(),
             ctx: Arc::new(ctx),

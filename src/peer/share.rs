@@ -21,7 +21,7 @@ use super::error::PeerError;
 use super::format;
 use super::home::Layout;
 use super::index_client::IndexClient;
-use super::torrent_maker;
+use super::torrent_maker::{self, TorrentFormat};
 use crate::common::metainfo::{InfoHash, Metainfo, is_safe_component};
 use crate::sys::atomic_file::write_atomic;
 use crate::sys::metainfo_file::MetainfoFile;
@@ -308,6 +308,7 @@ impl Sharer {
             files: 0,
         };
         let announce = self.engine.tracker.announce_url();
+        let format = self.engine.torrent_format;
         self.share_item(rel, sig, &[path.to_owned()], path, || {
             let name = path
                 .file_name()
@@ -316,7 +317,9 @@ impl Sharer {
                     context: format!("cannot share {}", path.display()),
                     source: std::io::Error::other("file name is not UTF-8"),
                 })?;
-            Ok(torrent_maker::create_single_file(path, name, &announce)?)
+            Ok(torrent_maker::create_single_file_as(
+                format, path, name, &announce,
+            )?)
         })
     }
 
@@ -334,9 +337,10 @@ impl Sharer {
             .map(|f| f.iter().fold(root.to_path_buf(), |p, c| p.join(c)))
             .collect();
         let announce = self.engine.tracker.announce_url();
+        let format = self.engine.torrent_format;
         self.share_item(&format!("{rel}/"), sig, &paths, root, || {
-            Ok(torrent_maker::create_multi_file(
-                root, &name, &files, &announce,
+            Ok(torrent_maker::create_multi_file_as(
+                format, root, &name, &files, &announce,
             )?)
         })
     }
@@ -468,6 +472,7 @@ pub fn share_folder(
     home: &Layout,
     tracker: &IndexClient,
     folder: &Path,
+    format: TorrentFormat,
 ) -> Result<FolderShared, PeerError> {
     let upload = &home.upload;
     for d in [&home.upload, &home.state, &home.torrents] {
@@ -571,7 +576,8 @@ pub fn share_folder(
     if files.is_empty() {
         return Err(io_err(format!("cannot share {shown}"), "it holds no files"));
     }
-    let bytes = torrent_maker::create_multi_file(&root, &name, &files, &tracker.announce_url())?;
+    let bytes =
+        torrent_maker::create_multi_file_as(format, &root, &name, &files, &tracker.announce_url())?;
     let meta = Metainfo::from_bytes(&bytes)?;
     let torrent = save_torrent(home, &meta, &bytes)?;
     lines.push(format::folder_shared(
@@ -639,6 +645,28 @@ pub fn share_folder(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A folder's files come in file-tree order (paths sorted component by
+    /// component, bytewise), the one order a v2 torrent has, so v1, v2 and
+    /// hybrid torrents of a folder list its files alike: `a/x` before `a-b`.
+    #[test]
+    fn folder_files_come_in_file_tree_order() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path().join("album");
+        for p in ["b", "a.b", "a-b", "a/y/z", "a/x", "B", "a/.hidden"] {
+            let p = root.join(p);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(&p, b"x").unwrap();
+            // Older than a second: not a file still being copied in.
+            let f = std::fs::File::options().write(true).open(&p).unwrap();
+            f.set_modified(SystemTime::now() - Duration::from_secs(10))
+                .unwrap();
+        }
+        let files = folder_files(&root).unwrap().expect("settled").files;
+        let shown: Vec<String> = files.iter().map(|f| f.join("/")).collect();
+        assert_eq!(shown, ["B", "a/x", "a/y/z", "a-b", "a.b", "b"]);
+        assert!(crate::common::metainfo_v2_encode::in_tree_order(&files));
+    }
 
     #[test]
     fn a_folder_named_with_a_control_character_is_refused_clearly() {
