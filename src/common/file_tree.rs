@@ -45,8 +45,8 @@ fn walk(
         return Err(invalid("the file tree is nested too deep"));
     }
     for (key, value) in &dir.entries {
-        let name = std::str::from_utf8(key)
-            .map_err(|_| invalid("a file tree name is not UTF-8"))?;
+        let name =
+            std::str::from_utf8(key).map_err(|_| invalid("a file tree name is not UTF-8"))?;
         check_component("path component", name)?;
         let node = value
             .as_dict()
@@ -76,17 +76,20 @@ fn file(leaf: &Value<'_>, path: &[String]) -> Result<TreeFile, MetainfoError> {
     let d = leaf
         .as_dict()
         .ok_or_else(|| invalid(format!("file {shown:?} has no properties")))?;
-    let length = d
-        .get("length")
-        .and_then(Value::as_int)
-        .filter(|&l| l >= 0)
-        .ok_or_else(|| invalid(format!("file {shown:?} has no valid length")))?
-        as u64;
+    let length =
+        d.get("length")
+            .and_then(Value::as_int)
+            .filter(|&l| l >= 0)
+            .ok_or_else(|| invalid(format!("file {shown:?} has no valid length")))? as u64;
     let root = match d.get("pieces root") {
         Some(v) => Some(
             v.as_bytes()
                 .and_then(|b| <Hash32>::try_from(b).ok())
-                .ok_or_else(|| invalid(format!("file {shown:?} has a pieces root that is not 32 bytes")))?,
+                .ok_or_else(|| {
+                    invalid(format!(
+                        "file {shown:?} has a pieces root that is not 32 bytes"
+                    ))
+                })?,
         ),
         None => None,
     };
@@ -164,9 +167,7 @@ mod tests {
 
     #[test]
     fn walks_folders_in_order() {
-        let b = format!(
-            "d1:ad1:bd0:d6:lengthi5e11:pieces root{ROOT}eee1:cd0:d6:lengthi0eeee"
-        );
+        let b = format!("d1:ad1:bd0:d6:lengthi5e11:pieces root{ROOT}eee1:cd0:d6:lengthi0eeee");
         let files = tree(b.as_bytes()).unwrap();
         assert_eq!(files.len(), 2);
         assert_eq!(files[0].path, ["a", "b"]);
@@ -178,12 +179,27 @@ mod tests {
     #[test]
     fn refuses_what_could_escape_or_lie() {
         for (bad, why) in [
-            (format!("d2:..d0:d6:lengthi5e11:pieces root{ROOT}eee"), "escape"),
-            (format!("d3:a\nbd0:d6:lengthi5e11:pieces root{ROOT}eee"), "control"),
+            (
+                format!("d2:..d0:d6:lengthi5e11:pieces root{ROOT}eee"),
+                "escape",
+            ),
+            (
+                format!("d3:a\nbd0:d6:lengthi5e11:pieces root{ROOT}eee"),
+                "control",
+            ),
             ("d1:ad0:d6:lengthi5eeee".to_owned(), "no pieces root"),
-            (format!("d1:ad0:d6:lengthi0e11:pieces root{ROOT}eee"), "empty file"),
-            (format!("d1:ad0:d6:lengthi5e11:pieces root{ROOT}e1:bd0:d6:lengthi0eeeee"), "both"),
-            (format!("d0:d6:lengthi5e11:pieces root{ROOT}ee"), "root is a file"),
+            (
+                format!("d1:ad0:d6:lengthi0e11:pieces root{ROOT}eee"),
+                "empty file",
+            ),
+            (
+                format!("d1:ad0:d6:lengthi5e11:pieces root{ROOT}e1:bd0:d6:lengthi0eeeee"),
+                "both",
+            ),
+            (
+                format!("d0:d6:lengthi5e11:pieces root{ROOT}ee"),
+                "root is a file",
+            ),
             ("de".to_owned(), "no files"),
         ] {
             let e = tree(bad.as_bytes()).unwrap_err().to_string();

@@ -38,12 +38,14 @@ impl InfoHash {
     pub fn hex(&self) -> String {
         hex(&self.0)
     }
-    /// Parses the 40-hex-digit form the tracker and the user see.
+    /// Parses the 40-hex-digit form the tracker and the user see, or a v2
+    /// torrent's 64 digits, which peers and trackers know by their first 40.
     pub fn from_hex(s: &str) -> Option<InfoHash> {
         let b = s.as_bytes();
-        if b.len() != 40 {
+        if b.len() != 40 && (b.len() != 64 || !b.iter().all(u8::is_ascii_hexdigit)) {
             return None;
         }
+        let b = &b[..40];
         let mut out = [0u8; 20];
         for (i, pair) in b.chunks(2).enumerate() {
             let hi = (pair[0] as char).to_digit(16)?;
@@ -623,7 +625,10 @@ fn parse_v1(info: &Dict<'_>, name: &str) -> Result<V1, MetainfoError> {
             .as_int()
             .filter(|&l| l >= 0)
             .ok_or_else(|| invalid("length is not a non-negative integer"))?;
-        (vec![FileEntry::new(vec![name.to_owned()], length as u64)], false)
+        (
+            vec![FileEntry::new(vec![name.to_owned()], length as u64)],
+            false,
+        )
     } else {
         let list = info
             .get("files")

@@ -371,8 +371,8 @@ impl Announcer {
         event: Option<Event>,
     ) -> Result<AnnounceReply, PeerError> {
         let (uploaded, downloaded) = t.transfer_totals();
-        w.transport.announce(&Announce {
-            info_hash: t.meta.info_hash,
+        let announce = |info_hash| Announce {
+            info_hash,
             peer_id: self.shared.peer_id,
             port: self.shared.listen_port,
             uploaded,
@@ -385,7 +385,21 @@ impl Announcer {
             ip: None,
             ipv6: self.shared.ipv6.filter(|_| !w.transport.is_local()),
             key: None,
-        })
+        };
+        let mut hashes = t.meta.swarm_hashes().into_iter();
+        let first = hashes.next().expect("every torrent has a key");
+        let mut reply = w.transport.announce(&announce(first))?;
+        // A hybrid is in two swarms; its v2 one goes by the truncated SHA-256 (BEP 52).
+        for other in hashes {
+            match w.transport.announce(&announce(other)) {
+                Ok(r) => reply.peers.extend(r.peers),
+                Err(e) => debug!(
+                    "announce of {}'s v2 swarm to {} failed: {e}",
+                    t.meta.name, w.url
+                ),
+            }
+        }
+        Ok(reply)
     }
 
     /// Our own address in a tracker's list. Only loopback and unspecified are

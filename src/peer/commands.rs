@@ -101,7 +101,7 @@ pub fn download(opts: &Options, args: &DownloadArgs) -> Result<(), PeerError> {
         &torrent.meta.name,
         torrent.meta.size(),
         n,
-        &torrent.meta.info_hash,
+        &torrent.meta.key(),
         &torrent.storage.location,
     ));
     if resumed > 0 {

@@ -182,7 +182,14 @@ impl DhtNode {
                 if announced.get(&key).is_none_or(|at| now >= *at) {
                     // Right after start the routing table may still be empty:
                     // a failed announce is tried again soon, not in 15 minutes.
-                    let every = if self.announce(&key, tcp_port) {
+                    // A hybrid is in its v2 swarm too; the first hash decides the pace.
+                    let ok: Vec<bool> = t
+                        .meta
+                        .swarm_hashes()
+                        .iter()
+                        .map(|h| self.announce(h, tcp_port))
+                        .collect();
+                    let every = if ok[0] {
                         ANNOUNCE_EVERY
                     } else {
                         LOOKUP_STARVED_EVERY
@@ -193,7 +200,12 @@ impl DhtNode {
                     continue;
                 }
                 if looked.get(&key).is_none_or(|at| now >= *at) {
-                    let addrs = self.get_peers(&key, LOOKUP_TIMEOUT);
+                    let addrs: Vec<SocketAddr> = t
+                        .meta
+                        .swarm_hashes()
+                        .iter()
+                        .flat_map(|h| self.get_peers(h, LOOKUP_TIMEOUT))
+                        .collect();
                     debug!("DHT: {} addresses for {}", addrs.len(), t.meta.name);
                     let every = if addrs.is_empty() {
                         LOOKUP_STARVED_EVERY

@@ -297,8 +297,17 @@ impl Engine {
         self.ctx.is_shutting_down()
     }
 
+    /// The torrent known by `key`, including by a hybrid's v2 hash.
     pub fn torrent(&self, key: &InfoHash) -> Option<Arc<Torrent>> {
-        self.torrents.read().expect("torrents").get(key).cloned()
+        let torrents = self.torrents.read().expect("torrents");
+        torrents
+            .get(key)
+            .or_else(|| {
+                torrents
+                    .values()
+                    .find(|t| t.meta.info_hash_v2.is_some() && t.meta.swarm_hashes().contains(key))
+            })
+            .cloned()
     }
 
     pub fn torrents(&self) -> Vec<Arc<Torrent>> {

@@ -11,7 +11,6 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::ledger::LedgerEntry;
-use crate::common::metainfo::InfoHash;
 use crate::common::peer_id;
 use crate::common::tracker_proto::SearchMatch;
 use crate::common::units;
@@ -615,7 +614,7 @@ pub fn download_started(
     name: &str,
     size: u64,
     pieces: usize,
-    key: &InfoHash,
+    key: &str,
     location: &Path,
 ) -> String {
     format!(
@@ -727,7 +726,7 @@ pub fn folder_shared(
     files: usize,
     size: u64,
     pieces: usize,
-    key: &InfoHash,
+    key: &str,
 ) -> String {
     format!(
         "sharing upload/{rel} as one torrent: {torrent}, {}, {} in {}, key {key}",
@@ -1150,7 +1149,7 @@ mod tests {
 
     #[test]
     fn start_and_background_lines_keep_their_wording() {
-        let key = InfoHash([0x11; 20]);
+        let key = crate::common::metainfo::InfoHash([0x11; 20]);
         assert_eq!(
             listening(([0, 0, 0, 0], 6881).into()),
             "peer listening on 0.0.0.0:6881"
@@ -1160,7 +1159,7 @@ mod tests {
             "peer listening on [::1]:6881"
         );
         assert_eq!(
-            download_started("f", 1_000_000, 4, &key, Path::new("/d/f")),
+            download_started("f", 1_000_000, 4, &key.hex(), Path::new("/d/f")),
             format!("downloading f (1.0 MB, 4 parts, key {key}) into /d/f")
         );
         assert_eq!(
@@ -1185,7 +1184,7 @@ mod tests {
             "1 unfinished download:\n  a                              1/4 parts\n"
         );
         assert_eq!(
-            folder_shared("d/e", "e.torrent", 2, 12_345, 1, &key),
+            folder_shared("d/e", "e.torrent", 2, 12_345, 1, &key.hex()),
             format!(
                 "sharing upload/d/e as one torrent: e.torrent, 2 files, 12.3 kB in 1 part, key {key}"
             )

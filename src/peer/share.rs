@@ -586,7 +586,7 @@ pub fn share_folder(
         files.len(),
         meta.size(),
         meta.num_pieces(),
-        &meta.info_hash,
+        &meta.key(),
     ));
     let published = match tracker.publish(&bytes) {
         Ok(reply) => {

@@ -94,7 +94,11 @@ impl Storage {
     }
 
     /// Lays the files end to end, as the torrent's piece stream does.
-    fn from_files(files: Vec<(Option<File>, Option<File>)>, meta: &Metainfo, location: PathBuf) -> Storage {
+    fn from_files(
+        files: Vec<(Option<File>, Option<File>)>,
+        meta: &Metainfo,
+        location: PathBuf,
+    ) -> Storage {
         let mut start = 0;
         let segments = files
             .into_iter()
@@ -268,7 +272,8 @@ mod tests {
             .open("/dev/full")
             .ok();
         for direct in [None, direct] {
-            let s = Storage::from_files(vec![(full().unwrap(), direct)], &meta, "full".into());
+            let s =
+                Storage::from_files(vec![(Some(full().unwrap()), direct)], &meta, "full".into());
             let mut buf = PieceBuffer::default();
             buf.resize(16384);
             let e = s.write_at(16384, &buf).unwrap_err();

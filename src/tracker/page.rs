@@ -6,6 +6,7 @@ use super::registry::SwarmCounts;
 use super::search_index::Entry;
 use crate::common::http::percent_encode;
 use crate::common::magnet::Magnet;
+use crate::common::metainfo::hex;
 use crate::common::units::{human_size, utc_date};
 
 pub fn escape(s: &str) -> String {
@@ -75,13 +76,24 @@ impl SortBy {
 
 /// A magnet link (BEP 9) for a torrent, with our announce URL if known.
 pub fn magnet(e: &Entry, announce: Option<&str>) -> String {
-    Magnet {
+    let uri = Magnet {
         info_hash: e.key,
         name: Some(e.file_name.clone()),
         trackers: announce.into_iter().map(str::to_owned).collect(),
         peers: Vec::new(),
     }
-    .to_uri()
+    .to_uri();
+    // BEP 52's `btmh` (multihash 0x12 0x20: SHA-256, 32 bytes) names the v2
+    // swarm; a v2-only torrent has no `btih` at all.
+    match (&e.v2, e.has_v1) {
+        (None, _) => uri,
+        (Some(v2), true) => uri.replacen("&", &format!("&xt=urn:btmh:1220{}&", hex(v2)), 1),
+        (Some(v2), false) => uri.replacen(
+            &format!("xt=urn:btih:{}", e.key.hex()),
+            &format!("xt=urn:btmh:1220{}", hex(v2)),
+            1,
+        ),
+    }
 }
 
 /// What the page shows besides the rows.
@@ -173,7 +185,7 @@ pub fn render(ctx: &PageContext, rows: &[(&Entry, SwarmCounts)]) -> String {
             c.complete,
             c.incomplete,
             c.downloaded,
-            e.key.hex(),
+            e.key_text(),
             escape(&e.torrent),
             escape(&magnet(e, ctx.announce)),
         ));

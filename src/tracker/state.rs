@@ -5,6 +5,8 @@
 //! what an announce changed is returned for the caller to report.
 
 use core::net::{IpAddr, SocketAddr};
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::page::{self, PageContext, SortBy};
@@ -19,16 +21,31 @@ use crate::common::tracker_proto::{
 pub struct TrackerState {
     registry: Registry,
     store: Store,
+    /// A published hybrid's v2 swarm hash → its key: one swarm under either.
+    v2_swarms: HashMap<InfoHash, InfoHash>,
 }
 
 impl TrackerState {
     /// Published torrents keep their completion counts when their swarm empties.
     pub fn new(store: Store, interval_secs: u32) -> TrackerState {
         let mut registry = Registry::new(interval_secs);
+        let mut v2_swarms = HashMap::new();
         for e in store.index().entries() {
             registry.pin(e.key);
+            if let Some(h) = e.v2_swarm() {
+                v2_swarms.insert(h, e.key);
+            }
         }
-        TrackerState { registry, store }
+        TrackerState {
+            registry,
+            store,
+            v2_swarms,
+        }
+    }
+
+    /// The swarm an info-hash belongs to: a hybrid's v2 hash finds its v1 one.
+    fn swarm_of(&self, h: &InfoHash) -> InfoHash {
+        self.v2_swarms.get(h).copied().unwrap_or(*h)
     }
 
     /// Records an announce from `source`; `Err` is the `failure reason`.
@@ -38,7 +55,16 @@ impl TrackerState {
         source: IpAddr,
         now_ms: u64,
     ) -> Result<(AnnounceReply, Change), String> {
-        self.registry.announce(a, source, now_ms)
+        let swarm = self.swarm_of(&a.info_hash);
+        let a = if swarm == a.info_hash {
+            Cow::Borrowed(a)
+        } else {
+            Cow::Owned(Announce {
+                info_hash: swarm,
+                ..a.clone()
+            })
+        };
+        self.registry.announce(&a, source, now_ms)
     }
 
     /// One slice of an expiry sweep (`Registry::expire_slice`); true when the sweep is over.
@@ -63,7 +89,7 @@ impl TrackerState {
         let files = hashes
             .into_iter()
             .map(|h| {
-                let c = self.registry.counts(&h);
+                let c = self.registry.counts(&self.swarm_of(&h));
                 (
                     h,
                     ScrapeStats {
@@ -90,7 +116,7 @@ impl TrackerState {
                     name: e.name.clone(),
                     kind: e.kind.clone(),
                     torrent: e.torrent.clone(),
-                    key: e.key.hex(),
+                    key: e.key_text(),
                     size: e.size,
                     n_parts: e.n_parts,
                     peers: self
@@ -137,6 +163,9 @@ impl TrackerState {
     /// A publish's last half, once its files are durable: it is listed, and its counts kept.
     pub fn publish(&mut self, e: Entry) {
         self.registry.pin(e.key);
+        if let Some(h) = e.v2_swarm() {
+            self.v2_swarms.insert(h, e.key);
+        }
         self.store.insert(e);
     }
 
@@ -246,5 +275,62 @@ mod tests {
         assert_eq!((c.complete, c.downloaded), (0, 1));
         assert!(s.page("got5", SortBy::Name, None).contains("got5"));
         assert!(s.torrent_path(&m[0].info_hash).is_some());
+    }
+
+    /// A hybrid is one swarm whichever of its hashes a peer announces, and
+    /// a v2-only torrent is listed under its 64-digit key.
+    #[test]
+    fn a_hybrid_is_one_swarm_under_either_hash() {
+        let mut s = TrackerState::new(Store::empty(PathBuf::from("/nowhere")), 60);
+        let hybrid = Metainfo::from_bytes(include_bytes!(
+            "../common/metainfo/testdata/multi-hybrid.torrent"
+        ))
+        .unwrap();
+        let v2 = Metainfo::from_bytes(include_bytes!(
+            "../common/metainfo/testdata/single-v2.torrent"
+        ))
+        .unwrap();
+        for m in [&hybrid, &v2] {
+            let Prepared::New(e) = s.prepare_publish(m) else {
+                panic!("new")
+            };
+            s.publish(e);
+        }
+        let lo = IpAddr::from([127, 0, 0, 1]);
+        let [v1_hash, v2_hash] = hybrid.swarm_hashes()[..] else {
+            panic!("two swarms")
+        };
+        s.announce(&Announce::started(v1_hash, [1; 20], 7001, 0), lo, 0)
+            .unwrap();
+        let (reply, _) = s
+            .announce(&Announce::started(v2_hash, [2; 20], 7002, 5), lo, 0)
+            .unwrap();
+        assert_eq!(
+            reply.peers.len(),
+            1,
+            "the v1 seeder, found under the v2 hash"
+        );
+        assert_eq!(reply.peers[0].0.port(), 7001);
+        let scrape = s.scrape(&ScrapeRequest {
+            info_hashes: vec![v2_hash],
+        });
+        assert_eq!(scrape.files[0].1.complete, 1);
+        assert_eq!(scrape.files[0].1.incomplete, 1);
+
+        let found = s.search("single", None).results;
+        assert_eq!(found[0].key, v2.key());
+        assert_eq!(found[0].key.len(), 64);
+        assert!(
+            found[0].magnet.starts_with("magnet:?xt=urn:btmh:1220"),
+            "{}",
+            found[0].magnet
+        );
+        let by_key = s.search(&v2.key(), None).results;
+        assert_eq!(by_key.len(), 1, "the 64-digit key finds it");
+        let multi = s.search("multi", None).results;
+        assert!(
+            multi[0].magnet.contains("xt=urn:btih:")
+                && multi[0].magnet.contains("xt=urn:btmh:1220")
+        );
     }
 }

@@ -87,12 +87,18 @@ fn hybrids_check_both_halves_and_join_both_swarms() {
         "881fab043c5c65fbf2c01ed0bb9c25882c364b84db6a18a54cafac7ed87ec36f"
     );
     assert_eq!(m.swarm_hashes().len(), 2);
-    assert_eq!(m.swarm_hashes()[1].hex(), "881fab043c5c65fbf2c01ed0bb9c25882c364b84");
+    assert_eq!(
+        m.swarm_hashes()[1].hex(),
+        "881fab043c5c65fbf2c01ed0bb9c25882c364b84"
+    );
     assert!(matches!(m.piece_hashes, PieceHashes::Both(..)));
     assert_eq!(m.files.iter().filter(|f| f.pad).count(), 2);
     every_piece_checks(&m);
     let form = m.assignment_form();
-    assert!(form.contains("Key : a4591604d1952b72ccdf9c776da8f38a7e629433\n"), "{form}");
+    assert!(
+        form.contains("Key : a4591604d1952b72ccdf9c776da8f38a7e629433\n"),
+        "{form}"
+    );
     assert!(form.contains("Key v2 : 881fab04"), "{form}");
     assert!(form.contains("size : 110,000 bytes"), "{form}");
 
@@ -138,7 +144,11 @@ fn hostile_v2_torrents_get_one_clear_error() {
     let last = bad.len() - 3;
     bad[last] ^= 1;
     assert!(last > layers_at);
-    assert!(err(&bad).contains("does not hash to its pieces root"), "{}", err(&bad));
+    assert!(
+        err(&bad).contains("does not hash to its pieces root"),
+        "{}",
+        err(&bad)
+    );
     // Path traversal in the file tree.
     let e = err(&patched(MULTI_V2, b"3:sub", b"3:../"));
     assert!(e.contains("would escape the download folder"), "{e}");
@@ -153,7 +163,11 @@ fn hostile_v2_torrents_get_one_clear_error() {
     ));
     assert!(e.contains("halves of this hybrid torrent disagree"), "{e}");
     // A newer format.
-    let e = err(&patched(SINGLE_V2, b"12:meta versioni2e", b"12:meta versioni3e"));
+    let e = err(&patched(
+        SINGLE_V2,
+        b"12:meta versioni2e",
+        b"12:meta versioni3e",
+    ));
     assert!(e.contains("newer torrent format"), "{e}");
     // v2 without piece layers, for files longer than a piece.
     let e = err(&patched(SINGLE_V2, b"12:piece layers", b"12:piece_layers"));
