@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::bencode::{Dict, Value};
 use super::merkle::{FileShape, Hash32};
-use super::metainfo::{MetainfoError, check_component, invalid};
+use super::metainfo_checks::{MetainfoError, check_component, invalid};
 
 /// One file of a v2 torrent, in the order the tree is walked, which is the
 /// order its bytes take in the piece stream.

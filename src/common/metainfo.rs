@@ -12,17 +12,17 @@
 //! exist only in the stream, never on disk.
 
 use std::fmt;
-use std::io;
 use std::path::Path;
 use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
 use sha2::Sha256;
-use thiserror::Error;
 
 use super::bencode::{self, Dict, Encoder, Value};
 use super::file_tree::{self, TreeFile};
 use super::merkle::{self, FileShape, Hash32};
+pub use super::metainfo_checks::{MetainfoError, is_safe_component};
+use super::metainfo_checks::{check_component, invalid};
 
 /// 16 KiB: the block size every client requests, so every piece length is a multiple of it.
 pub const BLOCK_SIZE: u64 = 16 * 1024;
@@ -76,25 +76,6 @@ pub fn hex(bytes: &[u8]) -> String {
         s.push(DIGITS[(b & 15) as usize] as char);
     }
     s
-}
-
-#[derive(Debug, Error)]
-pub enum MetainfoError {
-    #[error("not a valid torrent: {0}")]
-    Bencode(#[from] bencode::BencodeError),
-    #[error("not a valid torrent: {0}")]
-    Invalid(String),
-    /// Names end up one per line in files and on terminals; a control character could forge lines.
-    #[error(
-        "{what} {name:?} contains a control character (a byte below 0x20, or 0x7f), which torrents may not carry"
-    )]
-    ControlCharacter { what: &'static str, name: String },
-    #[error("{0}")]
-    Io(#[from] io::Error),
-}
-
-pub(crate) fn invalid(msg: impl Into<String>) -> MetainfoError {
-    MetainfoError::Invalid(msg.into())
 }
 
 /// What one piece of a v2 torrent is checked against (BEP 52).
@@ -390,43 +371,6 @@ pub fn group_thousands(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// A path component is safe when it cannot climb out of, or jump outside, the
-/// download folder, and holds no control character.
-pub fn is_safe_component(c: &str) -> bool {
-    stays_inside(c) && !has_control(c)
-}
-
-fn stays_inside(c: &str) -> bool {
-    !c.is_empty()
-        && c != "."
-        && c != ".."
-        && !c.contains('/')
-        && !c.contains('\\')
-        && !c.contains('\0')
-        && c.len() <= 255
-}
-
-fn has_control(c: &str) -> bool {
-    c.bytes().any(|b| b.is_ascii_control())
-}
-
-/// The one check every name and path component of a torrent passes, parsed or made;
-/// `what` says which it is in the error.
-pub(crate) fn check_component(what: &'static str, c: &str) -> Result<(), MetainfoError> {
-    if !stays_inside(c) {
-        return Err(invalid(format!(
-            "unsafe {what} {c:?}: it would escape the download folder"
-        )));
-    }
-    if has_control(c) {
-        return Err(MetainfoError::ControlCharacter {
-            what,
-            name: c.to_owned(),
-        });
-    }
-    Ok(())
 }
 
 /// The most tracker URLs taken from an `announce-list`: each is a thread

@@ -10,6 +10,7 @@ pub mod http;
 pub mod magnet;
 pub mod merkle;
 pub mod metainfo;
+pub mod metainfo_checks;
 pub mod metainfo_v2_encode;
 pub mod peer_id;
 pub mod rate;
