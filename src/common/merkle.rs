@@ -64,6 +64,73 @@ pub fn leaves(data: &[u8]) -> Vec<Hash32> {
     data.chunks(BLOCK as usize).map(leaf).collect()
 }
 
+/// Every layer from `layer` (at `height`) up to a single root, each as wide
+/// as its hashes need (past the end a node is `pad` of its height).
+pub fn layers_above(layer: &[Hash32], height: u32) -> Vec<Vec<Hash32>> {
+    let mut out = vec![layer.to_vec()];
+    let mut h = height;
+    while out.last().is_some_and(|l| l.len() > 1) {
+        let below = out.last().expect("one layer at least");
+        let filler = pad(h);
+        let next = below
+            .chunks(2)
+            .map(|p| parent(&p[0], p.get(1).unwrap_or(&filler)))
+            .collect();
+        out.push(next);
+        h += 1;
+    }
+    out
+}
+
+/// What a `hashes` message carries for a request: `length` hashes of the
+/// layer `base` from `index`, then one uncle for each of `proof_layers`
+/// layers above the base, except those inside the requested subtree
+/// (BEP 52; counted as libtorrent counts them). `node(height, index)` gives
+/// the nodes the caller has. None when the request is not one a peer may
+/// make of this file (checked as libtorrent checks), or a node is missing.
+pub fn answer(
+    shape: FileShape,
+    base: u32,
+    index: u32,
+    length: u32,
+    proof_layers: u32,
+    node: impl Fn(u32, usize) -> Option<Hash32>,
+) -> Option<Vec<Hash32>> {
+    let leaves = (shape.blocks() as usize).max(1).next_power_of_two();
+    let layers = leaves.trailing_zeros();
+    let (index, length) = (index as usize, length as usize);
+    if length == 0
+        || length > 8192
+        || !length.is_power_of_two()
+        || !index.is_multiple_of(length)
+        || base >= layers
+        || index + length > leaves >> base
+        || proof_layers >= layers - base
+    {
+        return None;
+    }
+    let mut out = Vec::with_capacity(length + proof_layers as usize);
+    for i in index..index + length {
+        out.push(node(base, i)?);
+    }
+    let inside = length.trailing_zeros();
+    for i in 0..proof_layers {
+        if i + 1 >= inside {
+            let h = base + i + 1;
+            let at = index >> (i + 1);
+            out.push(node(h, at ^ 1)?);
+        }
+    }
+    Some(out)
+}
+
+/// Checks a `hashes` answer to a request for a whole piece's blocks against
+/// the piece's known hash: the requested hashes must fold into it. Returns
+/// the block hashes.
+pub fn verify_piece_leaves(hashes: &[Hash32], piece_hash: &Hash32) -> bool {
+    hashes.len().is_power_of_two() && root(hashes, hashes.len(), 0) == *piece_hash
+}
+
 /// How a file sits in its tree, from its length and the torrent's piece length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FileShape {
@@ -261,6 +328,62 @@ mod tests {
                     assert!(f.piece_layer.is_empty());
                 }
             }
+        }
+    }
+
+    /// An answer's uncles lead from the requested hashes to the root, as a
+    /// requester folds them.
+    #[test]
+    fn answers_fold_to_the_root() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i * 7) as u8).collect();
+        let leaves = leaves(&data);
+        let tree = layers_above(&leaves, 0);
+        let want = naive_root(&data);
+        assert_eq!(tree.last().unwrap()[0], want);
+        let shape = FileShape {
+            length: data.len() as u64,
+            piece_length: 65536,
+        };
+        let node = |h: u32, i: usize| Some(tree[h as usize].get(i).copied().unwrap_or(pad(h)));
+        for (base, index, length, proof) in
+            [(0, 4, 4, 4), (2, 2, 2, 2), (0, 16, 2, 4), (0, 0, 2, 0)]
+        {
+            let got = answer(shape, base, index, length, proof, node).unwrap();
+            let (mine, uncles) = got.split_at(length as usize);
+            assert_eq!(
+                mine,
+                &tree[base as usize][index as usize..(index + length) as usize]
+            );
+            // Fold: the subtree's root, then each uncle on its side.
+            let mut h = root(mine, length as usize, base);
+            let mut at = index as usize / length as usize;
+            let mut height = base + length.trailing_zeros();
+            for u in uncles {
+                h = if at.is_multiple_of(2) {
+                    parent(&h, u)
+                } else {
+                    parent(u, &h)
+                };
+                at /= 2;
+                height += 1;
+            }
+            assert_eq!(
+                h, tree[height as usize][at],
+                "{base} {index} {length} {proof}"
+            );
+            if base + proof + 1 == 5 {
+                assert_eq!(h, want, "all the way up");
+            }
+        }
+        // What libtorrent refuses, refused.
+        for (base, index, length, proof) in [
+            (0, 1, 2, 0),
+            (0, 0, 3, 0),
+            (5, 0, 1, 0),
+            (0, 0, 2, 5),
+            (0, 32, 2, 0),
+        ] {
+            assert!(answer(shape, base, index, length, proof, node).is_none());
         }
     }
 

@@ -100,23 +100,32 @@ impl MerklePiece {
     }
 }
 
+/// A v2 file's place in the piece stream: what a BEP 52 hash request names
+/// by `root`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct V2File {
+    pub root: Hash32,
+    pub first_piece: u32,
+    pub length: u64,
+}
+
 /// The expected hash of every piece, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PieceHashes {
     /// BEP 3: the info dictionary's `pieces` string, cut every 20 bytes.
     Sha1(Vec<[u8; 20]>),
     /// BEP 52: each piece against its file's SHA-256 tree.
-    Merkle(Vec<MerklePiece>),
+    Merkle(Vec<MerklePiece>, Vec<V2File>),
     /// A hybrid: a piece is good only when both halves say so, since a
     /// torrent whose halves disagree must not pass bytes that one of them refuses.
-    Both(Vec<[u8; 20]>, Vec<MerklePiece>),
+    Both(Vec<[u8; 20]>, Vec<MerklePiece>, Vec<V2File>),
 }
 
 impl PieceHashes {
     pub fn len(&self) -> usize {
         match self {
-            PieceHashes::Sha1(h) | PieceHashes::Both(h, _) => h.len(),
-            PieceHashes::Merkle(m) => m.len(),
+            PieceHashes::Sha1(h) | PieceHashes::Both(h, ..) => h.len(),
+            PieceHashes::Merkle(m, _) => m.len(),
         }
     }
 
@@ -127,8 +136,8 @@ impl PieceHashes {
     /// Piece `index`'s SHA-1, where the torrent has a v1 half.
     pub fn sha1(&self, index: u32) -> Option<[u8; 20]> {
         match self {
-            PieceHashes::Sha1(h) | PieceHashes::Both(h, _) => h.get(index as usize).copied(),
-            PieceHashes::Merkle(_) => None,
+            PieceHashes::Sha1(h) | PieceHashes::Both(h, ..) => h.get(index as usize).copied(),
+            PieceHashes::Merkle(..) => None,
         }
     }
 
@@ -142,8 +151,26 @@ impl PieceHashes {
         let merkle_ok = |m: &[MerklePiece]| m.get(i).is_some_and(|p| p.check(data));
         match self {
             PieceHashes::Sha1(h) => sha1_ok(h),
-            PieceHashes::Merkle(m) => merkle_ok(m),
-            PieceHashes::Both(h, m) => sha1_ok(h) && merkle_ok(m),
+            PieceHashes::Merkle(m, _) => merkle_ok(m),
+            PieceHashes::Both(h, m, _) => sha1_ok(h) && merkle_ok(m),
+        }
+    }
+
+    /// Piece `index`'s v2 check, where its tree is known.
+    pub fn merkle(&self, index: u32) -> Option<&MerklePiece> {
+        match self {
+            PieceHashes::Merkle(m, _) | PieceHashes::Both(_, m, _) => m.get(index as usize),
+            PieceHashes::Sha1(_) => None,
+        }
+    }
+
+    /// The v2 file whose tree has `root`, where the trees are known.
+    pub fn v2_file(&self, root: &Hash32) -> Option<&V2File> {
+        match self {
+            PieceHashes::Merkle(_, f) | PieceHashes::Both(_, _, f) => {
+                f.iter().find(|f| f.root == *root)
+            }
+            PieceHashes::Sha1(_) => None,
         }
     }
 }
@@ -276,7 +303,7 @@ impl Metainfo {
     /// True when the torrent has BEP 3 piece hashes, so that clients without
     /// v2 can join it.
     pub fn has_v1(&self) -> bool {
-        !matches!(self.piece_hashes, PieceHashes::Merkle(_))
+        !matches!(self.piece_hashes, PieceHashes::Merkle(..))
     }
 
     /// The assignment's *Key*: the v1 info-hash where there is one, else the
@@ -474,10 +501,10 @@ fn parse_info(
         .transpose()?;
         let sha256: Hash32 = Sha256::digest(info.raw).into();
         match (v1, merkle) {
-            (Some(v1), Some(m)) => (
+            (Some(v1), Some((m, f))) => (
                 files,
                 multi_file,
-                PieceHashes::Both(v1.hashes, m),
+                PieceHashes::Both(v1.hashes, m, f),
                 v1.info_hash,
                 Some(sha256),
             ),
@@ -490,10 +517,10 @@ fn parse_info(
                 v1.info_hash,
                 Some(sha256),
             ),
-            (None, Some(m)) => (
+            (None, Some((m, f))) => (
                 files,
                 multi_file,
-                PieceHashes::Merkle(m),
+                PieceHashes::Merkle(m, f),
                 InfoHash(sha256[..20].try_into().expect("20 of 32 bytes")),
                 Some(sha256),
             ),
@@ -685,7 +712,7 @@ fn merkle_pieces(
     tree: &[TreeFile],
     layers: &[Vec<Hash32>],
     piece_length: u64,
-) -> Result<Vec<MerklePiece>, MetainfoError> {
+) -> Result<(Vec<MerklePiece>, Vec<V2File>), MetainfoError> {
     let misaligned = |path: &[String]| {
         invalid(format!(
             "the v1 and v2 halves of this hybrid torrent disagree: {} does not start on a piece boundary",
@@ -693,6 +720,7 @@ fn merkle_pieces(
         ))
     };
     let mut pieces = Vec::new();
+    let mut v2_files = Vec::new();
     let mut offset = 0u64;
     let mut tree = tree.iter().zip(layers);
     for f in files {
@@ -710,6 +738,11 @@ fn merkle_pieces(
                 piece_length,
             };
             let root = t.root.expect("a non-empty file has a root");
+            v2_files.push(V2File {
+                root,
+                first_piece: pieces.len() as u32,
+                length: f.length,
+            });
             for k in 0..shape.pieces() {
                 pieces.push(MerklePiece {
                     hash: if shape.has_piece_layer() {
@@ -729,7 +762,7 @@ fn merkle_pieces(
             "the v1 and v2 halves of this hybrid torrent disagree: a pad file is longer than alignment needs",
         ));
     }
-    Ok(pieces)
+    Ok((pieces, v2_files))
 }
 
 /// Refuses a name a torrent may not carry, before any file is read for it.

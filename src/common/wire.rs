@@ -16,6 +16,8 @@ pub const EXTENSION_PROTOCOL: (usize, u8) = (5, 0x10);
 pub const FAST_EXTENSION: (usize, u8) = (7, 0x04);
 /// BEP 5: byte 7 of the reserved bytes, bit 0x01, announces a DHT node (and the `port` message).
 pub const DHT: (usize, u8) = (7, 0x01);
+/// BEP 52: byte 7 of the reserved bytes, bit 0x10, announces v2 (and the hash messages).
+pub const V2: (usize, u8) = (7, 0x10);
 
 /// Whether a handshake's reserved bytes announce a BEP 5 DHT node.
 pub fn supports_dht(reserved: &[u8; 8]) -> bool {
@@ -79,6 +81,45 @@ pub struct BlockRef {
     pub length: u32,
 }
 
+/// BEP 52's `hash request`, also the payload of `hash reject` and the header
+/// of `hashes`: `length` hashes from `index` of the layer `base` layers above
+/// the 16 KiB blocks of the file whose tree has `root`, and uncle hashes for
+/// `proof_layers` layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct HashRequest {
+    pub root: [u8; 32],
+    pub base: u32,
+    pub index: u32,
+    pub length: u32,
+    pub proof_layers: u32,
+}
+
+impl HashRequest {
+    const LEN: usize = 48;
+
+    fn decode(p: &[u8]) -> HashRequest {
+        HashRequest {
+            root: p[..32].try_into().expect("32 bytes"),
+            base: u32_at(p, 32),
+            index: u32_at(p, 36),
+            length: u32_at(p, 40),
+            proof_layers: u32_at(p, 44),
+        }
+    }
+
+    fn encode(&self) -> [u8; HashRequest::LEN] {
+        let mut a = [0u8; HashRequest::LEN];
+        a[..32].copy_from_slice(&self.root);
+        for (i, v) in [self.base, self.index, self.length, self.proof_layers]
+            .into_iter()
+            .enumerate()
+        {
+            a[32 + 4 * i..36 + 4 * i].copy_from_slice(&v.to_be_bytes());
+        }
+        a
+    }
+}
+
 /// A decoded message. `Piece` borrows its data from the frame it came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Message<'a> {
@@ -108,6 +149,14 @@ pub enum Message<'a> {
         id: u8,
         payload: &'a [u8],
     },
+    /// BEP 52 (ids 21 to 23).
+    HashRequest(HashRequest),
+    /// The hashes asked for, then the uncle hashes, 32 bytes each.
+    Hashes {
+        request: HashRequest,
+        hashes: &'a [u8],
+    },
+    HashReject(HashRequest),
     /// Any id we do not know: ignored.
     Other(u8),
 }
@@ -169,6 +218,22 @@ pub fn decode(frame: &[u8]) -> Result<Message<'_>, WireError> {
             })?;
             Message::Extended { id: ext, payload }
         }
+        21 => want(HashRequest::LEN, "hash request is not 48 bytes")
+            .map(|_| Message::HashRequest(HashRequest::decode(p)))?,
+        22 => {
+            if p.len() < HashRequest::LEN || !(p.len() - HashRequest::LEN).is_multiple_of(32) {
+                return Err(WireError::Malformed {
+                    id,
+                    why: "hashes is not a header and whole 32-byte hashes",
+                });
+            }
+            Message::Hashes {
+                request: HashRequest::decode(p),
+                hashes: &p[HashRequest::LEN..],
+            }
+        }
+        23 => want(HashRequest::LEN, "hash reject is not 48 bytes")
+            .map(|_| Message::HashReject(HashRequest::decode(p)))?,
         other => Message::Other(other),
     })
 }
@@ -210,6 +275,9 @@ pub fn encode(msg: &Message<'_>, out: &mut Vec<u8>) {
         Message::Reject(b) => simple(out, 16, &[&block(b)]),
         Message::AllowedFast(i) => simple(out, 17, &[&i.to_be_bytes()]),
         Message::Extended { id, payload } => simple(out, 20, &[&[*id], payload]),
+        Message::HashRequest(r) => simple(out, 21, &[&r.encode()]),
+        Message::Hashes { request, hashes } => simple(out, 22, &[&request.encode(), hashes]),
+        Message::HashReject(r) => simple(out, 23, &[&r.encode()]),
         Message::Other(id) => simple(out, *id, &[]),
     }
 }
@@ -257,6 +325,13 @@ mod tests {
             begin: 16384,
             length: 16384,
         };
+        let hr = HashRequest {
+            root: [7; 32],
+            base: 0,
+            index: 4,
+            length: 4,
+            proof_layers: 3,
+        };
         for m in [
             Message::KeepAlive,
             Message::Choke,
@@ -278,6 +353,12 @@ mod tests {
             Message::HaveNone,
             Message::Reject(b),
             Message::AllowedFast(4),
+            Message::HashRequest(hr),
+            Message::Hashes {
+                request: hr,
+                hashes: &[9; 64],
+            },
+            Message::HashReject(hr),
         ] {
             round_trip(m);
         }
@@ -302,6 +383,8 @@ mod tests {
         assert!(decode(&[6, 0, 0, 0, 1]).is_err());
         assert!(decode(&[7, 0, 0, 0]).is_err());
         assert!(decode(&[0, 1]).is_err());
+        assert!(decode(&[21; 48]).is_err(), "a hash request one byte short");
+        assert!(decode(&[22; 60]).is_err(), "hashes with a partial hash");
         assert_eq!(
             frame_len(&[0xff, 0xff, 0xff, 0xff], 1 << 20),
             Err(WireError::TooLong(u32::MAX))

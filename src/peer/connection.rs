@@ -19,6 +19,7 @@ use log::{debug, warn};
 
 use super::connection_context::ConnectionContext;
 use super::handshake::PeerHello;
+use super::hash_answer;
 use super::outgoing::Outgoing;
 use super::peer_stats::PeerStats;
 use super::piece_buffer::PieceBuffer;
@@ -513,6 +514,27 @@ fn encode_outgoing(
         Outgoing::Bitfield(ref bytes) => Message::Bitfield(bytes),
         Outgoing::Extended(id, ref payload) => Message::Extended { id, payload },
         Outgoing::Port(p) => Message::Port(p),
+        Outgoing::HashAnswer(request) => {
+            let read = |i: u32| {
+                if !torrent.has_piece(i) {
+                    return None;
+                }
+                let mut buf = vec![0; torrent.meta.piece_len(i) as usize];
+                let at = i as u64 * torrent.meta.piece_length;
+                torrent.storage.read_at(at, &mut buf).ok().map(|()| buf)
+            };
+            match hash_answer::answer(&torrent.meta, &request, read) {
+                Some(hashes) => wire::encode(
+                    &Message::Hashes {
+                        request,
+                        hashes: &hashes.concat(),
+                    },
+                    out,
+                ),
+                None => wire::encode(&Message::HashReject(request), out),
+            }
+            return Ok(());
+        }
     };
     wire::encode(&msg, out);
     Ok(())

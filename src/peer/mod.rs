@@ -30,6 +30,7 @@ pub mod error;
 pub mod extensions;
 pub mod format;
 pub mod handshake;
+pub mod hash_answer;
 pub mod home;
 pub mod inbound_handshakes;
 pub mod index_client;

@@ -1,7 +1,7 @@
 //! What a connection is asked to send: the commands the torrent core and a
 //! session give a connection's writer thread.
 
-use crate::common::wire::BlockRef;
+use crate::common::wire::{BlockRef, HashRequest};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outgoing {
@@ -28,4 +28,7 @@ pub enum Outgoing {
     Extended(u8, Vec<u8>),
     /// BEP 5: the UDP port of our DHT node.
     Port(u16),
+    /// BEP 52: answer a peer's hash request; the writer reads a piece
+    /// from disk if the answer needs its block hashes.
+    HashAnswer(HashRequest),
 }

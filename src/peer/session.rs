@@ -447,6 +447,10 @@ impl Session {
             // hints, and a block already queued is cheap to send anyway.
             // Port 0 cannot be a node.
             Message::Port(p) => self.peer_dht_port = (p != 0).then_some(p),
+            // BEP 52: answered with hashes or a reject whatever the choke
+            // state; the writer finds the hashes.
+            Message::HashRequest(r) => self.out.push(Outgoing::HashAnswer(r)),
+            Message::Hashes { .. } | Message::HashReject(_) => {}
             Message::Piece { .. }
             | Message::Request(_)
             | Message::Cancel(_)
