@@ -69,18 +69,26 @@ impl Storage {
         Ok(Self::from_files(files, meta, downloads.join(&meta.name)))
     }
 
-    /// Opens files that are already complete, read-only, for seeding.
+    /// Opens files that are already complete, read-only, for seeding. `paths`
+    /// names the torrent's real files in order; pad files have none.
     pub fn open_for_seeding(
         paths: &[PathBuf],
         meta: &Metainfo,
         location: PathBuf,
     ) -> io::Result<Storage> {
         let mut files = Vec::new();
-        for (p, f) in paths.iter().zip(&meta.files) {
+        let mut paths = paths.iter();
+        for f in &meta.files {
             if f.pad {
                 files.push((None, None));
                 continue;
             }
+            let Some(p) = paths.next() else {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "fewer paths than the torrent has files",
+                ));
+            };
             let file = File::open(p)?;
             if file.metadata()?.len() != f.length {
                 return Err(io::Error::new(
@@ -252,6 +260,38 @@ mod tests {
             vec![2u8; 30_000]
         );
         assert!(dl.verify_piece(&meta, 1, &mut buf).unwrap());
+    }
+
+    /// A hybrid or v2 folder's pad files take no path: every real file is
+    /// found, and every piece, pads included, verifies from the seeder's files.
+    #[test]
+    fn seeding_a_padded_folder_skips_the_pads() {
+        use crate::peer::torrent_maker::{TorrentFormat, create_multi_file_as};
+        let d = tempfile::tempdir().unwrap();
+        let src = d.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        let sizes = [("a", 20_001), ("b", 30_003), ("sub/c", 40_005)];
+        for (name, len) in sizes {
+            std::fs::write(src.join(name), vec![name.len() as u8; len]).unwrap();
+        }
+        let files: Vec<Vec<String>> = sizes
+            .iter()
+            .map(|(n, _)| n.split('/').map(str::to_owned).collect())
+            .collect();
+        let paths: Vec<PathBuf> = sizes.iter().map(|(n, _)| src.join(n)).collect();
+        for format in [TorrentFormat::Hybrid, TorrentFormat::V2] {
+            let bytes = create_multi_file_as(format, &src, "src", &files, "x").unwrap();
+            let meta = Metainfo::from_bytes(&bytes).unwrap();
+            assert!(meta.files.iter().any(|f| f.pad), "{format:?} has pads");
+            let seed = Storage::open_for_seeding(&paths, &meta, src.clone()).unwrap();
+            let mut buf = Vec::new();
+            for i in 0..meta.num_pieces() as u32 {
+                assert!(
+                    seed.verify_piece(&meta, i, &mut buf).unwrap(),
+                    "{format:?} piece {i}"
+                );
+            }
+        }
     }
 
     /// A full disk's error reaches the caller by either way of writing, with advice.
