@@ -17,6 +17,10 @@ const PURE_CORE_FILES: &[&str] = &[
     "src/peer/super_seed.rs",
     "src/peer/torrent_core.rs",
     "src/peer/torrent_core/tests.rs",
+    "src/peer/torrent_core/repair.rs",
+    // BEP 52: which block of a failed v2 piece lied, and the hashes we answer with.
+    "src/peer/block_repair.rs",
+    "src/peer/hash_answer.rs",
     // Not its tests: an `Instant` can only be had from the clock, so they
     // take one reading and move time by hand from there.
     "src/peer/session.rs",

@@ -164,6 +164,16 @@ impl PieceHashes {
         }
     }
 
+    /// The v2 file piece `index` belongs to, where the trees are known.
+    pub fn v2_file_of(&self, index: u32) -> Option<&V2File> {
+        match self {
+            PieceHashes::Merkle(_, f) | PieceHashes::Both(_, _, f) => {
+                f.iter().rev().find(|f| f.first_piece <= index)
+            }
+            PieceHashes::Sha1(_) => None,
+        }
+    }
+
     /// The v2 file whose tree has `root`, where the trees are known.
     pub fn v2_file(&self, root: &Hash32) -> Option<&V2File> {
         match self {

@@ -514,6 +514,7 @@ fn encode_outgoing(
         Outgoing::Bitfield(ref bytes) => Message::Bitfield(bytes),
         Outgoing::Extended(id, ref payload) => Message::Extended { id, payload },
         Outgoing::Port(p) => Message::Port(p),
+        Outgoing::HashRequest(r) => Message::HashRequest(r),
         Outgoing::HashAnswer(request) => {
             let read = |i: u32| {
                 if !torrent.has_piece(i) {

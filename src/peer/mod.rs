@@ -20,6 +20,7 @@
 
 pub mod announce_schedule;
 pub mod announcer;
+pub mod block_repair;
 pub mod choker;
 pub mod commands;
 pub mod connection;

@@ -31,4 +31,6 @@ pub enum Outgoing {
     /// BEP 52: answer a peer's hash request; the writer reads a piece
     /// from disk if the answer needs its block hashes.
     HashAnswer(HashRequest),
+    /// BEP 52: ask for block hashes, to repair a piece.
+    HashRequest(HashRequest),
 }

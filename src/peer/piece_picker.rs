@@ -121,6 +121,16 @@ impl PiecePicker {
         }
     }
 
+    /// Marks `piece` in flight for `peer` without picking: a piece under
+    /// repair, held, then handed to the peer that finishes it.
+    pub fn hold(&mut self, piece: u32, peer: PeerKey) {
+        if let Some(v) = self.in_flight.get_mut(piece as usize)
+            && !v.contains(&peer)
+        {
+            v.push(peer);
+        }
+    }
+
     /// Marks a verified piece as had; returns the other peers still fetching it, to cancel.
     pub fn piece_verified(&mut self, piece: u32, by: PeerKey) -> Vec<PeerKey> {
         let i = piece as usize;

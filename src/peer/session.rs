@@ -23,7 +23,7 @@ use super::piece_picker::PeerKey;
 use super::torrent_core::Geometry;
 use crate::common::bitfield::Bitfield;
 use crate::common::metainfo::BLOCK_SIZE;
-use crate::common::wire::{BlockRef, MAX_BLOCK, Message};
+use crate::common::wire::{BlockRef, HashRequest, MAX_BLOCK, Message};
 
 /// Requests kept out per peer: about PIPELINE_SECONDS of what the peer delivers,
 /// so a fast link stays full and a slow peer does not sit on pieces others could send.
@@ -96,6 +96,22 @@ pub trait Swarm {
     fn pex_peers(&mut self, key: PeerKey) -> Vec<(core::net::SocketAddr, u8)>;
     /// Addresses this peer told us of over ut_pex.
     fn pex_learnt(&mut self, addrs: &[core::net::SocketAddr]);
+    /// A hash request to send this peer for a v2 piece under repair
+    /// (`block_repair`); None almost always.
+    fn repair_request(&mut self, _key: PeerKey) -> Option<HashRequest> {
+        None
+    }
+    /// This peer's block hashes for a repair: the piece to finish, with its
+    /// good blocks in the buffer and the bad blocks to fetch again.
+    fn repair_hashes(
+        &mut self,
+        _key: PeerKey,
+        _request: &HashRequest,
+        _hashes: &[u8],
+    ) -> Option<(u32, PieceBuffer, Vec<u32>)> {
+        None
+    }
+    fn repair_rejected(&mut self, _key: PeerKey, _request: &HashRequest) {}
 }
 
 /// What a session knows of its peer from the handshakes, and what we offer it.
@@ -450,7 +466,12 @@ impl Session {
             // BEP 52: answered with hashes or a reject whatever the choke
             // state; the writer finds the hashes.
             Message::HashRequest(r) => self.out.push(Outgoing::HashAnswer(r)),
-            Message::Hashes { .. } | Message::HashReject(_) => {}
+            Message::Hashes { request, hashes } => {
+                if let Some((index, buf, bad)) = swarm.repair_hashes(key, &request, hashes) {
+                    self.take_repair(index, buf, &bad);
+                }
+            }
+            Message::HashReject(r) => swarm.repair_rejected(key, &r),
             Message::Piece { .. }
             | Message::Request(_)
             | Message::Cancel(_)
@@ -459,6 +480,29 @@ impl Session {
             | Message::Other(_) => {}
         }
         Ok(())
+    }
+
+    /// A piece under repair, to finish here: only its `bad` blocks are asked for.
+    fn take_repair(&mut self, index: u32, buf: PieceBuffer, bad: &[u32]) {
+        let blocks = buf.len().div_ceil(BLOCK_SIZE as usize);
+        let mut got = vec![true; blocks];
+        let mut received = buf.len() as u32;
+        for &b in bad {
+            if let Some(g) = got.get_mut(b as usize) {
+                *g = false;
+                let begin = b as u64 * BLOCK_SIZE;
+                received -= (buf.len() as u64 - begin).min(BLOCK_SIZE) as u32;
+            }
+        }
+        self.active.push(Active {
+            index,
+            buf,
+            next_offset: 0,
+            received,
+            got,
+            in_flight: 0,
+            asked: None,
+        });
     }
 
     /// The peer will not send a block we asked for: its piece goes back to the
@@ -561,6 +605,10 @@ impl Session {
 
     /// Keeps the pipeline full while the peer lets us download.
     pub fn fill_pipeline(&mut self, now: Instant, swarm: &mut dyn Swarm) {
+        // BEP 52: hash requests go out whatever the choke state.
+        if let Some(r) = swarm.repair_request(self.key) {
+            self.out.push(Outgoing::HashRequest(r));
+        }
         let choked = self.peer_choking;
         if (choked && self.allowed.is_empty()) || self.snubbed_until.is_some_and(|t| now < t) {
             return;
@@ -569,6 +617,12 @@ impl Session {
         let depth = self.depth();
         let was_idle = self.outstanding == 0;
         while self.outstanding < depth {
+            // A piece under repair holds blocks already good: never asked for.
+            for a in &mut self.active {
+                while let Some(true) = a.got.get(a.next_offset as usize / BLOCK_SIZE as usize) {
+                    a.next_offset = (a.next_offset + BLOCK_SIZE as u32).min(a.buf.len() as u32);
+                }
+            }
             let allowed = &self.allowed;
             if let Some(a) = self.active.iter_mut().find(|a| {
                 (a.next_offset as usize) < a.buf.len() && (!choked || allowed.contains(&a.index))

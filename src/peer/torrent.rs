@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crossbeam_channel::{Receiver, Sender};
 use log::warn;
 
+use super::block_repair::Repair;
 use super::outgoing::Outgoing;
 use super::piece_buffer::PieceBuffer;
 use super::piece_picker::PeerKey;
@@ -27,7 +28,9 @@ use super::session::Swarm;
 use super::storage::Storage;
 use super::torrent_core::{Action, Geometry, LedgerDelta, NewPeer, Origin, TorrentCore};
 use crate::common::bitfield::Bitfield;
-use crate::common::metainfo::Metainfo;
+use crate::common::merkle::{self, Hash32};
+use crate::common::metainfo::{BLOCK_SIZE, Metainfo};
+use crate::common::wire::HashRequest;
 
 /// How often the piece that paused a download is offered to the disk again.
 pub const DISK_RETRY: Duration = Duration::from_secs(5);
@@ -71,6 +74,9 @@ pub struct Torrent {
     complete: AtomicBool,
     /// Wakes the engine's ticker for a core deadline sooner than its next tick.
     wake: Sender<()>,
+    /// Set while a v2 piece waits for block hashes, so that connections look
+    /// for a hash request to send without taking the lock otherwise.
+    repairing: AtomicBool,
 }
 
 /// What the engine decides for each of its torrents.
@@ -125,6 +131,7 @@ impl Torrent {
             done_rx,
             started: Instant::now(),
             wake,
+            repairing: AtomicBool::new(false),
         })
     }
 
@@ -249,6 +256,70 @@ impl Torrent {
 
     pub fn piece_failed(&self, key: PeerKey, index: u32) {
         self.update(|core, _| core.piece_failed(key, index));
+    }
+
+    /// A piece failed its hash. A v2 piece of two blocks or more keeps its
+    /// buffer for a block repair (`block_repair`), and None comes back; any
+    /// other piece is failed as in v1, and its buffer comes back.
+    pub fn piece_failed_keeping(
+        &self,
+        key: PeerKey,
+        index: u32,
+        buf: PieceBuffer,
+    ) -> Option<PieceBuffer> {
+        let Some((expect, request, got, bad_padding)) = self.repair_plan(index, &buf) else {
+            self.piece_failed(key, index);
+            return Some(buf);
+        };
+        self.update(|core, now| {
+            core.repair_started(Repair {
+                index,
+                buf,
+                got,
+                bad_padding,
+                expect,
+                request,
+                sender: key,
+                since_ms: now,
+                asked: None,
+            })
+        });
+        self.repairing.store(true, Ordering::Release);
+        None
+    }
+
+    /// What repairing piece `index` takes: its hash, the request for its block
+    /// hashes, the hashes of the blocks that came, and its padding blocks that
+    /// hold something else than zeros. None when it cannot be repaired by blocks.
+    fn repair_plan(
+        &self,
+        index: u32,
+        buf: &[u8],
+    ) -> Option<(Hash32, HashRequest, Vec<Hash32>, Vec<u32>)> {
+        let piece = self.meta.piece_hashes.merkle(index)?;
+        let file = self.meta.piece_hashes.v2_file_of(index)?;
+        if piece.width < 2 {
+            // One block: the piece hash is the block hash, nothing to narrow down.
+            return None;
+        }
+        let data = buf.get(..piece.data_len as usize)?;
+        let block = BLOCK_SIZE as usize;
+        let bad_padding = (piece.data_len as usize / block..buf.len().div_ceil(block))
+            .filter(|&b| {
+                let lo = (b * block).max(piece.data_len as usize);
+                let hi = ((b + 1) * block).min(buf.len());
+                buf[lo..hi].iter().any(|&x| x != 0)
+            })
+            .map(|b| b as u32)
+            .collect();
+        let request = HashRequest {
+            root: file.root,
+            base: 0,
+            index: (index - file.first_piece) * piece.width,
+            length: piece.width,
+            proof_layers: 0,
+        };
+        Some((piece.hash, request, merkle::leaves(data), bad_padding))
     }
 
     /// The disk refused piece `index`: the download pauses (see
@@ -398,6 +469,32 @@ impl Swarm for SharedSwarm<'_> {
 
     fn pex_learnt(&mut self, addrs: &[SocketAddr]) {
         self.0.add_addrs(addrs, Origin::Pex);
+    }
+
+    fn repair_request(&mut self, key: PeerKey) -> Option<HashRequest> {
+        if !self.0.repairing.load(Ordering::Acquire) {
+            return None;
+        }
+        self.0.update(|core, now| {
+            if core.repairs.is_empty() {
+                self.0.repairing.store(false, Ordering::Release);
+            }
+            core.repair_request(key, now)
+        })
+    }
+
+    fn repair_hashes(
+        &mut self,
+        key: PeerKey,
+        request: &HashRequest,
+        hashes: &[u8],
+    ) -> Option<(u32, PieceBuffer, Vec<u32>)> {
+        self.0
+            .update(|core, _| core.repair_hashes(key, request, hashes))
+    }
+
+    fn repair_rejected(&mut self, key: PeerKey, request: &HashRequest) {
+        self.0.update(|core, _| core.repair_rejected(key, request));
     }
 }
 

@@ -19,6 +19,7 @@ use core::net::SocketAddr;
 
 use log::{debug, info, warn};
 
+use super::block_repair::Repairs;
 use super::choker::{Candidate, Choker, RECHOKE_MS};
 use super::ledger::peer_id_text;
 use super::outgoing::Outgoing;
@@ -224,6 +225,8 @@ pub struct TorrentCore {
     /// on the verifier, and is credited to them, not to "?".
     departed: BTreeMap<PeerKey, (String, String, Origin)>,
     actions: Vec<Action>,
+    /// v2 pieces that failed their hash, waiting for block hashes (see `block_repair`).
+    pub repairs: Repairs,
 }
 
 /// Super-seeding: shows a peer what it may take next, one piece while choked,
@@ -280,6 +283,7 @@ impl TorrentCore {
             first_piece_unix_ms: None,
             departed: BTreeMap::new(),
             actions: Vec::new(),
+            repairs: Repairs::default(),
         }
     }
 
@@ -747,7 +751,7 @@ impl TorrentCore {
         let Some(p) = self.peers.get(&key) else {
             return;
         };
-        let (id, addr, listen) = (p.peer_id, p.addr, p.listen_addr);
+        let (id, addr) = (p.peer_id, p.addr);
         let strikes = self.strikes.entry(id).or_insert(0);
         *strikes += 1;
         warn!(
@@ -755,17 +759,27 @@ impl TorrentCore {
             self.geometry.name
         );
         if *strikes >= MAX_STRIKES {
-            self.banned.insert(id);
-            for a in [Some(addr), listen].into_iter().flatten() {
-                self.addrs.entry(a).or_default().banned = true;
-            }
-            warn!("banned {addr} for this session: {MAX_STRIKES} bad pieces");
-            self.actions.push(Action::Disconnect(key));
+            self.ban(key, &format!("{MAX_STRIKES} bad pieces"));
         }
+    }
+
+    /// Disconnects a peer and never lets it back (by id or address) this session.
+    fn ban(&mut self, key: PeerKey, why: &str) {
+        let Some(p) = self.peers.get(&key) else {
+            return;
+        };
+        let (id, addr, listen) = (p.peer_id, p.addr, p.listen_addr);
+        self.banned.insert(id);
+        for a in [Some(addr), listen].into_iter().flatten() {
+            self.addrs.entry(a).or_default().banned = true;
+        }
+        warn!("banned {addr} for this session: {why}");
+        self.actions.push(Action::Disconnect(key));
     }
 
     /// Once a second: rates, ledger deltas, and the periodic rechoke.
     pub fn tick(&mut self, now: u64, history: &dyn Fn(&[u8; 20]) -> u64) -> Vec<LedgerDelta> {
+        self.give_up_repairs(now);
         let mut deltas = Vec::new();
         for p in self.peers.values_mut() {
             let down = p.stats.downloaded();
@@ -989,6 +1003,8 @@ impl TorrentCore {
             };
     }
 }
+
+mod repair;
 
 #[cfg(test)]
 mod tests;

@@ -86,8 +86,12 @@ fn hash(job: Job) -> Option<Job> {
     if meta.check_piece(job.index, &job.buf[..]) {
         return Some(job);
     }
-    job.torrent.piece_failed(job.key, job.index);
-    let _ = job.back.try_send(job.buf);
+    if let Some(buf) = job
+        .torrent
+        .piece_failed_keeping(job.key, job.index, job.buf)
+    {
+        let _ = job.back.try_send(buf);
+    }
     None
 }
 
