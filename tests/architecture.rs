@@ -21,6 +21,7 @@ const PURE_CORE_FILES: &[&str] = &[
     // BEP 52: which block of a failed v2 piece lied, and the hashes we answer with.
     "src/peer/block_repair.rs",
     "src/peer/hash_answer.rs",
+    "src/peer/piece_layer_fetch.rs",
     // Not its tests: an `Instant` can only be had from the clock, so they
     // take one reading and move time by hand from there.
     "src/peer/session.rs",

@@ -62,6 +62,46 @@ fn a_magnet_link_downloads_through_our_tracker_and_keeps_the_torrent() {
     );
 }
 
+/// BEP 52: a v2-only torrent by its `btmh` link, as the tracker's search
+/// gives it. The info dictionary carries no piece layers: they come from the
+/// seeder as hash requests answered, each proved against its file's root.
+#[test]
+fn a_v2_magnet_link_gets_its_piece_layers_from_the_seeder() {
+    let dir = tempfile::tempdir().unwrap();
+    let content = data((3 << 20) + 11, 67);
+    let s = seeded(
+        dir.path(),
+        "v2-magnet.bin",
+        &content,
+        &["--torrent-format", "v2"],
+    );
+    assert_eq!(s.found.key.len(), 64, "a v2-only key");
+    assert!(
+        s.found.magnet.starts_with(&format!(
+            "magnet:?xt=urn:btmh:1220{}&dn=v2-magnet.bin&tr=",
+            s.found.key
+        )),
+        "{}",
+        s.found.magnet
+    );
+    let me = dir.path().join("me");
+    let out = peer_cmd(
+        s.tracker.port,
+        &me,
+        &["download", &s.found.magnet, "--json"],
+        T,
+    );
+    let summary = json_ok(&out);
+    assert_eq!(summary["key"], s.found.key.as_str());
+    assert_same(&me, "v2-magnet.bin", &content);
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("failed its hash"), "{log}");
+    // The kept torrent has its layers, so the next start needs no peer for them.
+    let kept = std::fs::read(me.join("torrents/v2-magnet.bin.torrent")).unwrap();
+    let meta = swarmshare::common::metainfo::Metainfo::from_bytes(&kept).unwrap();
+    assert_eq!(meta.key(), s.found.key);
+}
+
 #[test]
 fn a_magnet_with_only_a_peer_address_needs_no_tracker() {
     let dir = tempfile::tempdir().unwrap();

@@ -82,7 +82,7 @@ fn a_download_meets_its_seeder_through_opentracker_over_udp_after_a_dead_first_t
     let torrent = dir.path().join("udp.torrent");
     std::fs::write(
         &torrent,
-        Metainfo::torrent_bytes(&info.info_bytes, &trackers),
+        Metainfo::torrent_bytes(&info.info_bytes, &trackers, &[]),
     )
     .unwrap();
     let reread = Metainfo::from_bytes(&std::fs::read(&torrent).unwrap()).unwrap();
@@ -148,7 +148,7 @@ fn the_second_tier_hears_nothing_while_the_first_answers() {
     let torrent = dir.path().join("tiers.torrent");
     std::fs::write(
         &torrent,
-        Metainfo::torrent_bytes(&info.info_bytes, &[url(first.port), url(second.port)]),
+        Metainfo::torrent_bytes(&info.info_bytes, &[url(first.port), url(second.port)], &[]),
     )
     .unwrap();
     let torrent = torrent.to_str().unwrap();

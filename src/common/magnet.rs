@@ -1,4 +1,5 @@
-//! Magnet links (BEP 9): `magnet:?xt=urn:btih:KEY&dn=NAME&tr=URL&x.pe=HOST:PORT`.
+//! Magnet links (BEP 9): `magnet:?xt=urn:btih:KEY&dn=NAME&tr=URL&x.pe=HOST:PORT`,
+//! and BEP 52's `xt=urn:btmh:1220HASH` for a v2 torrent's SHA-256 info-hash.
 //! A magnet names a torrent by its info-hash alone; the info dictionary is
 //! then fetched from peers (`peer::extensions::ut_metadata`). Pure: parsing
 //! and writing, no lookups. `x.pe` hosts are checked here and resolved by
@@ -8,11 +9,16 @@ use std::fmt::Write as _;
 
 use super::address::{self, Host};
 use super::http;
-use super::metainfo::{InfoHash, Metainfo};
+use super::merkle::Hash32;
+use super::metainfo::{InfoHash, Metainfo, hex};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Magnet {
+    /// What peers know the torrent by: the `btih` key, or without one the
+    /// `btmh` key cut to 20 bytes.
     pub info_hash: InfoHash,
+    /// `btmh`: the whole v2 info-hash (SHA-256), for v2 and hybrid torrents.
+    pub info_hash_v2: Option<Hash32>,
     /// `dn`: a display name until the metadata gives the real one.
     pub name: Option<String>,
     /// `tr`, in the order given: trackers that know the swarm.
@@ -25,10 +31,10 @@ pub struct Magnet {
 pub enum MagnetError {
     #[error("does not start with magnet:?")]
     NotMagnet,
-    #[error("no xt=urn:btih: info-hash")]
+    #[error("no xt=urn:btih: or xt=urn:btmh: info-hash")]
     NoInfoHash,
-    #[error("BitTorrent v2 magnet links (urn:btmh) are not supported yet; use one with urn:btih")]
-    OnlyV2,
+    #[error("v2 info-hash {0:?} is not 1220 and 64 hex digits (a SHA-256 multihash)")]
+    BadV2InfoHash(String),
     #[error("info-hash {0:?} is neither 40 hex digits nor 32 base32 letters")]
     BadInfoHash(String),
     #[error("two different info-hashes in one link")]
@@ -54,8 +60,9 @@ impl Magnet {
             .map(|_| &link[8..])
             .ok_or(MagnetError::NotMagnet)?;
         let mut info_hash = None;
-        let mut v2 = false;
+        let mut v2: Option<Hash32> = None;
         let mut m = Magnet {
+            info_hash_v2: None,
             info_hash: InfoHash([0; 20]),
             name: None,
             trackers: Vec::new(),
@@ -78,8 +85,13 @@ impl Magnet {
                             return Err(MagnetError::TwoInfoHashes);
                         }
                         info_hash = Some(h);
-                    } else if lower.starts_with("urn:btmh:") {
-                        v2 = true;
+                    } else if let Some(h) = lower.strip_prefix("urn:btmh:") {
+                        let h =
+                            parse_btmh(h).ok_or_else(|| MagnetError::BadV2InfoHash(h.into()))?;
+                        if v2.is_some_and(|old| old != h) {
+                            return Err(MagnetError::TwoInfoHashes);
+                        }
+                        v2 = Some(h);
                     }
                 }
                 "dn" => m.name = Some(percent_decode(raw)?),
@@ -100,11 +112,12 @@ impl Magnet {
                 _ => {}
             }
         }
-        m.info_hash = match info_hash {
-            Some(h) => h,
-            None if v2 => return Err(MagnetError::OnlyV2),
-            None => return Err(MagnetError::NoInfoHash),
+        m.info_hash = match (info_hash, &v2) {
+            (Some(h), _) => h,
+            (None, Some(v2)) => truncated(v2),
+            (None, None) => return Err(MagnetError::NoInfoHash),
         };
+        m.info_hash_v2 = v2;
         Ok(m)
     }
 
@@ -112,6 +125,7 @@ impl Magnet {
     pub fn of(meta: &Metainfo) -> Magnet {
         Magnet {
             info_hash: meta.info_hash,
+            info_hash_v2: meta.info_hash_v2,
             name: Some(meta.name.clone()),
             trackers: meta.announce.iter().cloned().collect(),
             peers: Vec::new(),
@@ -120,7 +134,18 @@ impl Magnet {
 
     pub fn to_uri(&self) -> String {
         let enc = |s: &str| http::percent_encode(s.as_bytes());
-        let mut s = format!("magnet:?xt=urn:btih:{}", self.info_hash.hex());
+        // A v2-only torrent has no v1 key: its `btih` would name nothing.
+        let mut s = match &self.info_hash_v2 {
+            Some(v2) if truncated(v2) == self.info_hash => {
+                format!("magnet:?xt=urn:btmh:1220{}", hex(v2))
+            }
+            Some(v2) => format!(
+                "magnet:?xt=urn:btih:{}&xt=urn:btmh:1220{}",
+                self.info_hash.hex(),
+                hex(v2)
+            ),
+            None => format!("magnet:?xt=urn:btih:{}", self.info_hash.hex()),
+        };
         if let Some(n) = &self.name {
             let _ = write!(s, "&dn={}", enc(n));
         }
@@ -145,6 +170,20 @@ fn percent_decode(s: &str) -> Result<String, MagnetError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| MagnetError::BadEscape(s.into()))
+}
+
+fn truncated(v2: &Hash32) -> InfoHash {
+    InfoHash(v2[..20].try_into().expect("20 of 32 bytes"))
+}
+
+/// A multihash of SHA-256 (code 0x12, 0x20 bytes), in hex.
+fn parse_btmh(s: &str) -> Option<Hash32> {
+    let digits = s.strip_prefix("1220").filter(|d| d.len() == 64)?;
+    let mut out = [0u8; 32];
+    for (i, b) in out.iter_mut().enumerate() {
+        *b = u8::from_str_radix(digits.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
 }
 
 fn parse_btih(s: &str) -> Option<InfoHash> {
@@ -207,6 +246,7 @@ mod tests {
     fn writes_a_link_that_reads_back() {
         let m = Magnet {
             info_hash: InfoHash::from_hex(HEX).unwrap(),
+            info_hash_v2: None,
             name: Some("a b&c.txt".into()),
             trackers: vec!["http://127.0.0.1:1/announce?x=1&y=2".into()],
             peers: vec![(Host::Ip("::1".parse().unwrap()), 9)],
@@ -241,8 +281,8 @@ mod tests {
                 MagnetError::BadInfoHash("zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz".into()),
             ),
             (
-                "magnet:?xt=urn:btmh:1220aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
-                MagnetError::OnlyV2,
+                "magnet:?xt=urn:btmh:1220aaaa",
+                MagnetError::BadV2InfoHash("1220aaaa".into()),
             ),
         ];
         for (link, want) in bad {
@@ -270,5 +310,28 @@ mod tests {
         }
         let m = Magnet::parse(&link).unwrap();
         assert_eq!((m.peers.len(), m.trackers.len()), (MAX_PEERS, MAX_TRACKERS));
+    }
+
+    /// BEP 52: a v2-only link names the swarm by its SHA-256 cut to 20
+    /// bytes; a hybrid's carries both keys; both read back as written.
+    #[test]
+    fn v2_and_hybrid_links() {
+        let v2 = "ab".repeat(32);
+        let only = Magnet::parse(&format!("magnet:?xt=urn:btmh:1220{v2}&dn=x")).unwrap();
+        assert_eq!(only.info_hash.hex(), v2[..40]);
+        assert_eq!(only.info_hash_v2.map(|h| hex(&h)), Some(v2.clone()));
+        assert!(
+            only.to_uri()
+                .starts_with(&format!("magnet:?xt=urn:btmh:1220{v2}&dn=x"))
+        );
+        assert_eq!(Magnet::parse(&only.to_uri()).unwrap(), only);
+        let both =
+            Magnet::parse(&format!("magnet:?xt=urn:btih:{HEX}&xt=urn:btmh:1220{v2}")).unwrap();
+        assert_eq!(both.info_hash.hex(), HEX);
+        assert_eq!(Magnet::parse(&both.to_uri()).unwrap(), both);
+        assert!(
+            Magnet::parse(&format!("magnet:?xt=urn:btmh:1114{v2}")).is_err(),
+            "not SHA-256"
+        );
     }
 }

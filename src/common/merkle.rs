@@ -124,6 +124,23 @@ pub fn answer(
     Some(out)
 }
 
+/// The node a `hashes` answer proves: the root of `hashes` (at `base`, from
+/// `index`), folded with each uncle on its side. A requester compares it
+/// with a hash it already trusts.
+pub fn fold_proof(hashes: &[Hash32], base: u32, index: usize, uncles: &[Hash32]) -> Hash32 {
+    let mut h = root(hashes, hashes.len().next_power_of_two(), base);
+    let mut at = index / hashes.len().max(1);
+    for u in uncles {
+        h = if at.is_multiple_of(2) {
+            parent(&h, u)
+        } else {
+            parent(u, &h)
+        };
+        at /= 2;
+    }
+    h
+}
+
 /// Checks a `hashes` answer to a request for a whole piece's blocks against
 /// the piece's known hash: the requested hashes must fold into it. Returns
 /// the block hashes.

@@ -275,10 +275,47 @@ impl Metainfo {
         parse_info(info, announce, None)
     }
 
+    /// The files of a v2-only info dictionary whose piece layers must come
+    /// from peers, as a magnet link brings it: files longer than one piece,
+    /// by root. Empty for a v1 or hybrid one, which its v1 half checks.
+    pub fn missing_piece_layers(info: &[u8]) -> Result<Vec<(Hash32, FileShape)>, MetainfoError> {
+        let info = bencode::decode(info)?;
+        let info = info
+            .as_dict()
+            .ok_or_else(|| invalid("info is not a dictionary"))?;
+        let v2_only = info.get("meta version").and_then(Value::as_int) == Some(2)
+            && info.get("pieces").is_none();
+        let (Some(tree), Some(piece_length), true) = (
+            info.get("file tree").and_then(Value::as_dict),
+            info.get("piece length").and_then(Value::as_int),
+            v2_only,
+        ) else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<(Hash32, FileShape)> = Vec::new();
+        for f in file_tree::parse(tree, MAX_FILES)? {
+            let shape = FileShape {
+                length: f.length,
+                piece_length: piece_length.max(1) as u64,
+            };
+            if let (Some(root), true) = (f.root, shape.has_piece_layer())
+                && !out.iter().any(|(r, _)| *r == root)
+            {
+                out.push((root, shape));
+            }
+        }
+        Ok(out)
+    }
+
     /// A `.torrent` around an info dictionary fetched by magnet link: the
     /// link's trackers as `announce` and, when there are several, one BEP 12
-    /// tier each, in the link's order.
-    pub fn torrent_bytes(info: &[u8], trackers: &[String]) -> Vec<u8> {
+    /// tier each, in the link's order; and a v2 torrent's piece layers as
+    /// peers sent them.
+    pub fn torrent_bytes(
+        info: &[u8],
+        trackers: &[String],
+        layers: &[(Hash32, Vec<Hash32>)],
+    ) -> Vec<u8> {
         let mut out = Vec::with_capacity(info.len() + 64);
         let mut e = Encoder::new(&mut out);
         e.begin_dict();
@@ -292,7 +329,17 @@ impl Metainfo {
             }
             e.end();
         }
-        e.str("info").raw(info).end();
+        e.str("info").raw(info);
+        if !layers.is_empty() {
+            let mut sorted: Vec<&(Hash32, Vec<Hash32>)> = layers.iter().collect();
+            sorted.sort_by_key(|(root, _)| *root);
+            e.str("piece layers").begin_dict();
+            for (root, layer) in sorted {
+                e.bytes(root).bytes(&layer.concat());
+            }
+            e.end();
+        }
+        e.end();
         out
     }
 
@@ -994,7 +1041,7 @@ mod tests {
         let many: String = (0..100).map(|i| format!("3:u{i:02}")).collect();
         let m = with_list(&format!("ll{many}ee"));
         assert_eq!(m.announce_list[0].len(), MAX_TRACKERS);
-        let round = Metainfo::torrent_bytes(&m.info_bytes, &["x".into(), "y".into()]);
+        let round = Metainfo::torrent_bytes(&m.info_bytes, &["x".into(), "y".into()], &[]);
         let m = Metainfo::from_bytes(&round).unwrap();
         assert_eq!(m.announce_list, [vec!["x"], vec!["y"]]);
     }

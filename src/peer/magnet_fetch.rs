@@ -19,9 +19,11 @@ use log::{debug, info, warn};
 
 use super::extensions::{OURS, ut_metadata};
 use super::handshake;
+use super::piece_layer_fetch::LayerFetch;
 use super::torrent_core::Origin;
 use crate::common::extension_handshake::ExtensionHandshake;
 use crate::common::magnet::Magnet;
+use crate::common::merkle::{FileShape, Hash32};
 use crate::common::wire::{self, Message};
 use ut_metadata::{FetchError, MetadataFetch};
 
@@ -234,6 +236,80 @@ fn from_peer(addr: SocketAddr, info_hash: [u8; 20], me: Identity) -> Result<Vec<
             }
         }
     }
+}
+
+/// A v2-only torrent's piece layers, asked of the peers that had its
+/// metadata, one peer at a time, until one sends every layer and each folds
+/// into its file's root (`piece_layer_fetch`). A peer whose hashes do not is
+/// never asked again.
+pub fn piece_layers(
+    needed: &[(Hash32, FileShape)],
+    info_hash: [u8; 20],
+    peers: &[(SocketAddr, Origin)],
+    me: Identity,
+    stop: &Receiver<i32>,
+) -> Result<Vec<(Hash32, Vec<Hash32>)>, Stopped> {
+    loop {
+        for &(addr, _) in peers {
+            if stop.try_recv().is_ok() {
+                return Err(Stopped::Signal);
+            }
+            let mut fetch = LayerFetch::new(needed);
+            match layers_from_peer(addr, info_hash, me, &mut fetch) {
+                Ok(()) => {
+                    info!("piece layers of {} file(s) from {addr}", fetch.len());
+                    return Ok(fetch.layers());
+                }
+                Err(e) => debug!("no piece layers from {addr}: {e}"),
+            }
+        }
+        warn!("no peer has sent the piece layers yet; asking again");
+        select! {
+            recv(stop) -> _ => return Err(Stopped::Signal),
+            default(ASK_AGAIN) => {}
+        }
+    }
+}
+
+fn layers_from_peer(
+    addr: SocketAddr,
+    info_hash: [u8; 20],
+    me: Identity,
+    fetch: &mut LayerFetch,
+) -> Result<(), FetchFailure> {
+    let deadline = Instant::now() + PER_PEER;
+    let (mut s, _) = handshake::dial(addr, info_hash, me.peer_id, false)?;
+    let mut out = Vec::new();
+    for r in fetch.requests() {
+        wire::encode(&Message::HashRequest(r), &mut out);
+    }
+    s.write_all(&out)?;
+    let mut frame = Vec::new();
+    while !fetch.is_complete() {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(FetchFailure::Protocol("too slow"));
+        }
+        s.set_read_timeout(Some(left))?;
+        let mut len = [0u8; 4];
+        s.read_exact(&mut len)?;
+        let len = u32::from_be_bytes(len);
+        if len > MAX_FRAME {
+            return Err(FetchFailure::Protocol("a message too long"));
+        }
+        frame.resize(len as usize, 0);
+        s.read_exact(&mut frame)?;
+        match wire::decode(&frame) {
+            Ok(Message::Hashes { request, hashes }) => fetch
+                .on_hashes(&request, hashes)
+                .map_err(|_| FetchFailure::Protocol("hashes that do not fold into their root"))?,
+            Ok(Message::HashReject(_)) => {
+                return Err(FetchFailure::Protocol("it will not send the hashes"));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 fn send(s: &mut TcpStream, id: u8, payload: &[u8]) -> io::Result<()> {

@@ -44,6 +44,7 @@ pub mod outgoing;
 pub mod own_address;
 pub mod peer_stats;
 pub mod piece_buffer;
+pub mod piece_layer_fetch;
 pub mod piece_picker;
 pub mod resume;
 pub mod session;

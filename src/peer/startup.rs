@@ -180,8 +180,23 @@ pub fn fetch_magnet(
         got
     }
     .map_err(|magnet_fetch::Stopped::Signal| PeerError::Interrupted)?;
-    let bytes = Metainfo::torrent_bytes(&got.info, &m.trackers);
+    // A v2-only torrent's piece layers are not in its info dictionary.
+    let needed = Metainfo::missing_piece_layers(&got.info)?;
+    let layers = if needed.is_empty() {
+        Vec::new()
+    } else {
+        magnet_fetch::piece_layers(&needed, m.info_hash.0, &got.peers, me, signals)
+            .map_err(|magnet_fetch::Stopped::Signal| PeerError::Interrupted)?
+    };
+    let bytes = Metainfo::torrent_bytes(&got.info, &m.trackers, &layers);
     let meta = Metainfo::from_bytes(&bytes)?;
+    // The metadata was checked against 20 bytes of a `btmh` key: all 32 must match.
+    if m.info_hash_v2.is_some() && meta.info_hash_v2 != m.info_hash_v2 {
+        return Err(crate::common::metainfo::MetainfoError::Invalid(
+            "the metadata's v2 info-hash is not the magnet link's".into(),
+        )
+        .into());
+    }
     Ok(Wanted {
         meta,
         bytes,

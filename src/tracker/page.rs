@@ -6,7 +6,6 @@ use super::registry::SwarmCounts;
 use super::search_index::Entry;
 use crate::common::http::percent_encode;
 use crate::common::magnet::Magnet;
-use crate::common::metainfo::hex;
 use crate::common::units::{human_size, utc_date};
 
 pub fn escape(s: &str) -> String {
@@ -76,24 +75,14 @@ impl SortBy {
 
 /// A magnet link (BEP 9) for a torrent, with our announce URL if known.
 pub fn magnet(e: &Entry, announce: Option<&str>) -> String {
-    let uri = Magnet {
+    Magnet {
         info_hash: e.key,
+        info_hash_v2: e.v2,
         name: Some(e.file_name.clone()),
         trackers: announce.into_iter().map(str::to_owned).collect(),
         peers: Vec::new(),
     }
-    .to_uri();
-    // BEP 52's `btmh` (multihash 0x12 0x20: SHA-256, 32 bytes) names the v2
-    // swarm; a v2-only torrent has no `btih` at all.
-    match (&e.v2, e.has_v1) {
-        (None, _) => uri,
-        (Some(v2), true) => uri.replacen("&", &format!("&xt=urn:btmh:1220{}&", hex(v2)), 1),
-        (Some(v2), false) => uri.replacen(
-            &format!("xt=urn:btih:{}", e.key.hex()),
-            &format!("xt=urn:btmh:1220{}", hex(v2)),
-            1,
-        ),
-    }
+    .to_uri()
 }
 
 /// What the page shows besides the rows.

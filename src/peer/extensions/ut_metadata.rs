@@ -170,7 +170,9 @@ impl MetadataFetch {
     /// The whole info dictionary, if it hashes to `info_hash`.
     pub fn verified(self, info_hash: &InfoHash) -> Result<Vec<u8>, FetchError> {
         let digest: [u8; 20] = Sha1::digest(&self.buf).into();
-        if self.is_complete() && digest == info_hash.0 {
+        // A v2 torrent goes by its SHA-256 cut to 20 bytes (BEP 52).
+        let v2 = || sha2::Sha256::digest(&self.buf)[..20] == info_hash.0;
+        if self.is_complete() && (digest == info_hash.0 || v2()) {
             Ok(self.buf)
         } else {
             Err(FetchError::WrongHash)
