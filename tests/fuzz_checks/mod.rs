@@ -137,6 +137,21 @@ pub fn metainfo(data: &[u8]) {
     let line = Entry::new(&m, format!("{}.torrent", m.name)).line();
     assert_eq!(line.lines().count(), 1, "search line {line:?}");
     let _ = m.assignment_form();
+    // BEP 52: padding is in the stream, not in the size; every v2 piece's
+    // data fits the piece, and a check of any bytes never panics.
+    assert!(m.size() <= m.total_length);
+    for i in 0..m.num_pieces() as u32 {
+        if let Some(p) = m.piece_hashes.merkle(i) {
+            assert!(p.data_len as u64 <= m.piece_len(i) && p.width.is_power_of_two());
+            assert!(m.piece_hashes.v2_file_of(i).is_some());
+        }
+    }
+    let _ = m.check_piece(0, &[]);
+    let _ = m.check_piece(0, &vec![0; m.piece_len(0).min(1 << 20) as usize]);
+    if let Some(v2) = m.info_hash_v2 {
+        assert!(m.swarm_hashes().contains(&m.info_hash));
+        assert_eq!(m.key().len(), if m.has_v1() { 40 } else { 64 }, "{v2:?}");
+    }
 }
 
 /// Frames of at most this many bytes; small, so the fuzzer reaches the limit.
