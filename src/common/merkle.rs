@@ -371,19 +371,10 @@ mod tests {
                 mine,
                 &tree[base as usize][index as usize..(index + length) as usize]
             );
-            // Fold: the subtree's root, then each uncle on its side.
-            let mut h = root(mine, length as usize, base);
-            let mut at = index as usize / length as usize;
-            let mut height = base + length.trailing_zeros();
-            for u in uncles {
-                h = if at.is_multiple_of(2) {
-                    parent(&h, u)
-                } else {
-                    parent(u, &h)
-                };
-                at /= 2;
-                height += 1;
-            }
+            // Folded, they give the node the last uncle's parent is.
+            let h = fold_proof(mine, base, index as usize, uncles);
+            let height = base + length.trailing_zeros() + uncles.len() as u32;
+            let at = (index as usize / length as usize) >> uncles.len();
             assert_eq!(
                 h, tree[height as usize][at],
                 "{base} {index} {length} {proof}"

@@ -179,16 +179,13 @@ impl DhtNode {
             looked.retain(|k, _| list.iter().any(|t| t.meta.info_hash == *k));
             for t in &list {
                 let key = t.meta.info_hash;
+                // A hybrid is in its v2 swarm too, under its truncated SHA-256.
+                let swarms = t.meta.swarm_hashes();
                 if announced.get(&key).is_none_or(|at| now >= *at) {
                     // Right after start the routing table may still be empty:
                     // a failed announce is tried again soon, not in 15 minutes.
-                    // A hybrid is in its v2 swarm too; the first hash decides the pace.
-                    let ok: Vec<bool> = t
-                        .meta
-                        .swarm_hashes()
-                        .iter()
-                        .map(|h| self.announce(h, tcp_port))
-                        .collect();
+                    // The first hash decides the pace.
+                    let ok: Vec<bool> = swarms.iter().map(|h| self.announce(h, tcp_port)).collect();
                     let every = if ok[0] {
                         ANNOUNCE_EVERY
                     } else {
@@ -200,9 +197,7 @@ impl DhtNode {
                     continue;
                 }
                 if looked.get(&key).is_none_or(|at| now >= *at) {
-                    let addrs: Vec<SocketAddr> = t
-                        .meta
-                        .swarm_hashes()
+                    let addrs: Vec<SocketAddr> = swarms
                         .iter()
                         .flat_map(|h| self.get_peers(h, LOOKUP_TIMEOUT))
                         .collect();

@@ -186,19 +186,7 @@ fn from_peer(addr: SocketAddr, info_hash: [u8; 20], me: Identity) -> Result<Vec<
     let mut theirs: Option<(u8, MetadataFetch)> = None;
     let mut frame = Vec::new();
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(FetchFailure::Protocol("too slow"));
-        }
-        s.set_read_timeout(Some(left))?;
-        let mut len = [0u8; 4];
-        s.read_exact(&mut len)?;
-        let len = u32::from_be_bytes(len);
-        if len > MAX_FRAME {
-            return Err(FetchFailure::Protocol("a message too long"));
-        }
-        frame.resize(len as usize, 0);
-        s.read_exact(&mut frame)?;
+        read_frame(&mut s, deadline, &mut frame)?;
         if frame.is_empty() {
             continue;
         }
@@ -286,19 +274,7 @@ fn layers_from_peer(
     s.write_all(&out)?;
     let mut frame = Vec::new();
     while !fetch.is_complete() {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(FetchFailure::Protocol("too slow"));
-        }
-        s.set_read_timeout(Some(left))?;
-        let mut len = [0u8; 4];
-        s.read_exact(&mut len)?;
-        let len = u32::from_be_bytes(len);
-        if len > MAX_FRAME {
-            return Err(FetchFailure::Protocol("a message too long"));
-        }
-        frame.resize(len as usize, 0);
-        s.read_exact(&mut frame)?;
+        read_frame(&mut s, deadline, &mut frame)?;
         match wire::decode(&frame) {
             Ok(Message::Hashes { request, hashes }) => fetch
                 .on_hashes(&request, hashes)
@@ -309,6 +285,29 @@ fn layers_from_peer(
             _ => {}
         }
     }
+    Ok(())
+}
+
+/// The next message into `frame`, by `deadline`; a frame too long for this
+/// early stage is an error.
+fn read_frame(
+    s: &mut TcpStream,
+    deadline: Instant,
+    frame: &mut Vec<u8>,
+) -> Result<(), FetchFailure> {
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(FetchFailure::Protocol("too slow"));
+    }
+    s.set_read_timeout(Some(left))?;
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len)?;
+    let len = u32::from_be_bytes(len);
+    if len > MAX_FRAME {
+        return Err(FetchFailure::Protocol("a message too long"));
+    }
+    frame.resize(len as usize, 0);
+    s.read_exact(frame)?;
     Ok(())
 }
 
