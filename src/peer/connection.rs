@@ -515,6 +515,7 @@ fn encode_outgoing(
         Outgoing::Extended(id, ref payload) => Message::Extended { id, payload },
         Outgoing::Port(p) => Message::Port(p),
         Outgoing::HashRequest(r) => Message::HashRequest(r),
+        Outgoing::HashReject(r) => Message::HashReject(r),
         Outgoing::HashAnswer(request) => {
             let read = |i: u32| {
                 if !torrent.has_piece(i) {

@@ -31,6 +31,8 @@ pub enum Outgoing {
     /// BEP 52: answer a peer's hash request; the writer reads a piece
     /// from disk if the answer needs its block hashes.
     HashAnswer(HashRequest),
+    /// BEP 52: a hash request we will not answer.
+    HashReject(HashRequest),
     /// BEP 52: ask for block hashes, to repair a piece.
     HashRequest(HashRequest),
 }

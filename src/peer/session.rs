@@ -57,6 +57,8 @@ pub const MAX_QUEUED: usize = 1024;
 /// Blocks and rejects queued for a peer: one that keeps asking without reading
 /// our answers is made to wait (TCP pushes back on it).
 pub const MAX_ANSWERS: usize = 2 * MAX_QUEUED;
+/// Hash requests a minute one peer may make that need a piece read from disk.
+const MAX_HASH_READS: u32 = 120;
 /// Pieces a peer may let us fetch while it chokes us (BEP 6 allowed fast); more are ignored.
 const MAX_ALLOWED_FAST: usize = 32;
 /// After a reject, this peer is asked for nothing new for this long, times the
@@ -203,6 +205,8 @@ pub struct Session {
     /// then gave up on, which may still arrive honestly.
     unasked: u32,
     given_up: u32,
+    /// Hash requests this minute that needed a piece read from disk.
+    hash_reads: (Instant, u32),
 }
 
 impl Session {
@@ -237,6 +241,7 @@ impl Session {
             rejects_in_a_row: 0,
             unasked: 0,
             given_up: 0,
+            hash_reads: (now, 0),
         }
     }
 
@@ -465,7 +470,14 @@ impl Session {
             Message::Port(p) => self.peer_dht_port = (p != 0).then_some(p),
             // BEP 52: answered with hashes or a reject whatever the choke
             // state; the writer finds the hashes.
-            Message::HashRequest(r) => self.out.push(Outgoing::HashAnswer(r)),
+            Message::HashRequest(r) => {
+                let answer = if self.may_read_for_hashes(now, &r) {
+                    Outgoing::HashAnswer(r)
+                } else {
+                    Outgoing::HashReject(r)
+                };
+                self.out.push(answer);
+            }
             Message::Hashes { request, hashes } => {
                 if let Some((index, buf, bad)) = swarm.repair_hashes(key, &request, hashes) {
                     self.take_repair(index, buf, &bad);
@@ -480,6 +492,22 @@ impl Session {
             | Message::Other(_) => {}
         }
         Ok(())
+    }
+
+    /// Block hashes are read from disk, a piece per request: a peer gets
+    /// `MAX_HASH_READS` such answers a minute, so that cheap requests cannot
+    /// keep our disk busy. Hashes above the blocks cost no read.
+    fn may_read_for_hashes(&mut self, now: Instant, r: &HashRequest) -> bool {
+        let piece_height = (self.geometry.piece_length / BLOCK_SIZE).trailing_zeros();
+        if r.base >= piece_height {
+            return true;
+        }
+        let (since, n) = &mut self.hash_reads;
+        if now.saturating_duration_since(*since) >= Duration::from_secs(60) {
+            (*since, *n) = (now, 0);
+        }
+        *n += 1;
+        *n <= MAX_HASH_READS
     }
 
     /// A piece under repair, to finish here: only its `bad` blocks are asked for.

@@ -502,3 +502,38 @@ fn pex_goes_to_a_peer_that_speaks_it_and_what_it_sends_is_kept_as_pex() {
     .unwrap();
     assert_eq!(core.addrs[&learnt].origin, Origin::Pex);
 }
+
+/// BEP 52: every hash request is answered, with hashes or a reject; those
+/// that need a piece read from disk are rationed per peer and minute.
+#[test]
+fn hash_requests_are_answered_and_disk_reads_for_them_rationed() {
+    let (mut core, mut s, now) = setup(true);
+    s.out.clear();
+    let blocks = crate::common::wire::HashRequest {
+        root: [1; 32],
+        base: 0,
+        index: 0,
+        length: 2,
+        proof_layers: 0,
+    };
+    let layer = crate::common::wire::HashRequest { base: 9, ..blocks };
+    for _ in 0..MAX_HASH_READS + 5 {
+        s.on_message(now, Message::HashRequest(blocks), &mut At(&mut core, 0))
+            .unwrap();
+        s.on_message(now, Message::HashRequest(layer), &mut At(&mut core, 0))
+            .unwrap();
+    }
+    let count = |s: &Session, want: fn(&Outgoing) -> bool| s.out.iter().filter(|m| want(m)).count();
+    let answered = count(&s, |m| matches!(m, Outgoing::HashAnswer(_)));
+    let rejected = count(&s, |m| matches!(m, Outgoing::HashReject(_)));
+    assert_eq!(rejected, 5, "past the ration, block hashes are refused");
+    assert_eq!(answered, 2 * (MAX_HASH_READS as usize + 5) - 5);
+    s.out.clear();
+    let later = now + Duration::from_secs(61);
+    s.on_message(later, Message::HashRequest(blocks), &mut At(&mut core, 0))
+        .unwrap();
+    assert!(
+        matches!(s.out[..], [Outgoing::HashAnswer(_)]),
+        "a new minute"
+    );
+}
