@@ -25,7 +25,7 @@ touch -d '-1 min' "$WORK/a/upload/full.bin"
 "$BIN/tracker_server" --ip 127.0.0.1 --port 0 --interval 5 --data-dir "$WORK/tr" >"$WORK/tr.out" 2>&1 &
 PIDS+=($!)
 until grep -qs 'listening on' "$WORK/tr.out"; do sleep 0.1; done
-PORT=$(grep -o 'listening on [0-9.]*:[0-9]*' "$WORK/tr.out" | grep -o '[0-9]*$')
+PORT=$(grep -o 'listening on [^ ]*:[0-9]*' "$WORK/tr.out" | head -n1 | grep -o '[0-9]*$')
 RUST_LOG=warn "$BIN/peer" 127.0.0.1 "$PORT" --no-dht --home "$WORK/a" serve >"$WORK/a.out" 2>&1 &
 SEEDER=$!
 PIDS+=($SEEDER)

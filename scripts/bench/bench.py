@@ -286,7 +286,7 @@ class Bench:
             [os.path.join(self.bin, "tracker_server"), "--ip", "127.0.0.1", "--port", "0", "--data-dir", data_dir],
             log=os.path.join(self.work, name + ".log"),
         )
-        m = wait_log(p, r"tracker listening on [0-9.]+:(\d+)", 600, "the tracker to listen")
+        m = wait_log(p, r"tracker listening on \S+:(\d+)", 600, "the tracker to listen")
         p.port = int(m.group(1))
         return p
 
@@ -517,7 +517,7 @@ def case_throughput(bench):
     os.link(big, os.path.join(sh, "upload", "big.bin"))
     say("our seeder hashes and publishes the file")
     ours_seed = PROCS.spawn(bench.peer(tr.port, sh, "serve"), log=os.path.join(w, "ours-seeder.log"))
-    m = wait_log(ours_seed, r"peer listening on [0-9.]+:(\d+)", 30, "our seeder to listen")
+    m = wait_log(ours_seed, r"peer listening on \S+:(\d+)", 30, "our seeder to listen")
     ours_port = int(m.group(1))
     wait_log(ours_seed, r"sharing 1 files", 600, "our seeder to share the file")
     torrent = os.path.join(sh, "torrents", "big.bin.torrent")
