@@ -379,7 +379,7 @@ impl Sharer {
                     "made {torrent} for upload/{rel}: {} in {}, key {}",
                     format::human(meta.size()),
                     format::count(meta.num_pieces(), "part"),
-                    meta.info_hash
+                    meta.key()
                 );
                 self.cache.insert(
                     rel.to_owned(),

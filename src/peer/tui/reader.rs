@@ -87,7 +87,7 @@ fn torrent_row(t: &Torrent) -> TorrentRow {
         .collect();
     sources.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     TorrentRow {
-        key: t.meta.info_hash.hex(),
+        key: t.meta.key(),
         name: t.meta.name.clone(),
         state,
         in_flight,
