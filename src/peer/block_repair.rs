@@ -35,8 +35,15 @@ pub struct Repair {
     /// Who sent the bad piece.
     pub sender: PeerKey,
     pub since_ms: u64,
-    /// Who was asked for the block hashes, and when.
-    pub asked: Option<(PeerKey, u64)>,
+    /// Who was asked for the block hashes, when, and whether it said no.
+    pub asked: Option<Asked>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Asked {
+    pub who: PeerKey,
+    pub at_ms: u64,
+    pub rejected: bool,
 }
 
 /// A repair whose bad blocks are known: the blocks to fetch again.
@@ -69,13 +76,25 @@ impl Repairs {
         has: impl Fn(u32) -> bool,
         now_ms: u64,
     ) -> Option<HashRequest> {
-        let r = self.list.iter_mut().find(|r| {
-            r.sender != key
-                && has(r.index)
-                && r.asked
-                    .is_none_or(|(who, at)| who != key && now_ms.saturating_sub(at) >= ASK_AGAIN_MS)
-        })?;
-        r.asked = Some((key, now_ms));
+        // Another peer once the one asked is slow to answer; anyone but the
+        // one that said no at once, and that one too after a while.
+        let may_ask = |a: &Asked| {
+            let waited = now_ms.saturating_sub(a.at_ms) >= ASK_AGAIN_MS;
+            if a.rejected {
+                a.who != key || waited
+            } else {
+                a.who != key && waited
+            }
+        };
+        let r = self
+            .list
+            .iter_mut()
+            .find(|r| r.sender != key && has(r.index) && r.asked.as_ref().is_none_or(may_ask))?;
+        r.asked = Some(Asked {
+            who: key,
+            at_ms: now_ms,
+            rejected: false,
+        });
         Some(r.request)
     }
 
@@ -120,11 +139,15 @@ impl Repairs {
         })
     }
 
-    /// `key` will not send the hashes: someone else is asked.
+    /// `key` will not send the hashes: someone else is asked now, and
+    /// `key` not again for a while (it may be rationing its disk reads).
     pub fn on_reject(&mut self, key: PeerKey, request: &HashRequest) {
         for r in &mut self.list {
-            if r.request == *request && r.asked.is_some_and(|(who, _)| who == key) {
-                r.asked = None;
+            if let Some(a) = r.asked.as_mut()
+                && r.request == *request
+                && a.who == key
+            {
+                a.rejected = true;
             }
         }
     }
@@ -204,7 +227,16 @@ mod tests {
         rs.add(repair(got, root));
         assert!(rs.next_request(8, |_| true, 0).is_some());
         rs.on_reject(8, &request());
+        assert!(
+            rs.next_request(8, |_| true, 10).is_none(),
+            "not the one that said no, yet"
+        );
         assert!(rs.next_request(9, |_| true, 10).is_some());
+        rs.on_reject(9, &request());
+        assert!(
+            rs.next_request(9, |_| true, 10 + ASK_AGAIN_MS).is_some(),
+            "after a while"
+        );
         assert!(rs.expired(WAIT_MS).is_empty());
         assert_eq!(rs.expired(WAIT_MS + 1).len(), 1);
     }
