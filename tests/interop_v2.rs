@@ -4,9 +4,11 @@
 //! and multi-file, and our peer downloads them; our peer makes them
 //! (`--torrent-format hybrid|v2`) and libtorrent downloads them from us; a
 //! hybrid swarm of ours and libtorrent trades pieces both ways; a v2 download
-//! killed mid-way resumes. Everything runs on 127.0.0.1 with DHT, LSD, UPnP,
-//! NAT-PMP and PEX off, every wait has a deadline, every file is compared byte
-//! for byte, and no pad file may ever reach a disk of ours.
+//! killed mid-way resumes; v2-only and hybrid magnet links (`urn:btmh`) work
+//! both ways, a v2-only one's piece layers coming by BEP 52 hash requests.
+//! Everything runs on 127.0.0.1 with DHT, LSD, UPnP, NAT-PMP and PEX off,
+//! every wait has a deadline, every file is compared byte for byte, and no
+//! pad file may ever reach a disk of ours.
 
 #[path = "interop/clients.rs"]
 #[allow(dead_code)]
@@ -20,7 +22,7 @@ use std::time::{Duration, Instant};
 use clients::*;
 use serde_json::Value;
 use support::*;
-use swarmshare::common::metainfo::Metainfo;
+use swarmshare::common::metainfo::{Metainfo, PieceHashes};
 use swarmshare::sys::metainfo_file::MetainfoFile;
 
 const T: Duration = Duration::from_secs(90);
@@ -582,4 +584,234 @@ fn v2_download_from_libtorrent_resumes_after_sigkill() {
         made.pieces,
         "{s}"
     );
+}
+
+// ---------------------------------------------------------------- magnet links
+
+/// A folder whose files need piece layers: `big.bin` has 545 pieces, more
+/// than the 512 hashes one request may ask for, so its layer comes in two
+/// answers; `sub/mid.bin` has four; `tiny.txt` fits in one piece, which its
+/// root checks alone; `empty.txt` has no root at all.
+fn layered_album(root: &Path, name: &str, seed: u64) -> PathBuf {
+    let top = root.join(name);
+    write(&top.join("big.bin"), &data(17 * (1 << 20) + 5, seed));
+    write(&top.join("sub/mid.bin"), &data(100_003, seed + 1));
+    write(&top.join("tiny.txt"), &data(1_000, seed + 2));
+    write(&top.join("empty.txt"), b"");
+    top
+}
+
+fn kind(h: &PieceHashes) -> &'static str {
+    match h {
+        PieceHashes::Sha1(_) => "SHA-1 only",
+        PieceHashes::Merkle(..) => "piece layers only",
+        PieceHashes::Both(..) => "SHA-1 and piece layers",
+    }
+}
+
+/// No libtorrent piece ever failed its hash check: every hash we sent it was true.
+fn lt_saw_no_hash_failure(log: &Path) {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(
+        !text.contains("\"hash_failed\""),
+        "libtorrent had pieces fail their hash check:\n{}",
+        tail(log, 30)
+    );
+}
+
+/// libtorrent makes a `format` torrent of a layered folder and seeds it,
+/// reachable only as the `x.pe` of a magnet link (our peer's tracker is a
+/// dead port); our peer fetches the info dictionary by ut_metadata and, for a
+/// v2-only torrent, the piece layers by hash request, then the data. The
+/// kept .torrent holds libtorrent's info dictionary and, v2-only, its piece
+/// layers.
+fn ours_fetches_a_magnet_from_lt(format: Format) {
+    require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("lt-data");
+    let name = format!("lt-{}-magnet", format.arg());
+    let top = layered_album(&src, &name, 100);
+    let torrent = dir.path().join("lt.torrent");
+    let dead = free_port();
+    let made = lt_make(&top, &torrent, format, &announce_url(dead));
+    let theirs = Metainfo::from_file(&torrent).unwrap();
+    let mut lt = Lt::start(
+        &torrent,
+        &src,
+        dir.path().join("lt.log"),
+        LtOptions {
+            seed: true,
+            ..Default::default()
+        },
+    );
+    lt.wait_event("checked", T, |_| true);
+
+    let xt = match &made.v1 {
+        Some(v1) => format!("xt=urn:btih:{v1}&xt=urn:btmh:1220{}", made.v2),
+        None => format!("xt=urn:btmh:1220{}", made.v2),
+    };
+    let link = format!("magnet:?{xt}&dn={name}&x.pe=127.0.0.1:{}", lt.port);
+    let me = dir.path().join("ours");
+    let started = Instant::now();
+    let out = peer_cmd(dead, &me, &["download", &link, "--json"], T);
+    let s = ok(&out);
+    println!(
+        "{format:?} magnet from libtorrent: {} bytes in {:?}",
+        s["size"],
+        started.elapsed()
+    );
+    same_data(&me.join("downloads").join(&name), &top, "our peer");
+    no_pads(&me, "our peer");
+    assert_eq!(s["size"], sum_sizes(&top), "{s}");
+    assert_eq!(s["pieces"], made.pieces, "{s}");
+    assert_eq!(
+        s["key"].as_str(),
+        Some(made.v1.as_deref().unwrap_or(&made.v2)),
+        "{s}"
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(!log.contains("failed its hash"), "{log}");
+    assert!(
+        bytes_from(&s, &hex_prefix("-LT")) >= sum_sizes(&top),
+        "every byte came from the libtorrent seeder: {s}"
+    );
+
+    // The kept torrent: libtorrent's info dictionary and, for a v2-only
+    // one, libtorrent's piece layers, as fetched by hash request. A hybrid's
+    // are not fetched (its v1 half checks the pieces): its SHA-1 hashes are
+    // libtorrent's.
+    let kept = me.join("torrents").join(format!("{name}.torrent"));
+    let ours = Metainfo::from_file(&kept).unwrap_or_else(|e| panic!("{}: {e}", kept.display()));
+    assert!(
+        ours.info_bytes == theirs.info_bytes,
+        "the kept info dictionary is libtorrent's"
+    );
+    assert_eq!(ours.info_hash, theirs.info_hash);
+    assert_eq!(ours.info_hash_v2, theirs.info_hash_v2);
+    match (&ours.piece_hashes, &theirs.piece_hashes) {
+        (PieceHashes::Merkle(..), PieceHashes::Merkle(..)) => assert!(
+            ours.piece_hashes == theirs.piece_hashes,
+            "the kept piece layers (fetched by hash request) are libtorrent's"
+        ),
+        (PieceHashes::Sha1(a) | PieceHashes::Both(a, ..), PieceHashes::Both(b, ..)) => {
+            assert!(a == b, "the kept SHA-1 piece hashes are libtorrent's")
+        }
+        (a, b) => panic!(
+            "the kept torrent's piece hashes are {}, libtorrent's {}",
+            kind(a),
+            kind(b)
+        ),
+    }
+    let lines = show(&dir.path().join("show"), &kept);
+    let magnet = field(&lines, "magnet").unwrap_or_else(|| panic!("{lines:?}"));
+    match &made.v1 {
+        Some(v1) => {
+            assert_eq!(field(&lines, "Key"), Some(v1.as_str()), "{lines:?}");
+            assert_eq!(field(&lines, "Key v2"), Some(made.v2.as_str()), "{lines:?}");
+        }
+        None => {
+            assert_eq!(field(&lines, "Key"), Some(made.v2.as_str()), "{lines:?}");
+            assert_eq!(field(&lines, "format"), Some("v2"), "{lines:?}");
+        }
+    }
+    assert!(
+        magnet.starts_with(&format!("magnet:?{xt}")),
+        "show's magnet names libtorrent's info-hashes: {magnet}"
+    );
+}
+
+/// BEP 52 both ways on the wire, libtorrent answering: the piece layers a
+/// v2-only magnet lacks are asked in libtorrent's format, and its answers
+/// prove against each file's root.
+#[test]
+fn ours_fetches_a_v2_magnet_from_a_libtorrent_seeder() {
+    ours_fetches_a_magnet_from_lt(Format::V2);
+}
+
+/// A hybrid's magnet names both info-hashes; its v1 half checks the pieces.
+#[test]
+fn ours_fetches_a_hybrid_magnet_from_a_libtorrent_seeder() {
+    ours_fetches_a_magnet_from_lt(Format::Hybrid);
+}
+
+/// Our `serve` shares a `format` file of 545 pieces through our tracker;
+/// libtorrent, given only the info-hash(es) of the tracker's magnet link and
+/// our address, fetches the info dictionary from us and, for a v2-only
+/// torrent, sends us hash requests for the piece layers: it finishes byte for
+/// byte with no piece failing its check, so our answers are what it accepts.
+fn lt_fetches_a_magnet_from_ours(format: Format) {
+    require_libtorrent();
+    let dir = tempfile::tempdir().unwrap();
+    let tr = tracker(&dir.path().join("tracker"), 2);
+    let h = home(dir.path(), "ours-seeder");
+    let stem = format!("ours-{}-magnet", format.arg());
+    let name = format!("{stem}.bin");
+    let source = one_file(&h.join("upload"), &name, 17 * (1 << 20) + 3, 110);
+    let seed = serve(tr.port, &h, &["--torrent-format", format.arg()]);
+    wait_listed(tr.port, &stem, 1);
+    let found = search(tr.port, &stem).results.swap_remove(0);
+    let meta = Metainfo::from_file(&h.join("torrents").join(format!("{name}.torrent"))).unwrap();
+    assert!(
+        meta.files.iter().any(|f| f.length > meta.piece_length),
+        "a file longer than a piece, so a v2 magnet needs piece layers"
+    );
+    let v2 = hex(&meta.info_hash_v2.expect("a v2 half"));
+    let (hashes, xt) = match format {
+        Format::V2 => {
+            assert_eq!(found.key, v2, "a v2-only torrent is listed by its v2 key");
+            (v2.clone(), format!("xt=urn:btmh:1220{v2}"))
+        }
+        Format::Hybrid => {
+            let v1 = meta.info_hash.hex();
+            assert_eq!(found.key, v1);
+            (
+                format!("{v1},{v2}"),
+                format!("xt=urn:btih:{v1}&xt=urn:btmh:1220{v2}"),
+            )
+        }
+    };
+    assert!(
+        found
+            .magnet
+            .starts_with(&format!("magnet:?{xt}&dn={name}&tr=")),
+        "the tracker's magnet link: {}",
+        found.magnet
+    );
+
+    let save = dir.path().join("lt");
+    let log = dir.path().join("lt.log");
+    let started = Instant::now();
+    let mut lt = Lt::start(
+        Path::new(""),
+        &save,
+        log.clone(),
+        LtOptions {
+            exit_on_complete: true,
+            magnet_hash: Some(hashes),
+            peer: Some(format!("127.0.0.1:{}", seed.port)),
+            ..Default::default()
+        },
+    );
+    lt.wait_event("metadata", T, |_| true);
+    let metadata = started.elapsed();
+    lt.wait_complete(T);
+    println!(
+        "{format:?} magnet to libtorrent: metadata after {metadata:?}, {} bytes ({} pieces of {}) after {:?}",
+        meta.total_length,
+        meta.num_pieces(),
+        meta.piece_length,
+        started.elapsed()
+    );
+    same_data(&save.join(&name), &source, "libtorrent");
+    lt_saw_no_hash_failure(&log);
+}
+
+#[test]
+fn libtorrent_fetches_a_v2_magnet_from_our_seeder() {
+    lt_fetches_a_magnet_from_ours(Format::V2);
+}
+
+#[test]
+fn libtorrent_fetches_a_hybrid_magnet_from_our_seeder() {
+    lt_fetches_a_magnet_from_ours(Format::Hybrid);
 }

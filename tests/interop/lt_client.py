@@ -4,7 +4,7 @@ on 127.0.0.1 only, and reports what it sees as JSON lines on stdout.
 
 Lines: {"event": "listening", "port": P} first, then "checked", "complete",
 "tracker_reply", "tracker_error", "scrape", "metadata" (a magnet's info
-dictionary arrived) and, twice a second, "peers" with
+dictionary arrived), "hash_failed" (a piece failed its hash check) and, twice a second, "peers" with
 per-peer byte counts, so a test can wait on conditions instead of sleeping.
 It exits by itself after --timeout seconds, so a test that dies leaks nothing
 for long.
@@ -33,7 +33,15 @@ def say(**fields):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--torrent", help="the .torrent to seed or leech")
-    ap.add_argument("--magnet-hash", help="instead of --torrent: a v1 info-hash (hex) whose metadata comes from --peer (BEP 9)")
+    ap.add_argument(
+        "--magnet-hash",
+        help="instead of --torrent: an info-hash (hex) whose metadata comes from --peer (BEP 9): "
+        "40 digits a v1 one, 64 a v2 one (BEP 52), or a hybrid's two as V1,V2",
+    )
+    ap.add_argument(
+        "--magnet-v2-hash",
+        help="a v2 info-hash (64 hex digits): alone, a v2-only magnet; with a v1 --magnet-hash, a hybrid's",
+    )
     ap.add_argument("--peer", help="HOST:PORT to connect to at once")
     ap.add_argument("--save", required=True, help="folder holding (or receiving) the data")
     ap.add_argument("--seed", action="store_true", help="the data is complete: check and seed it")
@@ -82,8 +90,23 @@ def main():
         ses.set_peer_class_filter(f)
 
     atp = lt.add_torrent_params()
-    if args.magnet_hash:
-        atp.info_hashes = lt.info_hash_t(lt.sha1_hash(bytes.fromhex(args.magnet_hash)))
+    v1 = v2 = None
+    for part in (args.magnet_hash or "").split(","):
+        raw = bytes.fromhex(part)
+        if len(raw) == 32:
+            v2 = raw
+        elif len(raw) == 20:
+            v1 = raw
+        elif raw:
+            ap.error("--magnet-hash: %r is neither 40 nor 64 hex digits" % part)
+    if args.magnet_v2_hash:
+        v2 = bytes.fromhex(args.magnet_v2_hash)
+    if v1 is not None and v2 is not None:
+        atp.info_hashes = lt.info_hash_t(lt.sha1_hash(v1), lt.sha256_hash(v2))
+    elif v2 is not None:
+        atp.info_hashes = lt.info_hash_t(lt.sha256_hash(v2))
+    elif v1 is not None:
+        atp.info_hashes = lt.info_hash_t(lt.sha1_hash(v1))
     else:
         atp.ti = lt.torrent_info(args.torrent)
     atp.save_path = args.save
@@ -128,6 +151,8 @@ def main():
                 say(event="scrape_failed", message=a.message(), error=a.error.message())
             elif isinstance(a, lt.metadata_received_alert):
                 say(event="metadata")
+            elif isinstance(a, lt.hash_failed_alert):
+                say(event="hash_failed", piece=int(a.piece_index))
             elif isinstance(a, lt.metadata_failed_alert):
                 say(event="metadata_failed", message=a.message())
             elif isinstance(a, lt.torrent_error_alert):
