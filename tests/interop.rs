@@ -12,7 +12,6 @@ mod support;
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Output;
 use std::time::Duration;
 
 use clients::*;
@@ -27,18 +26,10 @@ use swarmshare::sys::metainfo_file::MetainfoFile;
 
 const T: Duration = Duration::from_secs(90);
 
-fn announce_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/announce")
-}
-
 fn key_of(torrent: &Path) -> InfoHash {
     Metainfo::from_file(torrent)
         .unwrap_or_else(|e| panic!("{} does not parse: {e}", torrent.display()))
         .info_hash
-}
-
-fn hex_prefix(ascii: &str) -> String {
-    ascii.bytes().map(|b| format!("{b:02x}")).collect()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -97,26 +88,6 @@ fn our_seeder(tr: u16, root: &Path, name: &str, content: &[u8], extra: &[&str]) 
     let p = serve(tr, &h, extra);
     wait_listed(tr, name, 1);
     (p, h.join("torrents").join(format!("{name}.torrent")))
-}
-
-fn ok(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "peer failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json(out)
-}
-
-/// `peer download --torrent FILE --json` into a fresh home under `root`.
-fn our_download(tr: u16, home: &Path, torrent: &Path) -> Value {
-    let t = torrent.to_str().expect("UTF-8 path");
-    ok(&peer_cmd(
-        tr,
-        home,
-        &["download", "--torrent", t, "--json"],
-        T,
-    ))
 }
 
 fn same_file(got: &Path, want: &[u8], who: &str) {
@@ -179,30 +150,6 @@ fn album(root: &Path, name: &str) -> PathBuf {
     write(&top.join("cd2/bonus/03.flac"), &data(524_288, 34));
     write(&top.join("notes.txt"), b"liner notes\n");
     top
-}
-
-/// Bytes a download received from peers whose id starts with `prefix` (hex), over
-/// all their connections: a client that dials us while we dial it may send on both.
-fn bytes_from(summary: &Value, prefix: &str) -> u64 {
-    source_ids(summary)
-        .iter()
-        .filter(|(id, _)| id.starts_with(prefix))
-        .map(|(_, b)| b)
-        .sum()
-}
-
-fn source_ids(summary: &Value) -> Vec<(String, u64)> {
-    summary["sources"]
-        .as_array()
-        .expect("sources")
-        .iter()
-        .map(|s| {
-            (
-                s["peer_id"].as_str().unwrap_or("").to_owned(),
-                s["bytes"].as_u64().unwrap_or(0),
-            )
-        })
-        .collect()
 }
 
 // ---------------------------------------------------------------- ours → stock

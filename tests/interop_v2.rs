@@ -16,11 +16,10 @@ mod clients;
 mod support;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use clients::*;
-use serde_json::Value;
 use support::*;
 use swarmshare::common::metainfo::{Metainfo, PieceHashes};
 use swarmshare::sys::metainfo_file::MetainfoFile;
@@ -30,17 +29,8 @@ const LT_MAKE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/lt_mak
 /// 32 KiB: the piece length of every torrent here.
 const PIECE: u64 = 32 * 1024;
 
-fn announce_url(port: u16) -> String {
-    format!("http://127.0.0.1:{port}/announce")
-}
-
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// The hex form of an ASCII peer-id prefix, as download sources and libtorrent's totals key peers.
-fn hex_prefix(ascii: &str) -> String {
-    hex(ascii.as_bytes())
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,27 +87,6 @@ fn lt_make(source: &Path, out: &Path, format: Format, announce: &str) -> LtMade 
     };
     assert_eq!(made.v1.is_some(), format == Format::Hybrid, "{v}");
     made
-}
-
-fn ok(out: &Output) -> Value {
-    assert!(
-        out.status.success(),
-        "peer failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    json(out)
-}
-
-/// `peer download --torrent FILE --json` into `home`.
-fn our_download(tr: u16, home: &Path, torrent: &Path) -> Value {
-    let t = torrent.to_str().expect("UTF-8 path");
-    ok(&peer_cmd(
-        tr,
-        home,
-        &["download", "--torrent", t, "--json"],
-        T,
-    ))
 }
 
 /// `peer show FILE.torrent`'s lines as (label, value).
@@ -248,17 +217,6 @@ fn aligned_pieces(source: &Path) -> u64 {
     tree(source)
         .iter()
         .map(|r| source.join(r).metadata().unwrap().len().div_ceil(PIECE))
-        .sum()
-}
-
-/// Bytes a download received from peers whose id starts with `prefix` (hex).
-fn bytes_from(summary: &Value, prefix: &str) -> u64 {
-    summary["sources"]
-        .as_array()
-        .expect("sources")
-        .iter()
-        .filter(|s| s["peer_id"].as_str().unwrap_or("").starts_with(prefix))
-        .map(|s| s["bytes"].as_u64().unwrap_or(0))
         .sum()
 }
 

@@ -8,13 +8,13 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::support::{free_port, wait_with_deadline};
+use super::support::{free_port, json, peer_cmd, wait_with_deadline};
 
 pub const PYTHON: &str = "/usr/bin/python3";
 const LT_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/lt_client.py");
@@ -361,4 +361,62 @@ impl Drop for Lt {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+// ---------------------------------------------------------------- our peer, as both suites drive it
+
+pub fn announce_url(port: u16) -> String {
+    format!("http://127.0.0.1:{port}/announce")
+}
+
+/// A peer id prefix as `download --json` shows ids: hex.
+pub fn hex_prefix(ascii: &str) -> String {
+    ascii.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Each source of a download summary: its peer id (hex) and bytes.
+pub fn source_ids(summary: &Value) -> Vec<(String, u64)> {
+    summary["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .map(|s| {
+            (
+                s["peer_id"].as_str().unwrap_or("").to_owned(),
+                s["bytes"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Bytes a download received from peers whose id starts with `prefix` (hex), over
+/// all their connections: a client that dials us while we dial it may send on both.
+pub fn bytes_from(summary: &Value, prefix: &str) -> u64 {
+    source_ids(summary)
+        .iter()
+        .filter(|(id, _)| id.starts_with(prefix))
+        .map(|(_, b)| b)
+        .sum()
+}
+
+/// A peer command's JSON, which must have succeeded.
+pub fn ok(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "peer failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    json(out)
+}
+
+/// `peer download --torrent FILE --json` into `home`, which must succeed.
+pub fn our_download(tr: u16, home: &Path, torrent: &Path) -> Value {
+    let t = torrent.to_str().expect("UTF-8 path");
+    ok(&peer_cmd(
+        tr,
+        home,
+        &["download", "--torrent", t, "--json"],
+        Duration::from_secs(90),
+    ))
 }
