@@ -317,15 +317,7 @@ fn libtorrent_to_ours_with_a_mktorrent_torrent() {
         16,
     );
 
-    let mut lt = Lt::start(
-        &torrent,
-        &src,
-        dir.path().join("lt.log"),
-        LtOptions {
-            seed: true,
-            ..Default::default()
-        },
-    );
+    let mut lt = Lt::seed(&torrent, &src, dir.path().join("lt.log"));
     lt.wait_event("tracker_reply", T, |_| true);
     let me = dir.path().join("ours");
     let s = our_download(tr.port, &me, &torrent);
@@ -358,15 +350,7 @@ fn ours_fetches_a_magnet_from_a_libtorrent_seeder() {
         16,
     );
     let key = key_of(&torrent);
-    let mut lt = Lt::start(
-        &torrent,
-        &src,
-        dir.path().join("lt.log"),
-        LtOptions {
-            seed: true,
-            ..Default::default()
-        },
-    );
+    let mut lt = Lt::seed(&torrent, &src, dir.path().join("lt.log"));
     lt.wait_event("checked", T, |_| true);
     let me = dir.path().join("ours");
     let link = format!(
@@ -437,15 +421,7 @@ fn multi_file_libtorrent_seeder_to_our_download() {
     mktorrent(&folder, &announce_url(tr.port), &torrent, 15);
     assert!(Metainfo::from_file(&torrent).unwrap().multi_file);
 
-    let mut lt = Lt::start(
-        &torrent,
-        &src,
-        dir.path().join("lt.log"),
-        LtOptions {
-            seed: true,
-            ..Default::default()
-        },
-    );
+    let mut lt = Lt::seed(&torrent, &src, dir.path().join("lt.log"));
     lt.wait_event("tracker_reply", T, |_| true);
     let me = dir.path().join("ours");
     let s = our_download(tr.port, &me, &torrent);
@@ -689,15 +665,7 @@ fn tracker_failure_reason_reaches_libtorrent() {
     // Clients append their parameters after this query, so the tracker sees port=0 first.
     let url = format!("{}?port=0", announce_url(tr.port));
     mktorrent(&src.join("refused.bin"), &url, &torrent, 15);
-    let mut lt = Lt::start(
-        &torrent,
-        &src,
-        dir.path().join("lt.log"),
-        LtOptions {
-            seed: true,
-            ..Default::default()
-        },
-    );
+    let mut lt = Lt::seed(&torrent, &src, dir.path().join("lt.log"));
     let ev = lt.wait_event("tracker_error", T, |_| true);
     let msg = ev["message"].as_str().unwrap_or("");
     assert!(

@@ -271,15 +271,7 @@ fn lt_seeds_we_download(format: Format, multi: bool) {
         Some(made.pieces.to_string().as_str())
     );
 
-    let mut lt = Lt::start(
-        &torrent,
-        &src,
-        dir.path().join("lt.log"),
-        LtOptions {
-            seed: true,
-            ..Default::default()
-        },
-    );
+    let mut lt = Lt::seed(&torrent, &src, dir.path().join("lt.log"));
     lt.wait_event("tracker_reply", T, |_| true);
     let me = dir.path().join("ours");
     let s = our_download(tr.port, &me, &torrent);
@@ -593,15 +585,7 @@ fn ours_fetches_a_magnet_from_lt(format: Format) {
     let dead = free_port();
     let made = lt_make(&top, &torrent, format, &announce_url(dead));
     let theirs = Metainfo::from_file(&torrent).unwrap();
-    let mut lt = Lt::start(
-        &torrent,
-        &src,
-        dir.path().join("lt.log"),
-        LtOptions {
-            seed: true,
-            ..Default::default()
-        },
-    );
+    let mut lt = Lt::seed(&torrent, &src, dir.path().join("lt.log"));
     lt.wait_event("checked", T, |_| true);
 
     let xt = match &made.v1 {

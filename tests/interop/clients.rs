@@ -253,6 +253,19 @@ pub struct LtOptions {
 }
 
 impl Lt {
+    /// A seeder of `torrent` whose data is under `save`, with the default options.
+    pub fn seed(torrent: &Path, save: &Path, log: PathBuf) -> Lt {
+        Lt::start(
+            torrent,
+            save,
+            log,
+            LtOptions {
+                seed: true,
+                ..Default::default()
+            },
+        )
+    }
+
     pub fn start(torrent: &Path, save: &Path, log: PathBuf, o: LtOptions) -> Lt {
         std::fs::create_dir_all(save).unwrap();
         let mut cmd = Command::new(PYTHON);
