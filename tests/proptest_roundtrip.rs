@@ -10,7 +10,7 @@ use swarmshare::common::http::parse_request;
 use swarmshare::common::metainfo::InfoHash;
 use swarmshare::common::tracker_http::{HttpAnnounce, HttpAnnounceReply};
 use swarmshare::common::tracker_proto::{Announce, AnnounceReply, Event};
-use swarmshare::common::wire::{self, BlockRef, Handshake, Message};
+use swarmshare::common::wire::{self, BlockRef, Handshake, HashRequest, Message};
 
 /// An owned bencode value; dictionaries sorted, as BEP 3 writes them.
 #[derive(Debug, Clone, PartialEq)]
@@ -86,7 +86,21 @@ fn block() -> impl Strategy<Value = BlockRef> {
 }
 
 /// Ids the codec gives a meaning to; any other id decodes as `Other`.
-const KNOWN_IDS: &[u8] = &[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17, 20];
+const KNOWN_IDS: &[u8] = &[
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 13, 14, 15, 16, 17, 20, 21, 22, 23,
+];
+
+fn hash_request() -> impl Strategy<Value = HashRequest> {
+    (any::<[u8; 32]>(), any::<[u32; 4]>()).prop_map(
+        |(root, [base, index, length, proof_layers])| HashRequest {
+            root,
+            base,
+            index,
+            length,
+            proof_layers,
+        },
+    )
+}
 
 fn message(data: &'static [u8]) -> impl Strategy<Value = Message<'static>> {
     prop_oneof![
@@ -112,6 +126,12 @@ fn message(data: &'static [u8]) -> impl Strategy<Value = Message<'static>> {
         Just(Message::HaveNone),
         block().prop_map(Message::Reject),
         any::<u32>().prop_map(Message::AllowedFast),
+        hash_request().prop_map(Message::HashRequest),
+        (hash_request(), 0..=data.len() / 32).prop_map(move |(request, n)| Message::Hashes {
+            request,
+            hashes: &data[..n * 32]
+        }),
+        hash_request().prop_map(Message::HashReject),
         (any::<u8>(), 0..=data.len()).prop_map(move |(id, n)| Message::Extended {
             id,
             payload: &data[..n]
