@@ -275,22 +275,25 @@ impl Metainfo {
         parse_info(info, announce, None)
     }
 
-    /// The files of a v2-only info dictionary whose piece layers must come
-    /// from peers, as a magnet link brings it: files longer than one piece,
-    /// by root. Empty for a v1 or hybrid one, which its v1 half checks.
-    pub fn missing_piece_layers(info: &[u8]) -> Result<Vec<(Hash32, FileShape)>, MetainfoError> {
+    /// The files of a v2 or hybrid info dictionary whose piece layers must
+    /// come from peers, as a magnet link brings it: files longer than one
+    /// piece, by root; and whether they are required (v2-only) or a bonus
+    /// (a hybrid, which its v1 half can check alone). Empty for v1.
+    pub fn missing_piece_layers(
+        info: &[u8],
+    ) -> Result<(Vec<(Hash32, FileShape)>, bool), MetainfoError> {
         let info = bencode::decode(info)?;
         let info = info
             .as_dict()
             .ok_or_else(|| invalid("info is not a dictionary"))?;
-        let v2_only = info.get("meta version").and_then(Value::as_int) == Some(2)
-            && info.get("pieces").is_none();
+        let v2 = info.get("meta version").and_then(Value::as_int) == Some(2);
+        let required = v2 && info.get("pieces").is_none();
         let (Some(tree), Some(piece_length), true) = (
             info.get("file tree").and_then(Value::as_dict),
             info.get("piece length").and_then(Value::as_int),
-            v2_only,
+            v2,
         ) else {
-            return Ok(Vec::new());
+            return Ok((Vec::new(), false));
         };
         let mut out: Vec<(Hash32, FileShape)> = Vec::new();
         for f in file_tree::parse(tree, MAX_FILES)? {
@@ -304,7 +307,7 @@ impl Metainfo {
                 out.push((root, shape));
             }
         }
-        Ok(out)
+        Ok((out, required))
     }
 
     /// A `.torrent` around an info dictionary fetched by magnet link: the

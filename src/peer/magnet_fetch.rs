@@ -226,30 +226,46 @@ fn from_peer(addr: SocketAddr, info_hash: [u8; 20], me: Identity) -> Result<Vec<
     }
 }
 
-/// A v2-only torrent's piece layers, asked of the peers that had its
-/// metadata, one peer at a time, until one sends every layer and each folds
-/// into its file's root (`piece_layer_fetch`). A peer whose hashes do not is
-/// never asked again.
+/// Peers a hybrid's optional piece layers are asked of, and how long each may take.
+const OPTIONAL_PEERS: usize = 3;
+const OPTIONAL_PER_PEER: Duration = Duration::from_secs(5);
+
+/// A v2 torrent's piece layers, asked of the peers that had its metadata,
+/// one peer at a time, until one sends every layer and each folds into its
+/// file's root (`piece_layer_fetch`). `required` (a v2-only torrent, which
+/// cannot be checked without them): asked until some peer sends them. Else
+/// (a hybrid, which its v1 half checks): a few peers, briefly, and None if
+/// none sends them.
 pub fn piece_layers(
     needed: &[(Hash32, FileShape)],
+    required: bool,
     info_hash: [u8; 20],
     peers: &[(SocketAddr, Origin)],
     me: Identity,
     stop: &Receiver<i32>,
-) -> Result<Vec<(Hash32, Vec<Hash32>)>, Stopped> {
+) -> Result<Option<Vec<(Hash32, Vec<Hash32>)>>, Stopped> {
+    let (ask, per_peer) = if required {
+        (peers.len(), PER_PEER)
+    } else {
+        (OPTIONAL_PEERS, OPTIONAL_PER_PEER)
+    };
     loop {
-        for &(addr, _) in peers {
+        for &(addr, _) in peers.iter().take(ask) {
             if stop.try_recv().is_ok() {
                 return Err(Stopped::Signal);
             }
             let mut fetch = LayerFetch::new(needed);
-            match layers_from_peer(addr, info_hash, me, &mut fetch) {
+            match layers_from_peer(addr, info_hash, me, per_peer, &mut fetch) {
                 Ok(()) => {
                     info!("piece layers of {} file(s) from {addr}", fetch.len());
-                    return Ok(fetch.layers());
+                    return Ok(Some(fetch.layers()));
                 }
                 Err(e) => debug!("no piece layers from {addr}: {e}"),
             }
+        }
+        if !required {
+            info!("no peer sent the piece layers; the torrent's v1 half checks its pieces");
+            return Ok(None);
         }
         warn!("no peer has sent the piece layers yet; asking again");
         select! {
@@ -263,9 +279,10 @@ fn layers_from_peer(
     addr: SocketAddr,
     info_hash: [u8; 20],
     me: Identity,
+    per_peer: Duration,
     fetch: &mut LayerFetch,
 ) -> Result<(), FetchFailure> {
-    let deadline = Instant::now() + PER_PEER;
+    let deadline = Instant::now() + per_peer;
     let (mut s, _) = handshake::dial(addr, info_hash, me.peer_id, false)?;
     let mut out = Vec::new();
     for r in fetch.requests() {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU16, Ordering};
 
 use crossbeam_channel::Receiver;
+use sha2::{Digest, Sha256};
 
 use super::announcer::announce_once;
 use super::engine::{Engine, PeerConfig};
@@ -21,6 +22,7 @@ use super::magnet_fetch;
 use super::share::{Sharer, save_torrent};
 use super::torrent::Torrent;
 use super::torrent_core::Origin;
+
 use crate::common::magnet::Magnet;
 use crate::common::metainfo::{InfoHash, Metainfo};
 use crate::common::tracker_proto::{Announce, SearchMatch};
@@ -180,13 +182,19 @@ pub fn fetch_magnet(
         got
     }
     .map_err(|magnet_fetch::Stopped::Signal| PeerError::Interrupted)?;
-    // A v2-only torrent's piece layers are not in its info dictionary.
-    let needed = Metainfo::missing_piece_layers(&got.info)?;
+    // A v2 torrent's piece layers are not in its info dictionary.
+    let (needed, required) = Metainfo::missing_piece_layers(&got.info)?;
     let layers = if needed.is_empty() {
         Vec::new()
     } else {
-        magnet_fetch::piece_layers(&needed, m.info_hash.0, &got.peers, me, signals)
+        // Hash messages belong to the v2 swarm: libtorrent drops a
+        // connection that sends them under a hybrid's v1 key.
+        let v2_key: [u8; 20] = Sha256::digest(&got.info)[..20]
+            .try_into()
+            .expect("20 bytes");
+        magnet_fetch::piece_layers(&needed, required, v2_key, &got.peers, me, signals)
             .map_err(|magnet_fetch::Stopped::Signal| PeerError::Interrupted)?
+            .unwrap_or_default()
     };
     let bytes = Metainfo::torrent_bytes(&got.info, &m.trackers, &layers);
     let meta = Metainfo::from_bytes(&bytes)?;

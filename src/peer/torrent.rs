@@ -296,6 +296,12 @@ impl Torrent {
         index: u32,
         buf: &[u8],
     ) -> Option<(Hash32, HashRequest, Vec<Hash32>, Vec<u32>)> {
+        if self.meta.has_v1() {
+            // A hybrid's peers are dialled under its v1 key, and hash
+            // messages belong to the v2 swarm (libtorrent drops a connection
+            // that sends them under the v1 key): its v1 half decides, as in v1.
+            return None;
+        }
         let piece = self.meta.piece_hashes.merkle(index)?;
         let file = self.meta.piece_hashes.v2_file_of(index)?;
         if piece.width < 2 {
