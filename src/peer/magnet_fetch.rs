@@ -19,7 +19,7 @@ use log::{debug, info, warn};
 
 use super::extensions::{OURS, ut_metadata};
 use super::handshake;
-use super::piece_layer_fetch::LayerFetch;
+use super::piece_layer_fetch::{LayerFetch, PieceLayers};
 use super::torrent_core::Origin;
 use crate::common::extension_handshake::ExtensionHandshake;
 use crate::common::magnet::Magnet;
@@ -243,7 +243,7 @@ pub fn piece_layers(
     peers: &[(SocketAddr, Origin)],
     me: Identity,
     stop: &Receiver<i32>,
-) -> Result<Option<Vec<(Hash32, Vec<Hash32>)>>, Stopped> {
+) -> Result<Option<PieceLayers>, Stopped> {
     let (ask, per_peer) = if required {
         (peers.len(), PER_PEER)
     } else {

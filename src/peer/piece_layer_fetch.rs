@@ -8,6 +8,9 @@
 use crate::common::merkle::{self, FileShape, Hash32};
 use crate::common::wire::HashRequest;
 
+/// Each file's root with its piece layer, as a `.torrent`'s `piece layers` holds them.
+pub type PieceLayers = Vec<(Hash32, Vec<Hash32>)>;
+
 /// Hashes asked for at once: libtorrent's limit, and BEP 52's advice.
 const CHUNK: u64 = 512;
 
@@ -97,7 +100,7 @@ impl LayerFetch {
     }
 
     /// Each file's root and layer, once complete.
-    pub fn layers(self) -> Vec<(Hash32, Vec<Hash32>)> {
+    pub fn layers(self) -> PieceLayers {
         debug_assert!(self.pending.is_empty());
         self.files.into_iter().map(|f| (f.root, f.layer)).collect()
     }
