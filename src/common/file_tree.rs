@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use super::bencode::{Dict, Value};
-use super::merkle::{FileShape, Hash32};
+use super::merkle::{self, FileShape, Hash32, Layers};
 use super::metainfo_checks::{MetainfoError, check_component, invalid};
 
 /// One file of a v2 torrent, in the order the tree is walked, which is the
@@ -104,14 +104,15 @@ fn file(leaf: &Value<'_>, path: &[String]) -> Result<TreeFile, MetainfoError> {
     }
 }
 
-/// Each file's piece layer, checked against its root: the layer hashes to
-/// the root, and has one hash for every piece of the file. Files of one piece
-/// or less have none; their root is their piece's hash.
+/// Each file's tree from its piece layer up, checked against its root: the
+/// layer hashes to the root, and has one hash for every piece of the file.
+/// Kept whole, since answering hash requests needs its upper nodes. Files
+/// of one piece or less have none (empty); their root is their piece's hash.
 pub fn piece_layers(
     layers: &Dict<'_>,
     files: &[TreeFile],
     piece_length: u64,
-) -> Result<Vec<Vec<Hash32>>, MetainfoError> {
+) -> Result<Vec<Layers>, MetainfoError> {
     let by_root: HashMap<&[u8], &[u8]> = layers
         .entries
         .iter()
@@ -143,12 +144,13 @@ pub fn piece_layers(
             .chunks_exact(32)
             .map(|c| c.try_into().expect("32 bytes"))
             .collect();
-        if shape.root_from_layer(&layer) != root {
+        let tree = merkle::layers_above(&layer, shape.piece_height());
+        if tree.last().map(|top| top[0]) != Some(root) {
             return Err(invalid(format!(
                 "the piece layer of {shown:?} does not hash to its pieces root"
             )));
         }
-        out.push(layer);
+        out.push(tree);
     }
     Ok(out)
 }

@@ -114,7 +114,7 @@ impl Magnet {
         }
         m.info_hash = match (info_hash, &v2) {
             (Some(h), _) => h,
-            (None, Some(v2)) => truncated(v2),
+            (None, Some(v2)) => InfoHash::of_v2(v2),
             (None, None) => return Err(MagnetError::NoInfoHash),
         };
         m.info_hash_v2 = v2;
@@ -136,7 +136,7 @@ impl Magnet {
         let enc = |s: &str| http::percent_encode(s.as_bytes());
         // A v2-only torrent has no v1 key: its `btih` would name nothing.
         let mut s = match &self.info_hash_v2 {
-            Some(v2) if truncated(v2) == self.info_hash => {
+            Some(v2) if InfoHash::of_v2(v2) == self.info_hash => {
                 format!("magnet:?xt=urn:btmh:1220{}", hex(v2))
             }
             Some(v2) => format!(
@@ -170,10 +170,6 @@ fn percent_decode(s: &str) -> Result<String, MagnetError> {
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or_else(|| MagnetError::BadEscape(s.into()))
-}
-
-fn truncated(v2: &Hash32) -> InfoHash {
-    InfoHash(v2[..20].try_into().expect("20 of 32 bytes"))
 }
 
 /// A multihash of SHA-256 (code 0x12, 0x20 bytes), in hex.

@@ -64,9 +64,12 @@ pub fn leaves(data: &[u8]) -> Vec<Hash32> {
     data.chunks(BLOCK as usize).map(leaf).collect()
 }
 
+/// A tree's layers from some height up to its root.
+pub type Layers = Vec<Vec<Hash32>>;
+
 /// Every layer from `layer` (at `height`) up to a single root, each as wide
 /// as its hashes need (past the end a node is `pad` of its height).
-pub fn layers_above(layer: &[Hash32], height: u32) -> Vec<Vec<Hash32>> {
+pub fn layers_above(layer: &[Hash32], height: u32) -> Layers {
     let mut out = vec![layer.to_vec()];
     let mut h = height;
     while out.last().is_some_and(|l| l.len() > 1) {

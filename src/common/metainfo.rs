@@ -20,7 +20,7 @@ use sha2::Sha256;
 
 use super::bencode::{self, Dict, Encoder, Value};
 use super::file_tree::{self, TreeFile};
-use super::merkle::{self, FileShape, Hash32};
+use super::merkle::{self, FileShape, Hash32, Layers};
 pub use super::metainfo_checks::{MetainfoError, is_safe_component};
 use super::metainfo_checks::{check_component, invalid};
 
@@ -38,6 +38,29 @@ impl InfoHash {
     pub fn hex(&self) -> String {
         hex(&self.0)
     }
+    /// What peers and trackers know a v2 torrent by: its SHA-256 info-hash
+    /// cut to 20 bytes (BEP 52).
+    pub fn of_v2(v2: &Hash32) -> InfoHash {
+        InfoHash(v2[..20].try_into().expect("20 of 32 bytes"))
+    }
+
+    /// The assignment's *Key* of a torrent known by `self`, with `v2` its
+    /// whole v2 info-hash if it has one: `self` where it is a v1 hash, else
+    /// (a v2-only torrent, known by its v2 hash cut short) all 64 digits.
+    pub fn key_text(&self, v2: Option<&Hash32>) -> String {
+        match v2 {
+            Some(v2) if InfoHash::of_v2(v2) == *self => hex(v2),
+            _ => self.hex(),
+        }
+    }
+
+    /// A hybrid's second swarm, known by `self` (its v1 hash) in the first:
+    /// its v2 hash cut short. None for v1 and v2-only torrents.
+    pub fn v2_swarm(&self, v2: Option<&Hash32>) -> Option<InfoHash> {
+        let short = InfoHash::of_v2(v2?);
+        (short != *self).then_some(short)
+    }
+
     /// Parses the 40-hex-digit form the tracker and the user see, or a v2
     /// torrent's 64 digits, which peers and trackers know by their first 40.
     pub fn from_hex(s: &str) -> Option<InfoHash> {
@@ -100,13 +123,16 @@ impl MerklePiece {
     }
 }
 
-/// A v2 file's place in the piece stream: what a BEP 52 hash request names
-/// by `root`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A v2 file's place in the piece stream, and its tree from the piece
+/// hashes up: what a BEP 52 hash request names by `root`, and the nodes
+/// every answer takes its hashes and uncles from.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct V2File {
     pub root: Hash32,
     pub first_piece: u32,
     pub length: u64,
+    /// From the piece layer (or, for a file of one piece, the root) up.
+    pub upper: Layers,
 }
 
 /// The expected hash of every piece, in order.
@@ -369,22 +395,14 @@ impl Metainfo {
     /// The assignment's *Key*: the v1 info-hash where there is one, else the
     /// whole v2 info-hash (64 hex digits).
     pub fn key(&self) -> String {
-        match (self.has_v1(), &self.info_hash_v2) {
-            (false, Some(v2)) => hex(v2),
-            _ => self.info_hash.hex(),
-        }
+        self.info_hash.key_text(self.info_hash_v2.as_ref())
     }
 
     /// The info-hashes peers and trackers may know this torrent by: the
     /// v1 one and, for a hybrid, the truncated v2 one too.
     pub fn swarm_hashes(&self) -> Vec<InfoHash> {
         let mut out = vec![self.info_hash];
-        if let Some(v2) = &self.info_hash_v2 {
-            let short = InfoHash(v2[..20].try_into().expect("20 of 32 bytes"));
-            if short != self.info_hash {
-                out.push(short);
-            }
-        }
+        out.extend(self.info_hash.v2_swarm(self.info_hash_v2.as_ref()));
         out
     }
 
@@ -581,12 +599,12 @@ fn parse_info(
                 files,
                 multi_file,
                 PieceHashes::Merkle(m, f),
-                InfoHash(sha256[..20].try_into().expect("20 of 32 bytes")),
+                InfoHash::of_v2(&sha256),
                 Some(sha256),
             ),
             (None, None) => {
                 return Err(invalid(
-                    "this v2 torrent comes without its piece layers, which this peer does not yet fetch from peers",
+                    "this v2 torrent comes without its piece layers (a .torrent must carry them; a magnet link fetches them from peers)",
                 ));
             }
         }
@@ -770,7 +788,7 @@ fn v2_layout(tree: &[TreeFile], piece_length: u64, name: &str) -> (Vec<FileEntry
 fn merkle_pieces(
     files: &[FileEntry],
     tree: &[TreeFile],
-    layers: &[Vec<Hash32>],
+    trees: &[Layers],
     piece_length: u64,
 ) -> Result<(Vec<MerklePiece>, Vec<V2File>), MetainfoError> {
     let misaligned = |path: &[String]| {
@@ -782,13 +800,13 @@ fn merkle_pieces(
     let mut pieces = Vec::new();
     let mut v2_files = Vec::new();
     let mut offset = 0u64;
-    let mut tree = tree.iter().zip(layers);
+    let mut tree = tree.iter().zip(trees);
     for f in files {
         if f.pad {
             offset += f.length;
             continue;
         }
-        let (t, layer) = tree.next().expect("halves_agree matched the files");
+        let (t, upper) = tree.next().expect("halves_agree matched the files");
         if f.length > 0 {
             if offset != pieces.len() as u64 * piece_length {
                 return Err(misaligned(&f.path));
@@ -798,22 +816,25 @@ fn merkle_pieces(
                 piece_length,
             };
             let root = t.root.expect("a non-empty file has a root");
-            v2_files.push(V2File {
-                root,
-                first_piece: pieces.len() as u32,
-                length: f.length,
-            });
-            for k in 0..shape.pieces() {
+            let upper = if shape.has_piece_layer() {
+                upper.clone()
+            } else {
+                vec![vec![root]]
+            };
+            for (k, hash) in upper[0].iter().enumerate() {
+                let k = k as u64;
                 pieces.push(MerklePiece {
-                    hash: if shape.has_piece_layer() {
-                        layer[k as usize]
-                    } else {
-                        root
-                    },
+                    hash: *hash,
                     width: shape.piece_width() as u32,
                     data_len: (f.length - k * piece_length).min(piece_length) as u32,
                 });
             }
+            v2_files.push(V2File {
+                root,
+                first_piece: (pieces.len() as u64 - shape.pieces()) as u32,
+                length: f.length,
+                upper,
+            });
         }
         offset += f.length;
     }

@@ -1,6 +1,7 @@
-//! Answers to BEP 52 hash requests. The torrent's piece layers give every
-//! hash at or above a piece; the block hashes below one come from the piece's
-//! bytes, which the caller reads from disk only when the request needs them.
+//! Answers to BEP 52 hash requests. The torrent's trees, built once when it
+//! was read, give every hash at or above a piece; the block hashes below one
+//! come from the piece's bytes, which the caller reads from disk only when
+//! the request needs them.
 //! Pure: the read is the caller's closure.
 
 use crate::common::merkle::{self, FileShape, Hash32};
@@ -15,7 +16,7 @@ pub fn answer(
     req: &HashRequest,
     read_piece: impl FnOnce(u32) -> Option<Vec<u8>>,
 ) -> Option<Vec<Hash32>> {
-    let file = *meta.piece_hashes.v2_file(&req.root)?;
+    let file = meta.piece_hashes.v2_file(&req.root)?;
     let shape = FileShape {
         length: file.length,
         piece_length: meta.piece_length,
@@ -24,14 +25,7 @@ pub fn answer(
     // piece its root.
     let width = shape.piece_width();
     let piece_height = width.trailing_zeros();
-    let layer: Vec<Hash32> = (0..shape.pieces() as u32)
-        .map(|p| {
-            meta.piece_hashes
-                .merkle(file.first_piece + p)
-                .map(|m| m.hash)
-        })
-        .collect::<Option<_>>()?;
-    let upper = merkle::layers_above(&layer, piece_height);
+    let upper = &file.upper;
     // Below the piece layer only one piece's subtree can be known: the one
     // holding the requested range, read from disk.
     let lower = if req.base < piece_height {

@@ -169,6 +169,19 @@ struct Active {
     asked: Option<Instant>,
 }
 
+impl Active {
+    /// Moves the next block to ask for past blocks already good, which only
+    /// a piece under repair holds.
+    fn skip_good(&mut self) {
+        while let Some(true) = self
+            .got
+            .get(self.next_offset as usize / BLOCK_SIZE as usize)
+        {
+            self.next_offset = (self.next_offset + BLOCK_SIZE as u32).min(self.buf.len() as u32);
+        }
+    }
+}
+
 pub struct Session {
     key: PeerKey,
     geometry: Geometry,
@@ -522,7 +535,7 @@ impl Session {
                 received -= (buf.len() as u64 - begin).min(BLOCK_SIZE) as u32;
             }
         }
-        self.active.push(Active {
+        let mut a = Active {
             index,
             buf,
             next_offset: 0,
@@ -530,7 +543,9 @@ impl Session {
             got,
             in_flight: 0,
             asked: None,
-        });
+        };
+        a.skip_good();
+        self.active.push(a);
     }
 
     /// The peer will not send a block we asked for: its piece goes back to the
@@ -645,12 +660,6 @@ impl Session {
         let depth = self.depth();
         let was_idle = self.outstanding == 0;
         while self.outstanding < depth {
-            // A piece under repair holds blocks already good: never asked for.
-            for a in &mut self.active {
-                while let Some(true) = a.got.get(a.next_offset as usize / BLOCK_SIZE as usize) {
-                    a.next_offset = (a.next_offset + BLOCK_SIZE as u32).min(a.buf.len() as u32);
-                }
-            }
             let allowed = &self.allowed;
             if let Some(a) = self.active.iter_mut().find(|a| {
                 (a.next_offset as usize) < a.buf.len() && (!choked || allowed.contains(&a.index))
@@ -662,6 +671,7 @@ impl Session {
                     length,
                 }));
                 a.next_offset += length;
+                a.skip_good();
                 a.in_flight += 1;
                 a.asked.get_or_insert(now);
                 self.outstanding += 1;

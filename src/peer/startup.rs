@@ -189,9 +189,7 @@ pub fn fetch_magnet(
     } else {
         // Hash messages belong to the v2 swarm: libtorrent drops a
         // connection that sends them under a hybrid's v1 key.
-        let v2_key: [u8; 20] = Sha256::digest(&got.info)[..20]
-            .try_into()
-            .expect("20 bytes");
+        let v2_key = InfoHash::of_v2(&Sha256::digest(&got.info).into()).0;
         magnet_fetch::piece_layers(&needed, required, v2_key, &got.peers, me, signals)
             .map_err(|magnet_fetch::Stopped::Signal| PeerError::Interrupted)?
             .unwrap_or_default()

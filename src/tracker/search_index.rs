@@ -4,7 +4,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::common::merkle::Hash32;
-use crate::common::metainfo::{InfoHash, Metainfo, hex};
+use crate::common::metainfo::{InfoHash, Metainfo};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Entry {
@@ -13,8 +13,6 @@ pub struct Entry {
     pub key: InfoHash,
     /// The whole v2 info-hash, for v2 and hybrid torrents.
     pub v2: Option<Hash32>,
-    /// False for a v2-only torrent.
-    pub has_v1: bool,
     /// The full file name, e.g. `got5.mp4`.
     pub file_name: String,
     pub name: String,
@@ -35,7 +33,6 @@ impl Entry {
         Entry {
             key: m.info_hash,
             v2: m.info_hash_v2,
-            has_v1: m.has_v1(),
             file_name: m.name.clone(),
             lower: m.name.to_lowercase(),
             name,
@@ -50,16 +47,12 @@ impl Entry {
     /// The assignment's *Key*: the v1 info-hash where there is one, else the
     /// whole v2 info-hash (64 hex digits).
     pub fn key_text(&self) -> String {
-        match (self.has_v1, &self.v2) {
-            (false, Some(v2)) => hex(v2),
-            _ => self.key.hex(),
-        }
+        self.key.key_text(self.v2.as_ref())
     }
 
     /// A hybrid's second swarm: the truncated v2 info-hash its v2 peers announce.
     pub fn v2_swarm(&self) -> Option<InfoHash> {
-        let short = InfoHash(self.v2?[..20].try_into().expect("20 of 32 bytes"));
-        (short != self.key).then_some(short)
+        self.key.v2_swarm(self.v2.as_ref())
     }
 
     /// The assignment's line: `Name : got5 type: mp4 tor : got5.mp4.torrent`.
@@ -198,7 +191,6 @@ mod tests {
         Entry {
             key: InfoHash([key; 20]),
             v2: None,
-            has_v1: true,
             file_name: name.into(),
             lower: name.to_lowercase(),
             name: n,

@@ -40,6 +40,14 @@ impl Swarm for At<'_> {
         self.0
             .add_addrs(addrs, crate::peer::torrent_core::Origin::Pex);
     }
+    fn repair_hashes(
+        &mut self,
+        key: PeerKey,
+        request: &crate::common::wire::HashRequest,
+        hashes: &[u8],
+    ) -> Option<(u32, PieceBuffer, Vec<u32>)> {
+        self.0.repair_hashes(key, request, hashes)
+    }
 }
 
 fn geometry() -> Geometry {
@@ -536,4 +544,71 @@ fn hash_requests_are_answered_and_disk_reads_for_them_rationed() {
         matches!(s.out[..], [Outgoing::HashAnswer(_)]),
         "a new minute"
     );
+}
+
+/// A v2 piece under repair comes to the session that got its block hashes:
+/// only the bad block is asked for, and the piece leaves whole and true.
+#[test]
+fn a_repaired_piece_asks_for_its_bad_block_alone() {
+    use crate::common::merkle;
+    use crate::peer::block_repair::Repair;
+    let (mut core, mut s, now) = setup(true);
+    s.on_message(now, Message::HaveAll, &mut At(&mut core, 0))
+        .unwrap();
+    s.on_message(now, Message::Unchoke, &mut At(&mut core, 0))
+        .unwrap();
+    let truth: Vec<u8> = (0..PIECE).map(|i| (i % 251) as u8).collect();
+    let mut sent = truth.clone();
+    sent[BLOCK_SIZE as usize + 7] ^= 1;
+    let want = merkle::leaves(&truth);
+    let mut buf = PieceBuffer::default();
+    buf.resize(PIECE as usize);
+    buf.copy_from_slice(&sent);
+    let request = crate::common::wire::HashRequest {
+        root: [5; 32],
+        base: 0,
+        index: 12,
+        length: 4,
+        proof_layers: 0,
+    };
+    core.repair_started(Repair {
+        index: 3,
+        buf,
+        got: merkle::leaves(&sent),
+        bad_padding: Vec::new(),
+        expect: merkle::root(&want, 4, 0),
+        request,
+        sender: 999,
+        since_ms: 0,
+        asked: None,
+    });
+    s.on_message(
+        now,
+        Message::Hashes {
+            request,
+            hashes: &want.concat(),
+        },
+        &mut At(&mut core, 0),
+    )
+    .unwrap();
+    s.fill_pipeline(now, &mut At(&mut core, 0));
+    let asked: Vec<BlockRef> = requests(&mut s)
+        .into_iter()
+        .filter(|b| b.index == 3)
+        .collect();
+    assert_eq!(
+        asked,
+        [BlockRef {
+            index: 3,
+            begin: BLOCK_SIZE as u32,
+            length: BLOCK_SIZE as u32
+        }]
+    );
+    let b = BLOCK_SIZE as usize;
+    let (index, whole) = s
+        .on_piece(now, 3, b as u32, &truth[b..2 * b])
+        .unwrap()
+        .expect("whole once the bad block is replaced");
+    assert_eq!(index, 3);
+    assert!(whole[..] == truth[..]);
 }
